@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh clone: `make sweep` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: setup sweep test article tensorboard clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+sweep: $(STAMP)
+	$(BIN)/python -m harness.train -m experiment=default
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+article: $(STAMP)
+	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan
+
+tensorboard: $(STAMP)
+	$(BIN)/tensorboard --logdir logs
+
+clean:
+	rm -rf $(VENV) outputs multirun logs

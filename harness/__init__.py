@@ -1,0 +1,1 @@
+"""Experiment harness: pixel scalings x output heads x model families."""
