@@ -1,0 +1,60 @@
+"""The article's own DCGAN (Hellcatzm/DCGAN_TensorFlow, carpedm20 layout) at 48x48.
+
+G: z ~ U(-1, 1) -> linear to 3x3x512 -> four 5x5 stride-2 transposed convs (256, 128, 64,
+channels), BatchNorm + ReLU between. D: four 5x5 stride-2 convs (64 without BN, then 128, 256,
+512 with BN), LeakyReLU(0.2), linear to one logit. ``width`` scales every channel count so the
+same shape fits a CPU budget; the head is applied by the LightningModule.
+"""
+import torch
+from torch import nn
+
+from .dcgan import init_weights
+
+
+def _chans(width: float) -> list[int]:
+    return [max(1, round(c * width)) for c in (512, 256, 128, 64)]
+
+
+def _up(a: int, b: int) -> nn.ConvTranspose2d:
+    """TensorFlow 'SAME' 5x5 stride-2 transposed conv: exactly doubles the size."""
+    return nn.ConvTranspose2d(a, b, 5, 2, padding=2, output_padding=1)
+
+
+class Generator(nn.Module):
+    def __init__(self, channels: int = 3, image_size: int = 48, z_dim: int = 100, width: float = 1.0):
+        super().__init__()
+        if image_size != 48:
+            raise ValueError(f"the article's DCGAN is built for 48x48 images, got {image_size}")
+        self.z_dim = z_dim
+        c = _chans(width)
+        self.c0 = c[0]
+        self.fc = nn.Linear(z_dim, 3 * 3 * c[0])
+        self.bn0 = nn.BatchNorm2d(c[0])
+        layers = []
+        for a, b in zip(c, c[1:]):
+            layers += [_up(a, b), nn.BatchNorm2d(b), nn.ReLU(True)]
+        layers.append(_up(c[-1], channels))
+        self.net = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        return torch.rand(n, self.z_dim, generator=generator, device=device) * 2 - 1
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn0(self.fc(z).view(len(z), self.c0, 3, 3)))
+        return self.net(h)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, channels: int = 3, image_size: int = 48, width: float = 1.0):
+        super().__init__()
+        c = list(reversed(_chans(width)))  # 64, 128, 256, 512
+        layers = [nn.Conv2d(channels, c[0], 5, 2, 2), nn.LeakyReLU(0.2, True)]
+        for a, b in zip(c, c[1:]):
+            layers += [nn.Conv2d(a, b, 5, 2, 2), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
+        self.net = nn.Sequential(*layers)
+        self.fc = nn.Linear(c[-1] * (image_size // 16) ** 2, 1)
+        self.apply(init_weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.net(x).flatten(1)).flatten()

@@ -1,0 +1,39 @@
+"""A run's record (design.md section 3): ``run.json``, written atomically.
+
+The record is what the report reads and what resume trusts, so it is replaced in one
+``os.replace``: a reader sees the old record or the new one, never half of one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+STATUSES = ("ok", "diverged", "failed", "skipped")
+
+
+def _clean(v):
+    """JSON has no NaN/inf: write them as null."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+def write_json(path: Path, obj: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(_clean(obj), indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def read_record(path: Path) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None

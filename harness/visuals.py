@@ -1,0 +1,39 @@
+"""Pictures and histograms for TensorBoard and the run directory, always as uint8.
+
+Grids are never min/max-normalised: the article's image saver stretched each sample to its
+own range, which makes a wrongly-ranged generator look fine. The stretched view exists only to
+show what that hid.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger
+from torchvision.utils import make_grid
+
+
+def to_grid(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> one uint8 (3, H', W') grid, square-ish, 2px black padding."""
+    nrow = math.ceil(math.sqrt(len(images)))
+    return make_grid(images.detach().cpu(), nrow=nrow, padding=2, pad_value=0)
+
+
+def stretch_per_image(y: torch.Tensor) -> torch.Tensor:
+    """Each image mapped from its own min/max to 0..255, like scipy's old ``imsave``."""
+    y = y.detach().float().cpu()
+    lo = y.flatten(1).min(1).values.view(-1, 1, 1, 1)
+    hi = y.flatten(1).max(1).values.view(-1, 1, 1, 1)
+    return ((y - lo) / (hi - lo).clamp_min(1e-12) * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+def log_images_and_histograms(logger, step: int, grids, pre: torch.Tensor, out: torch.Tensor) -> None:
+    """Sample grids (decoded, stretched) and histograms of the last layer and the head output."""
+    if not isinstance(logger, TensorBoardLogger):
+        return
+    tb = logger.experiment
+    decoded, stretched = grids
+    tb.add_image("samples/decoded", decoded, step)
+    tb.add_image("samples/stretched_like_article", stretched, step)
+    tb.add_histogram("hist/last_layer_z", pre.detach().float().cpu(), step)
+    tb.add_histogram("hist/head_output", out.detach().float().cpu(), step)

@@ -1,0 +1,55 @@
+"""The command line as a user runs it: errors, a real small multirun, a study's pairings."""
+import json
+
+from conftest import FAST, ROOT, run_cli
+
+
+def test_unknown_choice_is_one_line_naming_group_and_choices(tmp_path):
+    r = run_cli("scaling=foo", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: unknown scaling 'foo'; valid choices: imagenet, raw, symmetric, unit"
+    r = run_cli("-m", "head=tanh,nope", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().startswith("error: unknown head 'nope'; valid choices: ")
+
+
+def test_single_run_with_missing_data_path_fails_in_one_line(tmp_path):
+    r = run_cli("data=folder", f"data.root={tmp_path}/nope", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"error: DataError: data.root '{tmp_path}/nope' is not a directory (expected a folder of images)")
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
+
+
+def _records(sweep):
+    return sorted((json.loads(p.read_text()) for p in sweep.rglob("run.json")),
+                  key=lambda r: (r["scaling"], r["head"], r["seed"]))
+
+
+def test_multirun_trains_each_combination_and_writes_the_report(tmp_path):
+    sweep, results = tmp_path / "sweep", tmp_path / "results"
+    r = run_cli("-m", "scaling=raw,symmetric", "head=identity,tanh_fit", "steps=4", "study=tiny",
+                *FAST, "logger=none", f"hydra.sweep.dir={sweep}", f"paths.results_dir={results}",
+                cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = _records(sweep)
+    assert [(x["scaling"], x["head"]) for x in recs] == [
+        ("raw", "identity"), ("raw", "tanh_fit"), ("symmetric", "identity"), ("symmetric", "tanh_fit")]
+    assert all(x["status"] == "ok" and x["metrics"]["swd"] > 0 for x in recs)
+    summary = (results / "tiny" / "summary.md").read_text()
+    assert "raw" in summary and "tanh_fit" in summary
+    assert (results / "tiny" / "montage.png").exists() and (results / "tiny" / "README.md").exists()
+
+
+def test_raw_pixel_study_runs_exactly_its_pairings(tmp_path):
+    sweep = tmp_path / "sweep"
+    r = run_cli("-m", "experiment=raw_pixel_gan", "steps=2", "hydra.sweeper.grid_params.seed=0",
+                "model.width=0.0625", "data.eval_size=64", "eval_every=0", "logger=none",
+                "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}",
+                f"paths.results_dir={tmp_path}/results", cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = _records(sweep)
+    assert sorted((x["scaling"], x["head"]) for x in recs) == sorted([
+        ("symmetric", "tanh"), ("raw", "identity"), ("raw", "tanh_fit"),
+        ("symmetric", "identity"), ("unit", "sigmoid")])
+    assert {x["model"] for x in recs} == {"gan_article"} and {x["seed"] for x in recs} == {0}
+    assert all(x["config"]["data"]["image_size"] == 48 and x["status"] == "ok" for x in recs)

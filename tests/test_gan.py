@@ -1,0 +1,95 @@
+"""The GAN family trained for real, a few steps at a time."""
+import json
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from harness.models import article_dcgan, dcgan
+from harness.train import run
+
+
+@pytest.mark.parametrize("size,channels", [(32, 1), (64, 3)])
+def test_dcgan_shapes(size, channels):
+    G = dcgan.Generator(channels, size, z_dim=100, width=8)
+    D = dcgan.Discriminator(channels, size, width=8)
+    x = G(G.sample_z(4))
+    assert x.shape == (4, channels, size, size) and D(x).shape == (4,)
+
+
+def test_article_dcgan_matches_the_article():
+    G = article_dcgan.Generator(channels=3, image_size=48, z_dim=100, width=1.0)
+    D = article_dcgan.Discriminator(channels=3, image_size=48, width=1.0)
+    z = G.sample_z(1000)
+    assert float(z.min()) >= -1 and float(z.max()) <= 1 and float(z.min()) < -0.99  # U(-1, 1)
+    assert G.fc.out_features == 3 * 3 * 512
+    ups = [m for m in G.net if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [m.out_channels for m in ups] == [256, 128, 64, 3]
+    assert all(m.kernel_size == (5, 5) and m.stride == (2, 2) for m in ups)
+    convs = [m for m in D.net if isinstance(m, torch.nn.Conv2d)]
+    assert [m.out_channels for m in convs] == [64, 128, 256, 512]
+    assert not isinstance(D.net[1], torch.nn.BatchNorm2d)  # first conv has no BN
+    small = article_dcgan.Generator(channels=1, image_size=48, width=0.125)
+    x = small(small.sample_z(2))
+    assert x.shape == (2, 1, 48, 48)
+    assert article_dcgan.Discriminator(1, 48, width=0.125)(x).shape == (2,)
+
+
+def _tags(log_dir):
+    events = sorted(log_dir.rglob("events.out.tfevents.*"))
+    assert events, f"no TensorBoard events under {log_dir}"
+    tags = {"scalars": set(), "images": set(), "histograms": set()}
+    for e in events:
+        acc = EventAccumulator(str(e), size_guidance={"images": 0}).Reload()
+        for k in tags:
+            tags[k] |= set(acc.Tags()[k])
+    return tags
+
+
+def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_path):
+    cfg = cfg_factory("steps=40", "eval_every=20", "scaling=raw", "head=identity")
+    rec = run(cfg, tmp_path / "run")
+    assert rec["status"] == "ok", rec["message"]
+    on_disk = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert on_disk["status"] == "ok" and on_disk["scaling"] == "raw" and on_disk["head"] == "identity"
+    assert on_disk["config"]["steps"] == 40 and on_disk["wall_time_s"] > 0
+    m = on_disk["metrics"]
+    assert 0 <= m["out_of_range"] <= 1 and m["swd"] > 0 and m["swd_init"] > 0
+    assert m["swd"] < m["swd_init"]  # 40 steps already move the generator towards the data
+    for name in ("samples_decoded.png", "samples_stretched.png"):
+        assert (tmp_path / "run" / name).stat().st_size > 100
+    tags = _tags(tmp_path / "logs")
+    assert {"final/swd", "final/out_of_range", "train/d_loss", "eval/swd"} <= tags["scalars"]
+    assert {"samples/decoded", "samples/stretched_like_article"} <= tags["images"]
+    assert {"hist/last_layer_z", "hist/head_output"} <= tags["histograms"]
+    assert list((tmp_path / "logs").rglob("events.out.tfevents.*"))[0].relative_to(
+        tmp_path / "logs").parts[:5] == ("adhoc", "gan", "raw", "identity", "seed0")
+
+
+def test_same_config_and_seed_give_the_same_metrics(cfg_factory, tmp_path):
+    a = run(cfg_factory("steps=6", "logger=none"), tmp_path / "a")
+    b = run(cfg_factory("steps=6", "logger=none"), tmp_path / "b")
+    c = run(cfg_factory("steps=6", "logger=none", "seed=1"), tmp_path / "c")
+    assert a["status"] == b["status"] == "ok"
+    assert a["metrics"] == b["metrics"]
+    assert a["metrics"]["swd"] != c["metrics"]["swd"]
+
+
+def test_blow_up_is_recorded_as_diverged(cfg_factory, tmp_path):
+    rec = run(cfg_factory("steps=10", "logger=none", "model.module.blowup=1e-9"), tmp_path / "d")
+    assert rec["status"] == "diverged" and "blow-up" in rec["message"]
+    assert json.loads((tmp_path / "d" / "run.json").read_text())["status"] == "diverged"
+
+
+def test_bad_input_is_recorded_as_failed_with_its_message(cfg_factory, tmp_path):
+    rec = run(cfg_factory("data=folder", f"data.root={tmp_path}/missing", "logger=none"), tmp_path / "f")
+    assert rec["status"] == "failed"
+    assert "missing' is not a directory" in rec["message"]
+    assert (tmp_path / "f" / "error.log").exists()
+
+
+def test_range_mismatch_is_recorded(cfg_factory, tmp_path):
+    rec = run(cfg_factory("steps=2", "logger=none", "scaling=raw", "head=tanh"), tmp_path / "m")
+    assert rec["status"] == "ok" and rec["range_mismatch"] is True
+    # a tanh can never reach raw pixels above 1: nearly everything real is out of its reach
+    assert rec["metrics"]["mean_gap"] > 0.2

@@ -1,0 +1,103 @@
+"""Scalings and heads against design.md section 1."""
+import math
+
+import pytest
+import torch
+
+from harness.pixels import (HEADS, SCALINGS, UnknownChoice, get_head, make_scaling, out_of_range,
+                            range_mismatch)
+
+ALL_U8 = torch.arange(256, dtype=torch.uint8)
+
+
+@pytest.mark.parametrize("name", list(SCALINGS))
+@pytest.mark.parametrize("channels", [1, 3])
+def test_round_trip_every_uint8_value(name, channels):
+    s = make_scaling(name, channels)
+    x = ALL_U8.view(1, 1, 16, 16).expand(2, channels, 16, 16)
+    assert torch.equal(s.decode(s.encode(x)), x)
+    # the data interval is the image of 0 and 255
+    assert torch.allclose(s.encode(torch.zeros(1, channels, 1, 1)), s.lo)
+    assert torch.allclose(s.encode(torch.full((1, channels, 1, 1), 255.0)), s.hi)
+
+
+def test_scaling_formulas():
+    x = torch.tensor([0.0, 51.0, 255.0]).view(1, 1, 1, 3)
+    assert torch.allclose(make_scaling("raw", 1).encode(x), x)
+    assert torch.allclose(make_scaling("unit", 1).encode(x), x / 255)
+    assert torch.allclose(make_scaling("symmetric", 1).encode(x), x / 127.5 - 1)
+    rgb = torch.full((1, 3, 1, 1), 128.0)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    assert torch.allclose(make_scaling("imagenet", 3).encode(rgb), (128 / 255 - mean) / std)
+
+
+def test_decode_rounds_and_clips():
+    s = make_scaling("symmetric", 1)
+    y = torch.tensor([-3.0, -1.0, 0.0, 1.0, 5.0]).view(1, 1, 1, 5)
+    assert s.decode(y).flatten().tolist() == [0, 0, 128, 255, 255]
+
+
+EXTREME = torch.tensor([-1e4, -50.0, -3.0, 0.0, 3.0, 50.0, 1e4])
+
+
+@pytest.mark.parametrize("scaling", list(SCALINGS))
+@pytest.mark.parametrize("head", list(HEADS))
+def test_head_stays_in_its_range_with_finite_gradients(scaling, head):
+    s, h = make_scaling(scaling, 3), get_head(head)
+    z = EXTREME.view(1, 1, 1, -1).expand(2, 3, 1, -1).clone().requires_grad_(True)
+    y = h.apply(z, s.lo, s.hi)
+    lo, hi = h.bounds(s.lo, s.hi)
+    tol = 1e-4 * (1 + s.hi.abs().max())
+    assert bool((y >= lo - tol).all() and (y <= hi + tol).all())
+    assert torch.isfinite(y).all()
+    y.sum().backward()
+    assert torch.isfinite(z.grad).all()
+
+
+def test_head_formulas_with_raw():
+    s = make_scaling("raw", 1)
+    z = torch.tensor([-100.0, 0.0, 100.0]).view(1, 1, 1, 3)
+    assert get_head("tanh_fit").apply(z, s.lo, s.hi).flatten().tolist() == pytest.approx([0, 127.5, 255])
+    assert get_head("tanh_wide").apply(z, s.lo, s.hi).flatten().tolist() == pytest.approx([-22.5, 127.5, 277.5])
+    assert get_head("sigmoid_fit").apply(z, s.lo, s.hi).flatten().tolist() == pytest.approx([0, 127.5, 255])
+    assert get_head("clamp_fit").apply(z, s.lo, s.hi).flatten().tolist() == pytest.approx([0, 0, 100])
+    assert get_head("identity").apply(z, s.lo, s.hi).flatten().tolist() == [-100, 0, 100]
+
+
+def test_clamp_fit_has_zero_gradient_outside():
+    s = make_scaling("unit", 1)
+    z = torch.tensor([-1.0, 0.5, 2.0]).view(1, 1, 1, 3).requires_grad_(True)
+    get_head("clamp_fit").apply(z, s.lo, s.hi).sum().backward()
+    assert z.grad.flatten().tolist() == [0.0, 1.0, 0.0]
+
+
+# Expected from the definitions by hand: a fixed-range head mismatches every scaling whose
+# interval it cannot cover; every *_fit / wide head and identity cover all of them.
+MISMATCH = {
+    ("raw", "tanh"), ("raw", "sigmoid"),
+    ("symmetric", "sigmoid"),
+    ("imagenet", "tanh"), ("imagenet", "sigmoid"),
+}
+
+
+@pytest.mark.parametrize("scaling", list(SCALINGS))
+@pytest.mark.parametrize("head", list(HEADS))
+def test_range_mismatch_exactly_where_the_head_cannot_cover(scaling, head):
+    for channels in (1, 3):
+        got = range_mismatch(get_head(head), make_scaling(scaling, channels))
+        assert got == ((scaling, head) in MISMATCH)
+
+
+def test_out_of_range_fraction():
+    s = make_scaling("unit", 1)
+    y = torch.tensor([-0.1, 0.0, 0.5, 1.0, 1.2, 3.0, 0.2, 0.3]).view(1, 1, 2, 4)
+    assert float(out_of_range(y, s)) == pytest.approx(3 / 8)
+
+
+def test_unknown_names_list_the_choices():
+    with pytest.raises(UnknownChoice, match="unknown scaling 'foo'; valid choices: raw, unit"):
+        make_scaling("foo", 1)
+    with pytest.raises(UnknownChoice, match="unknown head 'bar'.*tanh_wide"):
+        get_head("bar")
+    assert not math.isnan(float(make_scaling("imagenet", 1).lo))

@@ -1,0 +1,198 @@
+"""The report turns a known toy sweep into the numbers and files we can compute by hand."""
+
+import csv
+import json
+import math
+
+import pytest
+from omegaconf import OmegaConf
+from PIL import Image
+
+from harness import report
+
+T2 = 4.3027  # Student t(0.975, df=2)
+HALF_123 = T2 * 1 / math.sqrt(3)  # values 1, 2, 3: sd 1, n 3 -> 2.484
+COMMAND = "python -m harness.train -m experiment=toy"
+
+
+def _run(root, name, *, scaling, head, seed, status="ok", metrics=None, mismatch=False,
+         message="", samples=True, family="gan", model="gan_article"):
+    run_dir = root / name
+    run_dir.mkdir(parents=True)
+    record = {
+        "status": status, "message": message, "study": "toy", "family": family, "model": model,
+        "scaling": scaling, "head": head, "seed": seed, "range_mismatch": mismatch,
+        "metrics": metrics or {}, "wall_time_s": 2.0, "command": COMMAND,
+        "config": {"study": "toy", "question": "Does raw + identity train?", "steps": 5},
+    }
+    (run_dir / "run.json").write_text(json.dumps(record))
+    if samples:
+        Image.new("RGB", (64, 64), (0, 0, 200)).save(run_dir / "samples_decoded.png")
+        Image.new("RGB", (64, 64), (200, 0, 0)).save(run_dir / "samples_stretched.png")
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """raw+identity: swd 1, 2, 3; raw+tanh (range mismatch): swd 10, 11, 12 and a failed seed."""
+    root = tmp_path_factory.mktemp("multirun") / "toy"
+    for seed, swd in enumerate([1.0, 2.0, 3.0]):
+        _run(root, f"raw-identity-{seed}", scaling="raw", head="identity", seed=seed,
+             metrics={"swd": swd, "out_of_range": 0.0})
+    for seed, swd in enumerate([10.0, 11.0, 12.0]):
+        _run(root, f"raw-tanh-{seed}", scaling="raw", head="tanh", seed=seed, mismatch=True,
+             metrics={"swd": swd, "out_of_range": 0.5})
+    _run(root / "nested", "raw-tanh-3", scaling="raw", head="tanh", seed=3, status="failed",
+         message="RuntimeError: boom", mismatch=True, samples=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def written(sweep, tmp_path_factory):
+    out = tmp_path_factory.mktemp("results") / "toy"
+    out.mkdir()
+    (out / "findings.md").write_text("hand-written findings\n")
+    (out / "notes.txt").write_text("keep me\n")
+    assert report.write_report(sweep, out, wall_time_s=90.0) == out
+    return out
+
+
+def test_load_records_finds_nested_runs_sorted(sweep):
+    records = report.load_records(sweep)
+    assert [(r["head"], r["seed"]) for r in records] == [
+        ("identity", 0), ("identity", 1), ("identity", 2),
+        ("tanh", 0), ("tanh", 1), ("tanh", 2), ("tanh", 3)]
+    assert records[-1]["status"] == "failed"
+    assert records[-1]["run_dir"].endswith("nested/raw-tanh-3")
+
+
+def test_load_records_missing_dir(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope"):
+        report.load_records(tmp_path / "nope")
+
+
+def test_summary_means_intervals_and_counts(sweep):
+    rows = report.summarise(report.load_records(sweep))
+    assert [(r["scaling"], r["head"]) for r in rows] == [("raw", "identity"), ("raw", "tanh")]
+    ident, tanh = rows
+    assert ident["swd_mean"] == pytest.approx(2.0)
+    assert ident["swd_ci95"] == pytest.approx(HALF_123, abs=1e-3)
+    assert ident["swd_ci95"] == pytest.approx(2.484, abs=1e-3)
+    assert (ident["n"], ident["ok"], ident["failed"], ident["range_mismatch"]) == (3, 3, 0, False)
+    # the failed seed is counted but adds nothing to the mean
+    assert (tanh["n"], tanh["ok"], tanh["failed"], tanh["range_mismatch"]) == (4, 3, 1, True)
+    assert tanh["swd_mean"] == pytest.approx(11.0)
+    assert tanh["out_of_range_mean"] == pytest.approx(0.5)
+    assert math.isnan(tanh["out_of_range_ci95"]) is False and tanh["out_of_range_ci95"] == 0.0
+    # intervals [-0.48, 4.48] and [8.52, 13.48] do not overlap
+    assert (ident["rank"], ident["group"], tanh["rank"], tanh["group"]) == (1, "a", 2, "b")
+
+
+def _rec(head, seed, value, status="ok", family="seg", metric="miou"):
+    return {"family": family, "model": "unet", "scaling": "unit", "head": head, "seed": seed,
+            "status": status, "metrics": {metric: value}}
+
+
+def test_groups_direction_and_excluded_values():
+    records = [
+        *[_rec("identity", s, v) for s, v in enumerate([0.80, 0.82, 0.84])],  # best: higher miou
+        *[_rec("sigmoid", s, v) for s, v in enumerate([0.78, 0.80, 0.82])],  # overlaps the best
+        *[_rec("tanh", s, v) for s, v in enumerate([0.10, 0.11, 0.12])],  # clearly worse
+        _rec("tanh_fit", 0, 0.5), _rec("tanh_fit", 1, None),  # one finite seed -> no interval
+        _rec("tanh_fit", 2, float("nan")), _rec("tanh_fit", 3, 9.0, status="diverged"),
+        _rec("clamp_fit", 0, None, status="skipped"),
+    ]
+    rows = {r["head"]: r for r in report.summarise(records)}
+    assert rows["identity"]["primary"] == "miou"
+    assert [rows[h]["rank"] for h in ("identity", "sigmoid", "tanh_fit", "tanh", "clamp_fit")] \
+        == [1, 2, 3, 4, None]
+    assert [rows[h]["group"] for h in ("identity", "sigmoid", "tanh", "tanh_fit", "clamp_fit")] \
+        == ["a", "a", "b", "?", ""]
+    assert rows["tanh_fit"]["miou_mean"] == 0.5 and math.isnan(rows["tanh_fit"]["miou_ci95"])
+    assert (rows["tanh_fit"]["ok"], rows["tanh_fit"]["diverged"]) == (3, 1)
+    assert rows["sigmoid"]["miou_ci95"] == pytest.approx(T2 * 0.02 / math.sqrt(3), abs=1e-6)
+
+
+def test_primary_override_and_fallback():
+    records = [_rec("identity", s, v, family="style", metric="content") for s, v in
+               enumerate([1.0, 2.0])] + [_rec("tanh", 0, 0.5, family="style", metric="content")]
+    rows = report.summarise(records)  # PRIMARY names style_loss, absent here: falls back
+    assert rows[0]["primary"] == "content" and [r["rank"] for r in rows] == [2, 1]
+    rows = report.summarise(records, primary={"style": ("content", "max")})
+    assert [r["rank"] for r in rows] == [1, 2]
+
+
+def test_report_files(written):
+    for name in ("runs.csv", "summary.csv", "summary.md", "metrics.png", "montage.png",
+                 "README.md"):
+        assert (written / name).is_file(), name
+    with Image.open(written / "metrics.png") as im:
+        assert im.width >= 400 and im.height >= 300
+    with Image.open(written / "montage.png") as im:  # 2 rows x (label margin + 2 image columns)
+        assert im.width > 2 * 96 + 200 and 2 * 96 <= im.height < 400
+        montage = im.convert("RGB")
+    colours = set(montage.getdata())
+    assert (0, 0, 200) in colours and (200, 0, 0) in colours  # decoded and stretched pasted
+
+
+def test_csvs(written):
+    runs = list(csv.DictReader((written / "runs.csv").open()))
+    assert len(runs) == 7
+    failed = [r for r in runs if r["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["message"] == "RuntimeError: boom"
+    assert failed[0]["swd"] == "" and runs[0]["swd"] == "1.0"
+    assert runs[0]["run_dir"] == "raw-identity-0"
+    summary = list(csv.DictReader((written / "summary.csv").open()))
+    assert [(r["head"], r["n"], r["failed"], r["group"]) for r in summary] == [
+        ("identity", "3", "0", "a"), ("tanh", "4", "1", "b")]
+    assert float(summary[0]["swd_ci95"]) == pytest.approx(HALF_123, abs=1e-3)
+
+
+def test_summary_markdown(written):
+    lines = (written / "summary.md").read_text().splitlines()
+    ident = next(line for line in lines if "| identity |" in line)
+    tanh = next(line for line in lines if "| tanh |" in line)
+    assert "2 ± 2.48" in ident and "mismatch" not in ident and "3 ok" in ident
+    assert "11 ± 2.48" in tanh and "| mismatch |" in tanh and "3 ok, 1 failed" in tanh
+
+
+def test_readme(written):
+    text = (written / "README.md").read_text()
+    assert "# Results: toy" in text
+    assert "Does raw + identity train?" in text
+    assert COMMAND in text  # taken from the records
+    assert "Commit: `" in text and "torch " in text and "threads" in text
+    assert "90.0 s" in text
+    assert "2 ± 2.48" in text
+    assert "(metrics.png)" in text and "(montage.png)" in text
+    assert "Findings: see [findings.md](findings.md)" in text
+    assert (written / "findings.md").read_text() == "hand-written findings\n"
+    assert (written / "notes.txt").read_text() == "keep me\n"
+
+
+def test_main_missing_dir(tmp_path, capsys):
+    assert report.main([str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "missing" in err and err.count("\n") == 1
+
+
+def test_main_default_out_dir(sweep, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert report.main([str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "results/toy" in out and "11 ± 2.48" in out
+    assert (tmp_path / "results" / "toy" / "README.md").is_file()
+    assert "Findings" not in (tmp_path / "results" / "toy" / "README.md").read_text()
+
+
+def test_callback_writes_report_and_never_raises(sweep, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("sys.argv", ["train.py", "-m", "experiment=toy"])
+    callback = report.ReportCallback(out_root=str(tmp_path / "results"))
+    config = OmegaConf.create({"study": "toy", "hydra": {"sweep": {"dir": str(sweep)}}})
+    callback.on_multirun_start(config)
+    callback.on_multirun_end(config)
+    readme = (tmp_path / "results" / "toy" / "README.md").read_text()
+    assert f"`{COMMAND}`" in readme and "whole sweep" in readme
+
+    missing = OmegaConf.create({"study": "toy", "hydra": {"sweep": {"dir": str(tmp_path / "x")}}})
+    callback.on_multirun_end(missing)  # logs, does not raise
+    assert "report failed" in caplog.text

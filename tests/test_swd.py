@@ -1,0 +1,116 @@
+"""SWD sanity checks on sklearn's bundled digits (no downloads) and smooth random images."""
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+
+from harness.swd import moment_gap, swd
+
+# Fewer patches/directions than the defaults keep this file fast; margins measured with these.
+FAST = dict(patches_per_image=32, dir_repeats=2, dirs_per_repeat=64)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Two disjoint halves of the digits, 32x32 uint8 (0..16 -> 0..255)."""
+    x = torch.tensor(load_digits().images, dtype=torch.float32)[:, None]
+    x = F.interpolate(x, size=32, mode="bilinear", align_corners=False)
+    x = (x * 255 / 16).round().clamp(0, 255).to(torch.uint8)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    return x[perm[:600]], x[perm[600:1200]]
+
+
+@pytest.fixture(scope="module")
+def baseline(digits):
+    """Real-vs-real SWD: the floor every degradation is compared with."""
+    return swd(*digits, **FAST)
+
+
+def smooth_images(n, c, size, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, c, 6, 6, generator=g)
+    x = F.interpolate(x, size=size, mode="bicubic", align_corners=False)
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def test_noise_far_real_close(digits, baseline):
+    real, rr = digits[0], baseline
+    g = torch.Generator().manual_seed(1)
+    noise = torch.randint(0, 256, real.shape, dtype=torch.uint8, generator=g)
+    rn = swd(real, noise, **FAST)
+    assert set(rr) == {"swd", "swd_l32", "swd_l16"}
+    assert rr["swd"] == pytest.approx((rr["swd_l32"] + rr["swd_l16"]) / 2)
+    assert 0 < rr["swd"] < 50  # measured ~15
+    assert rn["swd"] > 20 * rr["swd"]  # measured ~130x
+
+
+SHIFTS = {"plus40": lambda x: (x.int() + 40).clamp(max=255), "times0.6": lambda x: x.float() * 0.6}
+
+
+@pytest.mark.parametrize("shift", SHIFTS.values(), ids=SHIFTS.keys())
+def test_global_shift_visible(digits, baseline, shift):
+    """ProGAN's per-set normalisation would hide this; real-set normalisation must not."""
+    real, other = digits
+    shifted = shift(other).round().to(torch.uint8)
+    assert swd(real, shifted, **FAST)["swd"] > 5 * baseline["swd"]  # measured ~15-30x
+    gap, gap_rr = moment_gap(real, shifted), moment_gap(real, other)
+    assert gap["mean_gap"] > 0.08 and gap_rr["mean_gap"] < 0.01
+    assert gap["real_mean"] == pytest.approx(gap_rr["real_mean"])
+
+
+def test_moment_gap_values():
+    real = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    fake = torch.full((3, 3, 4, 4), 51, dtype=torch.uint8)
+    fake[:, :, :2] = 153  # half 0.2, half 0.6: mean 0.4, std ~0.2
+    gap = moment_gap(real, fake)
+    assert gap["real_mean"] == 0 and gap["real_std"] == 0
+    assert gap["mean_gap"] == pytest.approx(0.4, abs=1e-6)
+    assert gap["fake_std"] == pytest.approx(0.2, abs=0.01)
+    assert gap["std_gap"] == pytest.approx(gap["fake_std"])
+
+
+def test_deterministic(digits):
+    real, other = digits[0][:300], digits[1][:300]
+    shifted = (other.int() + 40).clamp(max=255).to(torch.uint8)
+    a, b = swd(real, shifted, seed=3, **FAST), swd(real, shifted, seed=3, **FAST)
+    assert a == b
+    c = swd(real, shifted, seed=4, **FAST)
+    assert c["swd"] != a["swd"]
+    assert c["swd"] == pytest.approx(a["swd"], rel=0.2)
+
+
+def test_unequal_counts(digits):
+    real, other = digits
+    out = swd(real, other[:250], **FAST)
+    assert 0 < out["swd"] < 50
+
+
+def test_bad_inputs():
+    x = torch.zeros(4, 3, 32, 32, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="uint8"):
+        swd(x, x.float())
+    with pytest.raises(ValueError, match="differ"):
+        swd(x, torch.zeros(4, 3, 16, 16, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="differ"):
+        moment_gap(x, torch.zeros(4, 1, 32, 32, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="C in"):
+        two = torch.zeros(4, 2, 32, 32, dtype=torch.uint8)
+        swd(two, two)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        swd(x[0], x[0])
+
+
+def test_rgb_48_levels():
+    real, other = smooth_images(256, 3, 48, seed=0), smooth_images(256, 3, 48, seed=1)
+    out = swd(real, other, **FAST)
+    assert set(out) == {"swd", "swd_l48", "swd_l24"}
+    g = torch.Generator().manual_seed(2)
+    noisy = real.int() + torch.randint(-60, 61, real.shape, generator=g)
+    far = swd(real, noisy.clamp(0, 255).to(torch.uint8), **FAST)
+    assert far["swd_l48"] > 5 * out["swd_l48"]
+
+
+@pytest.mark.parametrize("size,keys", [(64, {"swd_l64", "swd_l32", "swd_l16"}), (12, {"swd_l12"})])
+def test_level_sizes(size, keys):
+    x = smooth_images(16, 1, size, seed=0)
+    assert set(swd(x, x, patches_per_image=8, dirs_per_repeat=16)) == keys | {"swd"}
