@@ -29,7 +29,7 @@ log = logging.getLogger("harness")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 # One flat key set for TensorBoard's HParams table: it drops columns when runs disagree.
-HPARAM_METRICS = ("swd", "swd_init", "mean_gap", "std_gap", "out_of_range", "out_excess")
+HPARAM_METRICS = ("swd", "swd_init", "swd_real", "mean_gap", "std_gap", "out_of_range", "out_excess")
 
 
 class Skipped(Exception):

@@ -48,6 +48,9 @@ class GANModule(pl.LightningModule):
         self.scaling = self.scaling.to(self.device)
         self.initial_metrics = {f"{k}_init": v for k, v in self.evaluate().items()
                                 if k in ("swd", "mean_gap", "std_gap")}
+        # the floor: held-out real images against as many training images
+        train_real = self.trainer.datamodule.train_images[:len(self.eval_real)]
+        self.initial_metrics["swd_real"] = swd(self.eval_real, train_real)["swd"]
 
     def configure_optimizers(self):
         opt_d = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=self.betas)
