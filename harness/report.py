@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from PIL import Image, ImageDraw, ImageFont
 
-from harness.record import STATUSES, read_record
+from harness.record import STATUSES, read_record, write_json
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622,
         2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
         2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
 DECODED, STRETCHED = "samples_decoded.png", "samples_stretched.png"
+SWEEP_INFO = "sweep.json"  # the last sweep's command and wall time, so a re-report keeps them
 HEADERS = ("decoded (what a user sees)", "min/max-stretched (what the article saw)")
 
 
@@ -504,7 +505,9 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("results") / study_name(records)
-    _write(records, args.sweep_dir, out, command=None, wall_time_s=None)
+    sweep = read_record(Path(args.sweep_dir) / SWEEP_INFO) or {}
+    _write(records, args.sweep_dir, out, command=sweep.get("command"),
+           wall_time_s=sweep.get("wall_time_s"))
     print(f"wrote {out}/: README.md summary.md summary.csv runs.csv metrics.png montage.png\n")
     print((out / "summary.md").read_text())
     return 0
@@ -527,9 +530,11 @@ class ReportCallback(Callback):
     def on_multirun_end(self, config, **kwargs) -> None:
         try:
             elapsed = None if self.start is None else time.monotonic() - self.start
-            out = write_report(str(config.hydra.sweep.dir), Path(self.out_root) / str(config.study),
-                               command="python -m harness.train " + shlex.join(sys.argv[1:]),
-                               wall_time_s=elapsed)
+            command = "python -m harness.train " + shlex.join(sys.argv[1:])
+            sweep_dir = Path(str(config.hydra.sweep.dir))
+            write_json(sweep_dir / SWEEP_INFO, {"command": command, "wall_time_s": elapsed})
+            out = write_report(sweep_dir, Path(self.out_root) / str(config.study),
+                               command=command, wall_time_s=elapsed)
             log.info("report written to %s", out)
         except Exception:
             log.exception("report failed; the runs themselves are intact in the sweep directory")
