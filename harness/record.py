@@ -11,6 +11,11 @@ import os
 from pathlib import Path
 
 STATUSES = ("ok", "diverged", "failed", "skipped")
+# Primary metric per family and its direction ("min": lower is better): ranks, progress lines.
+PRIMARY = {"gan": ("swd", "min"), "style": ("style_loss", "min"), "seg": ("miou", "max")}
+# One flat key set for TensorBoard's HParams table, which drops columns when runs disagree.
+HPARAM_METRICS = ("swd", "swd_init", "swd_real", "mean_gap", "std_gap", "content_loss",
+                  "style_loss", "tv_loss", "miou", "pixel_acc", "out_of_range", "out_excess")
 
 
 def _clean(v):
@@ -30,6 +35,11 @@ def write_json(path: Path, obj: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(_clean(obj), indent=2, sort_keys=False) + "\n")
     os.replace(tmp, path)
+
+
+def same_config(record: dict | None, config: dict) -> bool:
+    """A finished ``ok`` record of exactly this resolved config: safe to reuse, not re-run."""
+    return bool(record) and record.get("status") == "ok" and record.get("config") == _clean(config)
 
 
 def read_record(path: Path) -> dict | None:

@@ -30,12 +30,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from PIL import Image, ImageDraw, ImageFont
 
-from harness.record import STATUSES, read_record, write_json
+from harness.record import PRIMARY, STATUSES, read_record, write_json
 
 log = logging.getLogger(__name__)
 
-# Primary metric per family and its direction ("min": lower is better). Ranks and groups use it.
-PRIMARY = {"gan": ("swd", "min"), "style": ("style_loss", "min"), "seg": ("miou", "max")}
 
 COMBO = ("family", "model", "scaling", "head")
 IDENTITY = ("study", *COMBO, "seed")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 import traceback
@@ -23,17 +24,22 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from .choices import check_choices
-from .record import write_json
+from .record import HPARAM_METRICS, PRIMARY, STATUSES, read_record, same_config, write_json
 
 log = logging.getLogger("harness")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
-# One flat key set for TensorBoard's HParams table: it drops columns when runs disagree.
-HPARAM_METRICS = ("swd", "swd_init", "swd_real", "mean_gap", "std_gap", "out_of_range", "out_excess")
 
-
-class Skipped(Exception):
-    """The combination has no meaning for its family; recorded as ``skipped``."""
+def job_threads(cfg: DictConfig) -> int:
+    """``threads``, or the machine's cores shared evenly among the launcher's parallel jobs."""
+    if cfg.threads:
+        return int(cfg.threads)
+    cores = os.cpu_count() or 1
+    n_jobs = OmegaConf.select(HydraConfig.get(), "launcher.n_jobs") if HydraConfig.initialized() else None
+    if not n_jobs:
+        return cores
+    jobs = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
+    return max(1, cores // jobs)
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
@@ -43,23 +49,18 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     from hydra.utils import instantiate
     from torchvision.io import write_png
 
-    from .data import ImageData
-
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    data = ImageData(**cfg.data, steps=cfg.steps, seed=cfg.seed)
+    torch.set_num_threads(job_threads(cfg))
+    data = instantiate(cfg.data, steps=cfg.steps, seed=cfg.seed)
     data.setup()
     model = instantiate(cfg.model.module, scaling=cfg.scaling.name, head=cfg.head.name,
                         channels=cfg.data.channels)
-    model.eval_real = data.eval_images
     logger = instantiate(cfg.logger) if cfg.logger else False
     trainer = instantiate(cfg.trainer, logger=logger)
     trainer.fit(model, datamodule=data)
     metrics = {**model.initial_metrics, **model.evaluate(log_step=cfg.steps)}
-    decoded, stretched = model.sample_grids()
-    write_png(decoded, str(run_dir / "samples_decoded.png"))
-    write_png(stretched, str(run_dir / "samples_stretched.png"))
+    for name, grid in model.sample_grids().items():
+        write_png(grid, str(run_dir / f"samples_{name}.png"))
     if logger:
         params = {k: str(OmegaConf.select(cfg, k)) for k in
                   ("study", "model.name", "scaling.name", "head.name", "seed", "steps")}
@@ -76,17 +77,37 @@ def range_mismatch_of(cfg: DictConfig) -> bool:
     return range_mismatch(get_head(cfg.head.name), make_scaling(cfg.scaling.name, cfg.data.channels))
 
 
-def run(cfg: DictConfig, run_dir: Path) -> dict:
-    """Train and record; never raises, so the sweep goes on."""
-    from .models.gan import Diverged
+def progress_line(rec: dict, run_dir: Path, reused: bool = False) -> str:
+    """``[7/27] gan raw identity seed=1 ok swd=123.4`` and where the run's files are."""
+    where = ""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        where = f"[{HydraConfig.get().job.num + 1}/{os.environ.get('HARNESS_SWEEP_TOTAL', '?')}] "
+    metric = PRIMARY.get(rec["family"], ("", ""))[0]
+    value = rec["metrics"].get(metric)
+    shown = f" {metric}={value:.4g}" if isinstance(value, (int, float)) else ""
+    note = " (already done)" if reused else (f": {rec['message']}" if rec["message"] else "")
+    return (f"{where}{rec['family']} {rec['scaling']} {rec['head']} seed={rec['seed']} "
+            f"{rec['status']}{shown}{note}  -> {run_dir}")
 
+
+def run(cfg: DictConfig, run_dir: Path) -> dict:
+    """Train and record; never raises, so the sweep goes on. A finished ``ok`` run of the
+    identical config is reused, not re-run."""
+    from .models.base import Diverged, Skipped
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+    previous = read_record(run_dir / "run.json")
+    if same_config(previous, config):
+        log.info(progress_line(previous, run_dir, reused=True))
+        return previous
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     rec = {"status": "ok", "message": "", "study": cfg.study, "family": cfg.model.family,
            "model": cfg.model.name, "scaling": cfg.scaling.name, "head": cfg.head.name,
            "seed": cfg.seed, "range_mismatch": None, "metrics": {},
            "started": datetime.now().isoformat(timespec="seconds"),
-           "command": "python -m harness.train " + " ".join(sys.argv[1:])}
+           "command": "python -m harness.train " + " ".join(sys.argv[1:]),
+           "overrides": " ".join(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ""}
     try:
         rec["range_mismatch"] = range_mismatch_of(cfg)
         rec["metrics"] = train(cfg, run_dir)
@@ -98,11 +119,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         rec.update(status="failed", message=f"{type(e).__name__}: {e}")
         (run_dir / "error.log").write_text(traceback.format_exc())
     rec["wall_time_s"] = round(time.time() - started, 2)
-    rec["config"] = OmegaConf.to_container(cfg, resolve=True)
+    rec["config"] = config
     write_json(run_dir / "run.json", rec)
-    swd = rec["metrics"].get("swd")
-    log.info("%s %s %s seed=%s %s%s  (%s)", rec["model"], rec["scaling"], rec["head"], rec["seed"],
-             rec["status"], f" swd={swd:.2f}" if swd is not None else "", run_dir)
+    log.info(progress_line(rec, run_dir))
     return rec
 
 
@@ -116,9 +135,27 @@ def hydra_main(cfg: DictConfig) -> dict:
     return rec
 
 
+def sweep_summary(records: list[dict]) -> tuple[str, bool]:
+    """One summary of a sweep's statuses, every unsuccessful run named with its message."""
+    counts = {s: sum(r.get("status") == s for r in records) for s in STATUSES}
+    lines = [f"sweep finished: {len(records)} runs: "
+             + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
+    for r in records:
+        if r.get("status") != "ok":
+            who = " ".join(f"{k}={r.get(k)}" for k in ("family", "scaling", "head", "seed") if k in r)
+            lines.append(f"  {r['status']}: {who} [{r.get('overrides', '')}]: {r.get('message', '')}")
+    return "\n".join(lines), counts["failed"] > 0
+
+
 def main() -> None:
+    from hydra_plugins.harness_sweeper import harness_sweeper as sweeper
+
     check_choices(CONF_DIR, sys.argv[1:])
     hydra_main()
+    if sweeper.LAST_SWEEP:  # an attribute read: Hydra's plugin scan may re-execute the module
+        text, failed = sweep_summary(sweeper.LAST_SWEEP)
+        print(text)
+        sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

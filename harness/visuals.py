@@ -28,12 +28,11 @@ def stretch_per_image(y: torch.Tensor) -> torch.Tensor:
 
 
 def log_images_and_histograms(logger, step: int, grids, pre: torch.Tensor, out: torch.Tensor) -> None:
-    """Sample grids (decoded, stretched) and histograms of the last layer and the head output."""
+    """Named uint8 sample grids and histograms of the last layer and the head output."""
     if not isinstance(logger, TensorBoardLogger):
         return
     tb = logger.experiment
-    decoded, stretched = grids
-    tb.add_image("samples/decoded", decoded, step)
-    tb.add_image("samples/stretched_like_article", stretched, step)
+    for name, grid in grids.items():
+        tb.add_image(f"samples/{name}", grid, step)
     tb.add_histogram("hist/last_layer_z", pre.detach().float().cpu(), step)
     tb.add_histogram("hist/head_output", out.detach().float().cpu(), step)

@@ -60,7 +60,7 @@ def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_
         assert (tmp_path / "run" / name).stat().st_size > 100
     tags = _tags(tmp_path / "logs")
     assert {"final/swd", "final/out_of_range", "train/d_loss", "eval/swd"} <= tags["scalars"]
-    assert {"samples/decoded", "samples/stretched_like_article"} <= tags["images"]
+    assert {"samples/decoded", "samples/stretched"} <= tags["images"]
     assert {"hist/last_layer_z", "hist/head_output"} <= tags["histograms"]
     assert list((tmp_path / "logs").rglob("events.out.tfevents.*"))[0].relative_to(
         tmp_path / "logs").parts[:5] == ("adhoc", "gan", "raw", "identity", "seed0")

@@ -57,7 +57,7 @@ class FamilyModule(pl.LightningModule):
         finite = all(bool(torch.isfinite(v)) for v in losses.values())
         peak = z.detach().abs().max()
         if not finite or not torch.isfinite(peak) or peak > self.blowup:
-            shown = ", ".join(f"{k}={float(v):.3g}" for k, v in losses.items())
+            shown = ", ".join(f"{k}={float(v.detach()):.3g}" for k, v in losses.items())
             raise Diverged(f"non-finite loss or blow-up ({shown}, max|z|={float(peak):.3g})")
 
     def output_stats(self, out: torch.Tensor) -> dict[str, float]:
