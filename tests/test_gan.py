@@ -38,11 +38,15 @@ def test_article_dcgan_matches_the_article():
 def _tags(log_dir):
     events = sorted(log_dir.rglob("events.out.tfevents.*"))
     assert events, f"no TensorBoard events under {log_dir}"
-    tags = {"scalars": set(), "images": set(), "histograms": set()}
+    tags = {"scalars": set(), "images": set(), "histograms": set(), "hparams": set()}
     for e in events:
         acc = EventAccumulator(str(e), size_guidance={"images": 0}).Reload()
-        for k in tags:
+        for k in ("scalars", "images", "histograms"):
             tags[k] |= set(acc.Tags()[k])
+        try:
+            tags["hparams"] |= set(acc.PluginTagToContent("hparams"))
+        except KeyError:  # this event file holds no hparams summary
+            pass
     return tags
 
 
@@ -62,6 +66,7 @@ def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_
     assert {"final/swd", "final/out_of_range", "train/d_loss", "eval/swd"} <= tags["scalars"]
     assert {"samples/decoded", "samples/stretched"} <= tags["images"]
     assert {"hist/last_layer_z", "hist/head_output"} <= tags["histograms"]
+    assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= tags["hparams"]
     assert list((tmp_path / "logs").rglob("events.out.tfevents.*"))[0].relative_to(
         tmp_path / "logs").parts[:5] == ("adhoc", "gan", "raw", "identity", "seed0")
 
