@@ -5,6 +5,7 @@ data, and the loader does no per-step PIL or NumPy work.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -110,17 +111,45 @@ def load_images(source: str, *, channels: int, image_size: int, root: str | None
     return resize_uint8(_match_channels(x[:limit], channels), image_size)
 
 
-class ImageData(pl.LightningDataModule):
-    """uint8 images in memory: a shuffled training stream of exactly ``steps`` batches and a
-    fixed held-out set of ``eval_size`` images for metrics."""
+class StepData(pl.LightningDataModule):
+    """A training stream of exactly ``steps`` batches, cut into epochs of ``chunk`` batches.
+
+    Epoch ends are where a run checkpoints, and the batches of epoch ``e`` depend only on
+    ``(seed, e)``, so a run resumed from a checkpoint sees the same data as one never stopped.
+    The Trainer must reload the loader every epoch and run ``epochs`` of them.
+    """
+
+    def __init__(self, steps: int, seed: int, batch_size: int, chunk: int = 0):
+        super().__init__()
+        self.steps, self.seed, self.batch_size = steps, seed, batch_size
+        self.chunk = chunk if 0 < chunk < steps else steps
+
+    @property
+    def epochs(self) -> int:
+        return math.ceil(self.steps / self.chunk)
+
+    def train_dataloader(self) -> DataLoader:
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        n = min(self.chunk, self.steps - epoch * self.chunk)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return self.loader(n * self.batch_size, g)
+
+    def loader(self, num_samples: int, generator: torch.Generator) -> DataLoader:
+        """``num_samples`` training examples in batches of ``batch_size``, drawn with ``generator``."""
+        raise NotImplementedError
+
+
+class ImageData(StepData):
+    """uint8 images in memory: the training stream, and a fixed held-out set of ``eval_size``
+    images for metrics."""
 
     def __init__(self, source: str, channels: int, image_size: int, batch_size: int,
                  eval_size: int, steps: int, seed: int, root: str | None = None,
-                 download: bool = False, limit: int | None = None):
-        super().__init__()
+                 download: bool = False, limit: int | None = None, chunk: int = 0):
+        super().__init__(steps, seed, batch_size, chunk)
         self.cfg = dict(source=source, channels=channels, image_size=image_size, root=root,
                         download=download, limit=limit)
-        self.batch_size, self.eval_size, self.steps, self.seed = batch_size, eval_size, steps, seed
+        self.eval_size = eval_size
         self.train_images = self.eval_images = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -134,8 +163,7 @@ class ImageData(pl.LightningDataModule):
             raise DataError(f"only {len(self.train_images)} training images, fewer than "
                             f"data.batch_size={self.batch_size}")
 
-    def train_dataloader(self) -> DataLoader:
+    def loader(self, num_samples: int, generator: torch.Generator) -> DataLoader:
         ds = TensorDataset(self.train_images)
-        g = torch.Generator().manual_seed(self.seed)
-        sampler = RandomSampler(ds, num_samples=self.steps * self.batch_size, generator=g)
+        sampler = RandomSampler(ds, num_samples=num_samples, generator=generator)
         return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, drop_last=True)

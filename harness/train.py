@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -28,6 +29,7 @@ from .record import HPARAM_METRICS, PRIMARY, STATUSES, read_record, same_config,
 
 log = logging.getLogger("harness")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CKPT_DIR, RUNNING = "checkpoints", "running.json"  # removed once a run has its record
 
 
 def job_threads(cfg: DictConfig) -> int:
@@ -42,7 +44,20 @@ def job_threads(cfg: DictConfig) -> int:
     return max(1, cores // jobs)
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+def callbacks(cfg: DictConfig, run_dir: Path) -> list:
+    """The configured callbacks, plus epoch-end checkpoints when ``checkpoint_every`` is set."""
+    from hydra.utils import instantiate
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    out = [instantiate(c) for name, c in (cfg.callbacks or {}).items()
+           if c and (name != "progress" or cfg.trainer.enable_progress_bar)]
+    if cfg.checkpoint_every:
+        out.append(ModelCheckpoint(dirpath=run_dir / CKPT_DIR, filename="last", save_top_k=1,
+                                   enable_version_counter=False, every_n_epochs=1))
+    return out
+
+
+def train(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> dict[str, float]:
     """Train one combination and return its final metrics; writes sample PNGs to ``run_dir``."""
     import pytorch_lightning as pl
     import torch
@@ -51,13 +66,15 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_num_threads(job_threads(cfg))
-    data = instantiate(cfg.data, steps=cfg.steps, seed=cfg.seed)
+    data = instantiate(cfg.data, steps=cfg.steps, seed=cfg.seed, chunk=cfg.checkpoint_every)
     data.setup()
     model = instantiate(cfg.model.module, scaling=cfg.scaling.name, head=cfg.head.name,
                         channels=cfg.data.channels)
     logger = instantiate(cfg.logger) if cfg.logger else False
-    trainer = instantiate(cfg.trainer, logger=logger)
-    trainer.fit(model, datamodule=data)
+    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks(cfg, run_dir),
+                          max_epochs=data.epochs, reload_dataloaders_every_n_epochs=1,
+                          enable_checkpointing=bool(cfg.checkpoint_every))
+    trainer.fit(model, datamodule=data, ckpt_path=resume_from)
     metrics = {**model.initial_metrics, **model.evaluate(log_step=cfg.steps)}
     for name, grid in model.sample_grids().items():
         write_png(grid, str(run_dir / f"samples_{name}.png"))
@@ -100,7 +117,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     if same_config(previous, config):
         log.info(progress_line(previous, run_dir, reused=True))
         return previous
+    if previous and previous.get("status") == "ok":
+        set_aside(run_dir, previous)
     run_dir.mkdir(parents=True, exist_ok=True)
+    resume_from = checkpoint_to_resume(run_dir, config)
+    write_json(run_dir / RUNNING, {"config": config})
     started = time.time()
     rec = {"status": "ok", "message": "", "study": cfg.study, "family": cfg.model.family,
            "model": cfg.model.name, "scaling": cfg.scaling.name, "head": cfg.head.name,
@@ -110,7 +131,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
            "overrides": " ".join(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ""}
     try:
         rec["range_mismatch"] = range_mismatch_of(cfg)
-        rec["metrics"] = train(cfg, run_dir)
+        rec["threads"] = job_threads(cfg)
+        rec["metrics"] = train(cfg, run_dir, resume_from)
+        rec["resumed_from"] = str(resume_from) if resume_from else None
     except Skipped as e:
         rec.update(status="skipped", message=str(e))
     except Diverged as e:
@@ -121,8 +144,29 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     rec["wall_time_s"] = round(time.time() - started, 2)
     rec["config"] = config
     write_json(run_dir / "run.json", rec)
+    if rec["status"] != "failed":  # a failed run keeps its checkpoint: fix the cause, re-run
+        shutil.rmtree(run_dir / CKPT_DIR, ignore_errors=True)
+    (run_dir / RUNNING).unlink(missing_ok=True)
     log.info(progress_line(rec, run_dir))
     return rec
+
+
+def checkpoint_to_resume(run_dir: Path, config: dict) -> Path | None:
+    """The last checkpoint of an interrupted run of exactly this config, if there is one."""
+    ckpt = run_dir / CKPT_DIR / "last.ckpt"
+    running = read_record(run_dir / RUNNING)
+    return ckpt if ckpt.is_file() and same_config({"status": "ok", **(running or {})}, config) else None
+
+
+def set_aside(run_dir: Path, previous: dict) -> None:
+    """Move a finished run of another config out of the way instead of overwriting it."""
+    stamp = str(previous.get("started", "earlier")).replace(":", "-")
+    keep = run_dir / f"superseded-{stamp}"
+    keep.mkdir(parents=True, exist_ok=True)
+    for f in run_dir.iterdir():
+        if f.is_file():
+            f.rename(keep / ("record.json" if f.name == "run.json" else f.name))
+    log.warning("config changed since the finished run in %s: kept it in %s", run_dir, keep)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")

@@ -44,11 +44,23 @@ class FamilyModule(pl.LightningModule):
     def apply_head(self, z: torch.Tensor) -> torch.Tensor:
         return self.head.apply(z, self.scaling.lo, self.scaling.hi)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["initial_metrics"] = self.initial_metrics
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """A resumed run keeps the baseline measured before its first step."""
+        self.initial_metrics = checkpoint.get("initial_metrics", {})
+
+    @property
+    def step(self) -> int:
+        """Training batches done so far, across epochs and resumes."""
+        return self.trainer.fit_loop.epoch_loop.total_batch_idx + 1
+
     def after_step(self, batch_idx: int, losses: dict[str, torch.Tensor], z: torch.Tensor) -> None:
         """Log losses every step; check finiteness (the only host sync) and evaluate on schedule."""
         self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()})
-        step = batch_idx + 1
-        if step % self.log_every == 0 or step == self.trainer.num_training_batches:
+        step = self.step
+        if step % self.log_every == 0 or step == self.trainer.datamodule.steps:
             self.check_finite(losses, z)
         if self.eval_every and step % self.eval_every == 0:
             self.evaluate(log_step=step)

@@ -41,6 +41,8 @@ class GANModule(FamilyModule):
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
+        if self.initial_metrics:  # restored from a checkpoint
+            return
         self.initial_metrics = {f"{k}_init": v for k, v in self.evaluate().items()
                                 if k in ("swd", "mean_gap", "std_gap")}
         # the floor: held-out real images against as many training images

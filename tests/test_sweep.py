@@ -1,0 +1,105 @@
+"""Sweeps that finish every job, report every failure, reuse finished runs and resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import FAST, ROOT, run_cli
+
+TINY = [*FAST, "steps=3", "logger=none", "data.eval_size=64"]
+
+
+def _records(sweep):
+    return {str(p.parent.relative_to(sweep)): json.loads(p.read_text()) for p in sweep.rglob("run.json")}
+
+
+def test_a_failing_job_does_not_stop_the_others_and_is_reported(tmp_path):
+    sweep = tmp_path / "sweep"
+    # data.channels=2 is bad input: that job fails, the jobs before and after it still run
+    r = run_cli("-m", "data.channels=1,2,3", *TINY, f"hydra.sweep.dir={sweep}",
+                f"paths.results_dir={tmp_path}/results", cwd=ROOT)
+    assert r.returncode == 1
+    recs = _records(sweep)
+    assert sorted(x["status"] for x in recs.values()) == ["failed", "ok", "ok"]
+    failed = next(x for x in recs.values() if x["status"] == "failed")
+    assert failed["message"] == "DataError: data.channels must be 1 or 3, got 2"
+    out = r.stdout + r.stderr
+    assert "sweep finished: 3 runs: 2 ok, 1 failed" in out
+    assert "failed: family=gan scaling=symmetric head=tanh seed=0 [data.channels=2" in out
+    assert "[1/3]" in out and "[3/3]" in out
+    assert (tmp_path / "results" / "adhoc" / "summary.md").exists()  # the report still ran
+
+
+def test_rerun_reuses_finished_runs_and_retries_the_rest(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "scaling=raw,unit", *TINY, f"hydra.sweep.dir={sweep}",
+            f"paths.results_dir={tmp_path}/results"]
+    assert run_cli(*args, cwd=ROOT).returncode == 0
+    first = {k: (v["started"], v["metrics"]["swd"]) for k, v in _records(sweep).items()}
+    victim = next(p.parent for p in sweep.rglob("run.json")
+                  if json.loads(p.read_text())["scaling"] == "unit")
+    rec = json.loads((victim / "run.json").read_text())
+    rec["status"] = "failed"  # as if it had failed last time
+    (victim / "run.json").write_text(json.dumps(rec))
+    r = run_cli(*args, cwd=ROOT)
+    assert r.returncode == 0 and "(already done)" in r.stdout + r.stderr
+    second = _records(sweep)
+    raw = next(k for k, v in second.items() if v["scaling"] == "raw")
+    assert (second[raw]["started"], second[raw]["metrics"]["swd"]) == first[raw]  # untouched
+    assert second[str(victim.relative_to(sweep))]["status"] == "ok"  # re-run
+
+
+def test_changed_config_sets_the_old_finished_run_aside(tmp_path):
+    run_dir = tmp_path / "run"
+    base = [*TINY, f"hydra.run.dir={run_dir}"]
+    assert run_cli(*base, cwd=ROOT).returncode == 0
+    assert run_cli(*base, "steps=4", cwd=ROOT).returncode == 0
+    kept = list(run_dir.glob("superseded-*/record.json"))
+    assert len(kept) == 1 and json.loads(kept[0].read_text())["config"]["steps"] == 3
+    assert json.loads((run_dir / "run.json").read_text())["config"]["steps"] == 4
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [*FAST, "steps=400", "checkpoint_every=20", "logger=none", "data.eval_size=64",
+            f"hydra.run.dir={run_dir}"]
+    proc = subprocess.Popen([sys.executable, "-m", "harness.train", *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists() and not (run_dir / "run.json").exists()
+    r = run_cli(*args, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rec = json.loads((run_dir / "run.json").read_text())
+    assert rec["status"] == "ok" and rec["resumed_from"].endswith("last.ckpt")
+    assert rec["metrics"]["swd_init"] > rec["metrics"]["swd"]  # baseline kept from before the kill
+    assert not ckpt.exists() and not (run_dir / "running.json").exists()
+
+
+def test_joblib_sweep_splits_the_cores(tmp_path):
+    sweep = tmp_path / "sweep"
+    r = run_cli("-m", "hydra/launcher=local", "hydra.launcher.n_jobs=2", "seed=0,1", *TINY,
+                f"hydra.sweep.dir={sweep}", f"paths.results_dir={tmp_path}/results", cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = list(_records(sweep).values())
+    assert [x["status"] for x in recs] == ["ok", "ok"]
+    assert all(x["threads"] == max(1, os.cpu_count() // 2) for x in recs)
+
+
+def test_submitit_local_sweep_completes(tmp_path):
+    sweep = tmp_path / "sweep"
+    r = run_cli("-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+                "scaling=raw,symmetric", *TINY, f"hydra.sweep.dir={sweep}",
+                f"paths.results_dir={tmp_path}/results", cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = list(_records(sweep).values())
+    assert sorted(x["scaling"] for x in recs) == ["raw", "symmetric"]
+    assert all(x["status"] == "ok" for x in recs)
+    assert "sweep finished: 2 runs: 2 ok" in r.stdout + r.stderr
