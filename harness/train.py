@@ -57,6 +57,18 @@ def callbacks(cfg: DictConfig, run_dir: Path) -> list:
     return out
 
 
+def build(node, **kwargs):
+    """``instantiate``, but re-raising the object's own error (a one-line ``DataError``, a
+    ``Skipped``) instead of Hydra's wrapper around it."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as e:
+        raise (e.__cause__ or e) from None
+
+
 def train(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> dict[str, float]:
     """Train one combination and return its final metrics; writes sample PNGs to ``run_dir``."""
     import pytorch_lightning as pl
@@ -66,10 +78,10 @@ def train(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> di
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_num_threads(job_threads(cfg))
-    data = instantiate(cfg.data, steps=cfg.steps, seed=cfg.seed, chunk=cfg.checkpoint_every)
+    model = build(cfg.model.module, scaling=cfg.scaling.name, head=cfg.head.name,
+                  channels=cfg.data.channels)
+    data = build(cfg.data, steps=cfg.steps, seed=cfg.seed, chunk=cfg.checkpoint_every)
     data.setup()
-    model = instantiate(cfg.model.module, scaling=cfg.scaling.name, head=cfg.head.name,
-                        channels=cfg.data.channels)
     logger = instantiate(cfg.logger) if cfg.logger else False
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks(cfg, run_dir),
                           max_epochs=data.epochs, reload_dataloaders_every_n_epochs=1,

@@ -1,0 +1,154 @@
+"""The segmentation family: a network of per-pixel class scores on one scaling and one head.
+
+Images arrive as uint8 and are encoded by the scaling on the device, so every scaling sees the
+same pixels. The head acts on class scores, not pixels: ``identity`` keeps logits for softmax
+cross-entropy, ``sigmoid`` scores each class independently with BCE; other heads have no meaning
+here and the run is ``skipped``. Metrics are computed on the held-out split by torchmetrics.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_jaccard_index
+
+from ..visuals import log_images_and_histograms, to_grid
+from .base import Diverged, FamilyModule, Skipped
+
+SEG_HEADS = ("identity", "sigmoid")
+
+
+def seg_metrics(pred: torch.Tensor, target: torch.Tensor, n_classes: int,
+                ignore_index: int) -> dict[str, float]:
+    """``miou`` (macro over classes present in prediction or target), ``pixel_acc`` and
+    ``iou_c<k>`` (NaN for a class absent from both, where IoU is undefined)."""
+    pred, target = pred.long(), target.long()
+    kw = dict(num_classes=n_classes, ignore_index=ignore_index, validate_args=False)
+    valid = target != ignore_index
+    present = (torch.bincount(target[valid], minlength=n_classes)
+               + torch.bincount(pred[valid], minlength=n_classes)) > 0
+    per_class = multiclass_jaccard_index(pred, target, average="none", **kw)
+    out = {"miou": float(multiclass_jaccard_index(pred, target, average="macro", **kw)),
+           "pixel_acc": float(multiclass_accuracy(pred, target, average="micro", **kw))}
+    out.update({f"iou_c{k}": float(v) if present[k] else math.nan for k, v in enumerate(per_class)})
+    return out
+
+
+def palette(n: int = 256) -> torch.Tensor:
+    """The PASCAL VOC colour map as uint8 (n, 3): fixed colours; 255 (void) is cream."""
+    cmap = torch.zeros(n, 3, dtype=torch.uint8)
+    for i in range(n):
+        c, rgb = i, [0, 0, 0]
+        for j in range(8):
+            for ch in range(3):
+                rgb[ch] |= ((c >> ch) & 1) << (7 - j)
+            c >>= 3
+        cmap[i] = torch.tensor(rgb)
+    return cmap
+
+
+PALETTE = palette()
+
+
+def overlay(images: torch.Tensor, masks: torch.Tensor, alpha: float = 0.5) -> torch.Tensor:
+    """uint8 images (N, C, H, W) blended with the palette colours of masks (N, H, W)."""
+    rgb = images.cpu().expand(-1, 3, -1, -1).float()
+    colours = PALETTE[masks.cpu().long()].permute(0, 3, 1, 2).float()
+    return ((1 - alpha) * rgb + alpha * colours).round().clamp(0, 255).to(torch.uint8)
+
+
+class SegModule(FamilyModule):
+    family = "seg"
+
+    def __init__(self, net: nn.Module, scaling: str, head: str, channels: int, n_classes: int,
+                 lr: float = 1e-3, ignore_index: int = 255, eval_every: int = 0,
+                 log_every: int = 25, blowup: float = 1e6, n_overlay: int = 16,
+                 eval_batch: int = 64):
+        super().__init__(scaling, head, channels, log_every=log_every, eval_every=eval_every,
+                         blowup=blowup)  # unknown names fail here; meaningless ones below
+        if head not in SEG_HEADS:
+            raise Skipped(f"head '{head}' has no meaning for segmentation class scores "
+                          f"(valid: {', '.join(SEG_HEADS)})")
+        self.net, self.n_classes, self.ignore_index = net, n_classes, ignore_index
+        self.lr, self.n_overlay, self.eval_batch = lr, n_overlay, eval_batch
+
+    @property
+    def data(self):
+        return self.trainer.datamodule
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.net.parameters(), lr=self.lr)
+
+    # -------------------------------------------------------------------- training
+    def loss(self, z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Softmax cross-entropy (identity) or per-class BCE on one-hot targets (sigmoid),
+        both averaged over labelled pixels. BCE takes the logits: the same loss as BCE on
+        ``sigmoid(z)``, without its overflow."""
+        target = target.long()
+        if self.head.name == "identity":
+            return F.cross_entropy(z, target, ignore_index=self.ignore_index)
+        valid = (target != self.ignore_index).unsqueeze(1)
+        onehot = F.one_hot(target.masked_fill(~valid[:, 0], 0), self.n_classes)
+        weight = valid.expand_as(z).float()
+        bce = F.binary_cross_entropy_with_logits(z, onehot.permute(0, 3, 1, 2).float(),
+                                                 weight=weight, reduction="sum")
+        return bce / weight.sum().clamp_min(1)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, m = batch
+        z = self.net(self.scaling.encode(x))
+        loss = self.loss(z, m)
+        self.after_step(batch_idx, {"loss": loss}, z)
+        return loss
+
+    # -------------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 images -> (class scores z, head output), in eval mode and batches."""
+        was_training = self.net.training
+        self.net.eval()
+        zs = [self.net(self.scaling.encode(x.to(self.device))).cpu()
+              for x in images.split(self.eval_batch)]
+        self.net.train(was_training)
+        z = torch.cat(zs)
+        return z, self.apply_head(z)
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        if self.initial_metrics:  # restored from a checkpoint
+            return
+        counts = self.data.class_counts()
+        majority = torch.full_like(self.data.val_masks, int(counts.argmax()))
+        base = seg_metrics(majority, self.data.val_masks, self.n_classes, self.ignore_index)
+        init = self.evaluate()
+        self.initial_metrics = {"majority_acc": base["pixel_acc"], "majority_miou": base["miou"],
+                                "miou_init": init["miou"], "pixel_acc_init": init["pixel_acc"]}
+
+    def evaluate(self, log_step: int | None = None) -> dict[str, float]:
+        """mIoU, pixel accuracy, per-class IoU and loss on the validation split; with
+        ``log_step`` also ``eval/*`` scalars, overlays and score histograms."""
+        images, masks = self.data.val_images, self.data.val_masks
+        z, scores = self.predict(images)
+        if not bool(torch.isfinite(z).all()):
+            raise Diverged("non-finite class scores at evaluation")
+        pred = scores.argmax(1)
+        metrics = {**seg_metrics(pred, masks, self.n_classes, self.ignore_index),
+                   "val_loss": float(self.loss(z, masks))}
+        if log_step is not None and self.logger is not None:
+            self.logger.log_metrics({f"eval/{k}": v for k, v in metrics.items()
+                                     if math.isfinite(v)}, step=log_step)
+            n = self.n_overlay
+            grids = {"overlays": self.overlays(images[:n], masks[:n], pred[:n])}
+            log_images_and_histograms(self.logger, log_step, grids, z, scores)
+        return metrics
+
+    def overlays(self, images, masks, pred) -> torch.Tensor:
+        """One uint8 (3, H, W) grid of ``image | ground truth | prediction`` triplets."""
+        rgb = images.cpu().expand(-1, 3, -1, -1)
+        return to_grid(torch.cat([rgb, overlay(images, masks), overlay(images, pred)], dim=-1))
+
+    def sample_grids(self) -> dict[str, torch.Tensor]:
+        images, masks = self.data.val_images[:self.n_overlay], self.data.val_masks[:self.n_overlay]
+        return {"decoded": self.overlays(images, masks, self.predict(images)[1].argmax(1))}

@@ -1,0 +1,56 @@
+"""A small U-Net (Ronneberger et al. 2015): encoder-decoder with skip connections.
+
+It returns raw class scores; the head (softmax or per-class sigmoid) lives in the module, so one
+network serves both. ``norm="none"`` has no normalisation layer at all: there nothing absorbs
+the input's scale, which is where the input scaling should matter most.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+NORMS = ("batch", "none")
+
+
+def double_conv(a: int, b: int, norm: str) -> nn.Sequential:
+    """Two 3x3 convolutions with ReLU; BatchNorm after each when ``norm="batch"``."""
+    layers: list[nn.Module] = []
+    for cin in (a, b):
+        if norm == "batch":
+            layers += [nn.Conv2d(cin, b, 3, padding=1, bias=False), nn.BatchNorm2d(b)]
+        else:
+            layers.append(nn.Conv2d(cin, b, 3, padding=1))
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class UNet(nn.Module):
+    """``depth`` 2x down-samplings; level ``i`` has ``width * 2**i`` channels."""
+
+    def __init__(self, in_channels: int = 3, n_classes: int = 2, depth: int = 3, width: int = 16,
+                 norm: str = "batch"):
+        super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"unknown norm '{norm}'; valid choices: {', '.join(NORMS)}")
+        if depth < 1:
+            raise ValueError(f"depth must be at least 1, got {depth}")
+        ch = [width * 2 ** i for i in range(depth + 1)]
+        self.depth = depth
+        self.down = nn.ModuleList([double_conv(in_channels, ch[0], norm)]
+                                  + [double_conv(a, b, norm) for a, b in zip(ch, ch[1:])])
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList([nn.ConvTranspose2d(b, a, 2, stride=2) for a, b in zip(ch, ch[1:])])
+        self.merge = nn.ModuleList([double_conv(2 * a, a, norm) for a in ch[:-1]])
+        self.out = nn.Conv2d(ch[0], n_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 2 ** self.depth or x.shape[-2] % 2 ** self.depth:
+            raise ValueError(f"U-Net of depth {self.depth} needs sides divisible by "
+                             f"{2 ** self.depth}, got {tuple(x.shape[-2:])}")
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else self.pool(x))
+            skips.append(x)
+        for i in reversed(range(self.depth)):
+            x = self.merge[i](torch.cat([skips[i], self.up[i](x)], dim=1))
+        return self.out(x)

@@ -1,0 +1,255 @@
+"""Segmentation data: uint8 images (N, C, H, W) with uint8 class-id masks (N, H, W).
+
+The embedded default is a texture mosaic built from scikit-image's bundled pictures, so the
+``seg`` family runs offline. Every image gets its own brightness/contrast jitter: absolute
+pixel values carry little class information, which is where input scaling can matter. Real data
+(VOC, Oxford-IIIT Pet, a folder of image/mask pairs) goes through one checked loader.
+"""
+from __future__ import annotations
+
+import colorsys
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
+
+from .data import IMAGE_SUFFIXES, DataError, StepData, _to_nchw, resize_uint8
+
+# Class k fills its shapes with TEXTURES[k]; class 0 is the background. All ship with scikit-image.
+TEXTURES = ("gravel", "brick", "grass", "coins", "text", "moon", "cell", "clock", "camera", "page")
+SOURCES = ("mosaic", "voc", "pet", "folder")
+
+
+# ------------------------------------------------------------------------------------ mosaic
+def load_textures(n: int, size: int) -> torch.Tensor:
+    """The first ``n`` bundled textures as uint8 (n, size, size), centre-cropped squares."""
+    import skimage.data as skd
+
+    if not 2 <= n <= len(TEXTURES):
+        raise DataError(f"mosaic n_classes must be 2..{len(TEXTURES)} (one bundled texture each), got {n}")
+    return torch.cat([resize_uint8(torch.from_numpy(getattr(skd, t)())[None, None], size)
+                      for t in TEXTURES[:n]])[:, 0]
+
+
+def class_tints(n: int, strength: float) -> np.ndarray:
+    """(n, 3) RGB gains: class k >= 1 is tinted towards hue (k-1)/(n-1); the background stays grey."""
+    hues = np.array([(1.0, 1.0, 1.0)] + [colorsys.hsv_to_rgb((k - 1) / (n - 1), 1.0, 1.0)
+                                          for k in range(1, n)])
+    return 1 - strength + strength * hues
+
+
+def random_shape(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates of a random ellipse or star-shaped polygon, clipped to the image."""
+    from skimage.draw import ellipse, polygon
+
+    r, c = rng.uniform(0.15, 0.85, 2) * size
+    radius = rng.uniform(0.15, 0.4) * size
+    if rng.random() < 0.5:
+        return ellipse(r, c, radius, radius * rng.uniform(0.5, 1.0), shape=(size, size),
+                       rotation=rng.uniform(-math.pi, math.pi))
+    k = rng.integers(3, 8)
+    angles, radii = np.sort(rng.uniform(0, 2 * math.pi, k)), radius * rng.uniform(0.6, 1.2, k)
+    return polygon(r + radii * np.sin(angles), c + radii * np.cos(angles), shape=(size, size))
+
+
+def make_mosaic(n: int, *, split: int, dataset_seed: int, image_size: int, n_classes: int,
+                channels: int, max_shapes: int = 5, texture_size: int = 256, tint: float = 0.3,
+                contrast_jitter: float = 0.5, brightness_jitter: float = 0.25):
+    """``n`` mosaics for ``split`` (0 train, 1 validation), a pure function of its arguments.
+
+    The splits use disjoint halves of every texture (top rows / bottom rows), so validation
+    pixels were never seen in training. Returns uint8 images (n, C, S, S) and masks (n, S, S).
+    """
+    s = image_size
+    if texture_size < 2 * s:
+        raise DataError(f"mosaic texture_size ({texture_size}) must be at least 2 x image_size ({s})")
+    tex = load_textures(n_classes, texture_size).numpy().astype(np.float32)
+    rows = (0, texture_size // 2) if split == 0 else (texture_size // 2, texture_size)
+    tints = class_tints(n_classes, tint if channels == 3 else 0.0).astype(np.float32)
+    rng = np.random.default_rng([dataset_seed, split])
+    images = np.empty((n, s, s, channels), np.uint8)
+    masks = np.zeros((n, s, s), np.uint8)
+    for i in range(n):
+        for _ in range(rng.integers(2, max_shapes + 1)):
+            masks[i][random_shape(rng, s)] = rng.integers(1, n_classes)
+        grey = np.empty((s, s), np.float32)
+        for k in range(n_classes):  # one crop per class, drawn for every class: stable streams
+            top, left = rng.integers(rows[0], rows[1] - s + 1), rng.integers(0, texture_size - s + 1)
+            sel = masks[i] == k
+            grey[sel] = tex[k, top:top + s, left:left + s][sel]
+        img = grey[..., None] * tints[masks[i]][..., :channels]
+        gain = rng.uniform(1 - contrast_jitter, 1 + contrast_jitter)
+        shift = rng.uniform(-brightness_jitter, brightness_jitter) * 255
+        img = (img - img.mean()) * gain + img.mean() + shift
+        images[i] = np.clip(np.round(img), 0, 255)
+    return _to_nchw(images), torch.from_numpy(masks)
+
+
+# ------------------------------------------------------------------------------- real pairs
+def resize_mask(m: torch.Tensor, size: int) -> torch.Tensor:
+    """Class ids (N, H, W) with ``resize_uint8``'s geometry (shorter side, centre crop), nearest."""
+    h, w = m.shape[-2:]
+    if (h, w) == (size, size):
+        return m.contiguous()
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    m = F.interpolate(m[:, None].float(), size=(nh, nw), mode="nearest-exact")[:, 0].to(m.dtype)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    return m[..., top:top + size, left:left + size].contiguous()
+
+
+def read_mask(path: Path, n_classes: int, ignore_index: int, lut: np.ndarray | None) -> np.ndarray:
+    """One mask of class ids; anything but ``0..n_classes-1`` or ``ignore_index`` is an error."""
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("1", "L", "P", "I", "I;16"):
+                raise DataError(f"mask '{path}' is {im.mode}; expected one class id per pixel "
+                                "(a grey or palette PNG)")
+            raw = np.asarray(im).astype(np.int64)
+    except (UnidentifiedImageError, OSError) as e:
+        raise DataError(f"cannot read mask '{path}': {e.__class__.__name__}") from None
+    m = raw if lut is None else np.where(raw < len(lut), lut[np.clip(raw, 0, len(lut) - 1)], -1)
+    bad = (m < 0) | ((m >= n_classes) & (m != ignore_index))
+    if bad.any():
+        raise DataError(f"mask '{path}' holds unknown class id {int(raw[bad][0])} (valid: "
+                        f"0..{n_classes - 1} or ignore_index {ignore_index})")
+    return m.astype(np.uint8)
+
+
+def load_pairs(pairs, *, channels: int, image_size: int, n_classes: int, ignore_index: int,
+               lut: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image path, mask path) pairs -> checked, resized uint8 images and masks."""
+    mode = "L" if channels == 1 else "RGB"
+    images, masks = [], []
+    for img_path, mask_path in pairs:
+        try:
+            with Image.open(img_path) as im:
+                a = np.asarray(im.convert(mode))
+        except (UnidentifiedImageError, OSError) as e:
+            raise DataError(f"cannot read image '{img_path}': {e.__class__.__name__}") from None
+        m = read_mask(Path(mask_path), n_classes, ignore_index, lut)
+        if m.shape != a.shape[:2]:
+            raise DataError(f"mask '{mask_path}' is {m.shape[1]}x{m.shape[0]} but its image "
+                            f"'{img_path}' is {a.shape[1]}x{a.shape[0]}")
+        images.append(resize_uint8(_to_nchw(a[None]), image_size))
+        masks.append(resize_mask(torch.from_numpy(m)[None], image_size))
+    if not images:
+        raise DataError("no image/mask pairs found")
+    return torch.cat(images), torch.cat(masks)
+
+
+def folder_pairs(root: str) -> list[tuple[Path, Path]]:
+    """``root/images/<stem>.<png|jpg|...>`` with ``root/masks/<stem>.png``."""
+    base = Path(root).expanduser()
+    files = sorted(p for p in (base / "images").glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"no images under '{base / 'images'}' (expected root/images/*.png|jpg "
+                        "and root/masks/<same name>.png)")
+    pairs = [(f, base / "masks" / f"{f.stem}.png") for f in files]
+    for f, m in pairs:
+        if not m.is_file():
+            raise DataError(f"image '{f}' has no mask '{m}'")
+    return pairs
+
+
+def torchvision_pairs(source: str, root: str, split: str, download: bool, year: str):
+    """VOC (image_set train/val) or Oxford-IIIT Pet (trainval/test) file pairs from ``root``."""
+    import torchvision.datasets as tvd
+
+    try:
+        if source == "voc":
+            ds = tvd.VOCSegmentation(str(Path(root).expanduser()), year=year, download=download,
+                                     image_set="train" if split == "train" else "val")
+            return list(zip(ds.images, ds.masks))
+        ds = tvd.OxfordIIITPet(str(Path(root).expanduser()), target_types="segmentation",
+                               split="trainval" if split == "train" else "test", download=download)
+        return list(zip(ds._images, ds._segs))  # torchvision keeps the file lists private
+    except RuntimeError as e:
+        raise DataError(f"{source} not found under data.root '{root}' ({e}); "
+                        "set data.download=true to fetch it") from None
+
+
+# Pet trimaps: 1 pet, 2 background, 3 border -> classes 1, 0, 2; any other value is unknown (-1).
+PET_LUT = np.full(256, -1, np.int64)
+PET_LUT[[1, 2, 3]] = [1, 0, 2]
+
+
+# ------------------------------------------------------------------------------ data module
+class SegData(StepData):
+    """Images and masks in memory: the training stream of ``(uint8 images, uint8 masks)``
+    batches, and a fixed validation split (``val_images``, ``val_masks``).
+
+    ``dataset_seed`` fixes the mosaic (and the folder's split) independently of the run seed,
+    which only orders the training stream. For real sources ``n_train``/``n_val`` are caps.
+    """
+
+    def __init__(self, source: str, channels: int, image_size: int, n_classes: int,
+                 batch_size: int, steps: int, seed: int, n_train: int | None = 512,
+                 n_val: int | None = 128, dataset_seed: int = 0, ignore_index: int = 255,
+                 root: str | None = None, download: bool = False, year: str = "2012",
+                 max_shapes: int = 5, texture_size: int = 256, tint: float = 0.3,
+                 contrast_jitter: float = 0.5, brightness_jitter: float = 0.25, chunk: int = 0):
+        super().__init__(steps, seed, batch_size, chunk)
+        if source not in SOURCES:
+            raise DataError(f"unknown seg data source '{source}'; valid choices: {', '.join(SOURCES)}")
+        if channels not in (1, 3):
+            raise DataError(f"data.channels must be 1 or 3, got {channels}")
+        if not n_classes <= ignore_index <= 255:
+            raise DataError(f"data.ignore_index must be in n_classes..255, got {ignore_index}")
+        self.source, self.channels, self.image_size, self.n_classes = source, channels, image_size, n_classes
+        self.n_train, self.n_val, self.dataset_seed = n_train, n_val, dataset_seed
+        self.ignore_index, self.root, self.download, self.year = ignore_index, root, download, year
+        self.mosaic = dict(max_shapes=max_shapes, texture_size=texture_size, tint=tint,
+                           contrast_jitter=contrast_jitter, brightness_jitter=brightness_jitter)
+        self.train_images = self.train_masks = self.val_images = self.val_masks = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_images is not None:
+            return
+        if self.source == "mosaic":
+            kw = dict(dataset_seed=self.dataset_seed, image_size=self.image_size,
+                      n_classes=self.n_classes, channels=self.channels, **self.mosaic)
+            self.train_images, self.train_masks = make_mosaic(self.n_train, split=0, **kw)
+            self.val_images, self.val_masks = make_mosaic(self.n_val, split=1, **kw)
+        else:
+            self._load_real()
+        if len(self.train_images) < self.batch_size:
+            raise DataError(f"only {len(self.train_images)} training images, fewer than "
+                            f"data.batch_size={self.batch_size}")
+
+    def _load_real(self) -> None:
+        kw = dict(channels=self.channels, image_size=self.image_size, n_classes=self.n_classes,
+                  ignore_index=self.ignore_index)
+        if self.source == "folder":
+            if not self.root:
+                raise DataError("data.root must be set for source 'folder'")
+            pairs = folder_pairs(self.root)
+            perm = np.random.default_rng(self.dataset_seed).permutation(len(pairs))
+            if len(pairs) < 2:
+                raise DataError(f"'{self.root}' needs at least 2 image/mask pairs (train and validation)")
+            n_val = max(1, min(self.n_val or len(pairs) // 4, len(pairs) // 4))
+            train = [pairs[i] for i in perm[n_val:]][:self.n_train]
+            val = [pairs[i] for i in perm[:n_val]]
+        else:
+            root = self.root or "data"
+            train, val = (torchvision_pairs(self.source, root, s, self.download, self.year)
+                          for s in ("train", "val"))
+            train, val = train[:self.n_train], val[:self.n_val]
+            if self.source == "pet":
+                kw["lut"] = PET_LUT
+        self.train_images, self.train_masks = load_pairs(train, **kw)
+        self.val_images, self.val_masks = load_pairs(val, **kw)
+
+    def class_counts(self) -> torch.Tensor:
+        """Training pixels per class (ignored pixels left out): the majority baseline."""
+        m = self.train_masks.flatten().long()
+        return torch.bincount(m[m != self.ignore_index], minlength=self.n_classes)
+
+    def loader(self, num_samples: int, generator: torch.Generator) -> DataLoader:
+        ds = TensorDataset(self.train_images, self.train_masks)
+        sampler = RandomSampler(ds, num_samples=num_samples, generator=generator)
+        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, drop_last=True)
