@@ -1,0 +1,178 @@
+"""The style family: network, perceptual loss, data and a few real training steps. No download:
+VGG is random (seeded) or `auto` with download off, and torch.hub points at an empty folder."""
+import pytest
+import pytorch_lightning as pl
+import torch
+from hydra import compose, initialize_config_dir
+
+from conftest import CONF
+from harness import vgg as V
+from harness.data import DataError
+from harness.models.style import StyleModule
+from harness.models.transformer_net import TransformerNet
+from harness.pixels import SCALINGS
+from harness.styledata import StyleData, bundled, load_style
+
+
+@pytest.fixture(autouse=True)
+def empty_hub(tmp_path, monkeypatch):
+    """No cached VGG file, whatever the machine has: tests run the no-weights path."""
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return V.VGGFeatures("random", seed=0)
+
+
+def module(scaling="raw", head="identity", **kw):
+    torch.manual_seed(0)
+    net = TransformerNet(channels=3, width=4, n_res=1)
+    return StyleModule(net, scaling, head, channels=3, vgg={"weights": "random"}, **kw)
+
+
+def texture(name, top, left, size=64):
+    return load_style(name, 256)[..., top:top + size, left:left + size].contiguous()
+
+
+@pytest.mark.parametrize("size", [64, 48])
+def test_transform_net_keeps_shape_and_the_paper_layout(size):
+    net = TransformerNet(channels=3, width=8, n_res=2)
+    assert net(torch.rand(2, 3, size, size)).shape == (2, 3, size, size)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].kernel_size == convs[-1].kernel_size == (9, 9)
+    assert [c.stride for c in convs[1:3]] == [(2, 2), (2, 2)]
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in net.modules())
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    assert norms and all(m.affine for m in norms)
+    assert isinstance(list(net.out.modules())[-1], torch.nn.Conv2d)  # raw z: no norm, no activation
+
+
+def test_vgg_stays_frozen_and_in_eval_mode_and_is_not_optimised():
+    m = module()
+    m.train()
+    assert m.net.training and not any(x.training for x in m.vgg.modules())
+    assert not any(p.requires_grad for p in m.vgg.parameters())
+    opt = m.configure_optimizers()
+    optimised = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert optimised == {id(p) for p in m.net.parameters()}
+
+
+def test_losses_of_an_image_against_itself_are_zero(vgg):
+    x = texture("brick", 0, 0).float()
+    f = vgg(V.normalise(x))
+    grams = {k: V.gram(v) for k, v in f.items()}
+    assert float(V.content_loss(f, f)) == 0 and float(V.style_loss(f, grams)) == 0
+    other = vgg(V.normalise(texture("grass", 0, 0).float()))
+    assert float(V.content_loss(other, f)) > 0 and float(V.style_loss(other, grams)) > 0
+
+
+def test_style_loss_is_smaller_within_a_texture_than_across_textures(vgg):
+    def grams(name, top, left):
+        return {k: V.gram(v) for k, v in vgg(V.normalise(texture(name, top, left).float())).items()}
+
+    brick = vgg(V.normalise(texture("brick", 0, 0).float()))
+    same = float(V.style_loss(brick, grams("brick", 160, 150)))
+    for other in ("grass", "gravel"):
+        assert same < float(V.style_loss(brick, grams(other, 160, 150))), other
+
+
+def test_vgg_path_gives_the_same_features_whichever_scaling_encoded_the_image():
+    x = bundled("astronaut")[..., 100:164, 200:264]
+    feats = {}
+    for name in SCALINGS:
+        m = module(scaling=name)
+        feats[name] = m.features(m.scaling.encode(x))
+    for name, f in feats.items():
+        for k in V.LAYERS:
+            assert torch.allclose(f[k], feats["raw"][k], rtol=1e-4, atol=1e-4), (name, k)
+
+
+def test_total_loss_decreases_over_a_few_real_steps():
+    m = module(scaling="symmetric", head="tanh", style_weight=1.0, tv_weight=1.0)
+    x = torch.stack([texture("brick", 0, 0)[0], bundled("coffee")[0, :, 100:164, 200:264]])
+    m.use_data(load_style("gravel", 64), x)
+    opt = torch.optim.Adam(m.net.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(12):
+        loss = m.step_losses(x)[0]["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert sum(losses[-3:]) < 0.8 * sum(losses[:3]), losses
+
+
+def test_missing_or_unreadable_style_is_a_one_line_data_error(tmp_path):
+    with pytest.raises(DataError) as e:
+        load_style(str(tmp_path / "nope.png"), 64)
+    assert "nope.png" in str(e.value) and "\n" not in str(e.value)
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    with pytest.raises(DataError, match="bad.png"):
+        load_style(str(bad), 64)
+
+
+def test_style_data_streams_exactly_steps_batches_and_a_fixed_held_out_set():
+    a, b = StyleData(steps=3, seed=0, batch_size=2, eval_size=5), StyleData(steps=3, seed=1)
+    a.setup()
+    b.setup()
+    batches = list(a.train_dataloader())
+    assert len(batches) == 3 and all(x.shape == (2, 3, 64, 64) and x.dtype == torch.uint8
+                                     for x in batches)
+    assert a.eval_images.shape == (5, 3, 64, 64) and torch.equal(a.eval_images, b.eval_images[:5])
+    assert a.style_image.shape == (1, 3, 128, 128) and a.style_image.dtype == torch.uint8
+
+
+def test_imagenet_weights_without_a_cached_file_fail_fast_and_auto_falls_back():
+    with pytest.raises(V.VGGWeightsError, match="download is off"):
+        V.VGGFeatures("imagenet", download=False)
+    with pytest.warns(UserWarning, match="random VGG16 weights"):
+        assert V.VGGFeatures("auto", download=False).weights_used == "random"
+
+
+def test_auto_uses_the_cached_torchvision_file(vgg):
+    path = V.cached_weights_file()
+    path.parent.mkdir(parents=True)
+    torch.save({f"features.{k}": v + 1 for k, v in vgg.features.state_dict().items()}, path)
+    loaded = V.VGGFeatures("auto", download=False)
+    assert loaded.weights_used == "imagenet"
+    assert torch.equal(loaded.features[0].weight, vgg.features[0].weight + 1)
+
+
+def test_checkpoints_leave_the_frozen_vgg_out_and_restore_the_module():
+    m = module()
+    torch.nn.init.constant_(m.net.out[1].bias, 7.0)
+    m.initial_metrics = {"style_loss_init": 1.5}
+    ckpt = {"state_dict": m.state_dict()}
+    m.on_save_checkpoint(ckpt)
+    assert ckpt["state_dict"] and not any(k.startswith("vgg.") for k in ckpt["state_dict"])
+    back = module()
+    back.on_load_checkpoint(ckpt)
+    back.load_state_dict(ckpt["state_dict"])  # strict: every key is there again
+    assert back.initial_metrics == {"style_loss_init": 1.5}
+    assert float(back.net.out[1].bias[0]) == 7.0
+
+
+def test_model_style_selects_the_photo_data():
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("train", overrides=["model=style", "scaling=raw", "head=identity"])
+    assert cfg.model.family == "style" and cfg.data._target_ == "harness.styledata.StyleData"
+    assert cfg.model.module.net.channels == cfg.data.channels == 3
+
+
+def test_a_few_steps_through_a_real_trainer_then_metrics_and_grids():
+    data = StyleData(steps=3, seed=0, batch_size=2, eval_size=4, crop_size=48, style_size=64)
+    m = module(scaling="raw", head="tanh_fit")
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_progress_bar=False,
+                         enable_checkpointing=False, enable_model_summary=False)
+    trainer.fit(m, datamodule=data)
+    assert trainer.global_step == 3
+    assert m.initial_metrics["vgg_imagenet"] == 0.0 and m.vgg_weights == "random"
+    metrics = m.evaluate()
+    for k in ("content_loss", "style_loss", "tv_loss", "out_of_range", "out_excess"):
+        assert torch.isfinite(torch.tensor(metrics[k])), k
+    assert metrics["out_of_range"] == 0  # tanh_fit cannot leave [0, 255]
+    grids = m.sample_grids()
+    assert set(grids) == {"decoded", "stretched"}
+    assert all(g.dtype == torch.uint8 and g.shape[0] == 3 for g in grids.values())
