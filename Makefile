@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup sweep test article tensorboard clean
+.PHONY: setup sweep test article bench tensorboard clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(STAMP)
 
 article: $(STAMP)
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan
+
+bench: $(STAMP)
+	$(BIN)/python -m harness.bench
 
 tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir logs

@@ -22,17 +22,23 @@ class DataError(ValueError):
     """Bad data input: the message names what was wrong and what is accepted."""
 
 
-def resize_uint8(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize the shorter side to ``size`` and centre-crop to a square, staying uint8."""
+def resize_square(x: torch.Tensor, size: int, resize) -> torch.Tensor:
+    """Resize the shorter side to ``size`` with ``resize(x, (h, w))``, then centre-crop."""
     h, w = x.shape[-2:]
     if (h, w) != (size, size):
         scale = size / min(h, w)
         nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-        x = F.interpolate(x.float(), size=(nh, nw), mode="bilinear", antialias=True,
-                          align_corners=False).round().clamp(0, 255).to(torch.uint8)
+        x = resize(x, (nh, nw))
         top, left = (nh - size) // 2, (nw - size) // 2
         x = x[..., top:top + size, left:left + size]
     return x.contiguous()
+
+
+def resize_uint8(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Images (N, C, H, W): shorter side to ``size``, centre crop, staying uint8."""
+    return resize_square(x, size, lambda t, hw: F.interpolate(
+        t.float(), size=hw, mode="bilinear", antialias=True, align_corners=False
+    ).round().clamp(0, 255).to(torch.uint8))
 
 
 def _to_nchw(a: np.ndarray) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
-from .data import IMAGE_SUFFIXES, DataError, StepData, _to_nchw, resize_uint8
+from .data import IMAGE_SUFFIXES, DataError, StepData, _to_nchw, resize_square, resize_uint8
 
 # Class k fills its shapes with TEXTURES[k]; class 0 is the background. All ship with scikit-image.
 TEXTURES = ("gravel", "brick", "grass", "coins", "text", "moon", "cell", "clock", "camera", "page")
@@ -92,14 +92,8 @@ def make_mosaic(n: int, *, split: int, dataset_seed: int, image_size: int, n_cla
 # ------------------------------------------------------------------------------- real pairs
 def resize_mask(m: torch.Tensor, size: int) -> torch.Tensor:
     """Class ids (N, H, W) with ``resize_uint8``'s geometry (shorter side, centre crop), nearest."""
-    h, w = m.shape[-2:]
-    if (h, w) == (size, size):
-        return m.contiguous()
-    scale = size / min(h, w)
-    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-    m = F.interpolate(m[:, None].float(), size=(nh, nw), mode="nearest-exact")[:, 0].to(m.dtype)
-    top, left = (nh - size) // 2, (nw - size) // 2
-    return m[..., top:top + size, left:left + size].contiguous()
+    return resize_square(m, size, lambda t, hw: F.interpolate(
+        t[:, None].float(), size=hw, mode="nearest-exact")[:, 0].to(t.dtype))
 
 
 def read_mask(path: Path, n_classes: int, ignore_index: int, lut: np.ndarray | None) -> np.ndarray:

@@ -80,6 +80,8 @@ def train(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> di
     torch.set_num_threads(job_threads(cfg))
     model = build(cfg.model.module, scaling=cfg.scaling.name, head=cfg.head.name,
                   channels=cfg.data.channels)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     data = build(cfg.data, steps=cfg.steps, seed=cfg.seed, chunk=cfg.checkpoint_every)
     data.setup()
     logger = instantiate(cfg.logger) if cfg.logger else False
@@ -107,7 +109,8 @@ def range_mismatch_of(cfg: DictConfig) -> bool:
 
 
 def progress_line(rec: dict, run_dir: Path, reused: bool = False) -> str:
-    """``[7/27] gan raw identity seed=1 ok swd=123.4`` and where the run's files are."""
+    """``[7/27] gan raw identity seed=1 ok swd=123.4`` (model, scaling, head) and where the
+    run's files are."""
     where = ""
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         where = f"[{HydraConfig.get().job.num + 1}/{os.environ.get('HARNESS_SWEEP_TOTAL', '?')}] "
@@ -115,7 +118,7 @@ def progress_line(rec: dict, run_dir: Path, reused: bool = False) -> str:
     value = rec["metrics"].get(metric)
     shown = f" {metric}={value:.4g}" if isinstance(value, (int, float)) else ""
     note = " (already done)" if reused else (f": {rec['message']}" if rec["message"] else "")
-    return (f"{where}{rec['family']} {rec['scaling']} {rec['head']} seed={rec['seed']} "
+    return (f"{where}{rec['model']} {rec['scaling']} {rec['head']} seed={rec['seed']} "
             f"{rec['status']}{shown}{note}  -> {run_dir}")
 
 
@@ -198,7 +201,7 @@ def sweep_summary(records: list[dict]) -> tuple[str, bool]:
              + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
     for r in records:
         if r.get("status") != "ok":
-            who = " ".join(f"{k}={r.get(k)}" for k in ("family", "scaling", "head", "seed") if k in r)
+            who = " ".join(f"{k}={r.get(k)}" for k in ("model", "scaling", "head", "seed") if k in r)
             lines.append(f"  {r['status']}: {who} [{r.get('overrides', '')}]: {r.get('message', '')}")
     return "\n".join(lines), counts["failed"] > 0
 

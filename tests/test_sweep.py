@@ -27,7 +27,7 @@ def test_a_failing_job_does_not_stop_the_others_and_is_reported(tmp_path):
     assert failed["message"] == "DataError: data.channels must be 1 or 3, got 2"
     out = r.stdout + r.stderr
     assert "sweep finished: 3 runs: 2 ok, 1 failed" in out
-    assert "failed: family=gan scaling=symmetric head=tanh seed=0 [data.channels=2" in out
+    assert "failed: model=gan scaling=symmetric head=tanh seed=0 [data.channels=2" in out
     assert "[1/3]" in out and "[3/3]" in out
     assert (tmp_path / "results" / "adhoc" / "summary.md").exists()  # the report still ran
 
