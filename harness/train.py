@@ -103,8 +103,12 @@ def train(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> di
 
 
 def range_mismatch_of(cfg: DictConfig) -> bool:
+    """Whether the head cannot reach the scaling's pixel interval; false for a family whose
+    head acts on something else (segmentation's class scores)."""
     from .pixels import get_head, make_scaling, range_mismatch
 
+    if not cfg.model.get("pixel_output", True):
+        return False
     return range_mismatch(get_head(cfg.head.name), make_scaling(cfg.scaling.name, cfg.data.channels))
 
 

@@ -207,3 +207,9 @@ def test_a_skipped_head_is_recorded_as_skipped(tmp_path):
     assert rec["status"] == "skipped" and rec["family"] == "seg"
     assert rec["message"] == ("head 'tanh' has no meaning for segmentation class scores "
                               "(valid: identity, sigmoid)")
+
+
+def test_sigmoid_on_class_scores_is_no_range_mismatch(tmp_path):
+    # sigmoid cannot reach raw pixels, but a seg head acts on class scores, not pixels
+    rec = _run(tmp_path, "head=sigmoid", "scaling=raw", "logger=none", "steps=2")
+    assert rec["status"] == "ok" and rec["range_mismatch"] is False
