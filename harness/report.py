@@ -272,7 +272,7 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
     """
     families = list(dict.fromkeys(r["family"] for r in rows))
     n_heads = max(len({r["head"] for r in rows if r["family"] == f}) for f in families)
-    fig = Figure(figsize=(max(6.0, 1.4 * n_heads + 2), 3.6 * len(families)))
+    fig = Figure(figsize=(max(6.0, 1.4 * n_heads + 2) + 2.5, 3.6 * len(families)))  # + legend
     for i, family in enumerate(families):
         _plot_family(fig.add_subplot(len(families), 1, i + 1),
                      [r for r in rows if r["family"] == family])
@@ -296,7 +296,8 @@ def _plot_family(ax, rows: list[dict]) -> None:
     if any(r["range_mismatch"] for r in rows):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="//",
                              label="range mismatch"))
-    ax.legend(handles=handles, title="scaling", fontsize=8, title_fontsize=8)
+    ax.legend(handles=handles, title="scaling", fontsize=8, title_fontsize=8,
+              loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never on them
     ax.set_xticks(range(len(by_head)), list(by_head))
     ax.set_xlim(-0.6, len(by_head) - 0.4)
     better = "higher" if direction == "max" else "lower"
@@ -343,20 +344,23 @@ def _open(path: Path) -> Image.Image | None:
 
 
 def build_montage(records: list[dict], path: Path) -> None:
-    """One row per combination: label, decoded samples, min/max-stretched samples."""
+    """One row per combination: label, decoded samples, min/max-stretched samples (the second
+    column only where some run has them: segmentation's overlays have no stretched view)."""
     picks = [_sample_run(runs) for runs in _by_combo(records).values()]
-    cells = [[_open(Path(r["run_dir"]) / name) for name in (DECODED, STRETCHED)] for r in picks]
+    names = [DECODED] + [STRETCHED] * any((Path(r["run_dir"]) / STRETCHED).is_file() for r in picks)
+    headers = HEADERS[:len(names)]
+    cells = [[_open(Path(r["run_dir"]) / name) for name in names] for r in picks]
     loaded = [im for row in cells for im in row if im is not None]
     height = int(np.clip(max((im.height for im in loaded), default=128), 96, 320))
     cells = [[_fit(im, height) for im in row] for row in cells]
     pad, margin, top = 8, 230, 34
     header_font = _font(17)
     width = max([im.width for row in cells for im in row if im is not None]
-                + [round(header_font.getlength(h)) + 2 * pad for h in HEADERS])
-    canvas = Image.new("RGB", (margin + 2 * (width + pad) + pad, top + len(picks) * (height + pad)),
-                       "white")
+                + [round(header_font.getlength(h)) + 2 * pad for h in headers])
+    canvas = Image.new("RGB", (margin + len(names) * (width + pad) + pad,
+                               top + len(picks) * (height + pad)), "white")
     draw = ImageDraw.Draw(canvas)
-    for j, header in enumerate(HEADERS):
+    for j, header in enumerate(headers):
         x = margin + pad + j * (width + pad) + width // 2
         draw.text((x, top // 2), header, fill="black", font=header_font, anchor="mm")
     for i, (r, row) in enumerate(zip(picks, cells)):
