@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
 from pathlib import Path
 
 STATUSES = ("ok", "diverged", "failed", "skipped")
 # Primary metric per family and its direction ("min": lower is better): ranks, progress lines.
-PRIMARY = {"gan": ("swd", "min"), "style": ("style_loss", "min"), "seg": ("miou", "max")}
+# style: the trained objective (weighted content + style + TV), measured on decoded outputs.
+PRIMARY = {"gan": ("swd", "min"), "style": ("loss", "min"), "seg": ("miou", "max")}
 # One flat key set for TensorBoard's HParams table, which drops columns when runs disagree.
 HPARAM_METRICS = ("swd", "swd_init", "swd_real", "mean_gap", "std_gap", "content_loss",
                   "style_loss", "tv_loss", "miou", "pixel_acc", "out_of_range", "out_excess")
@@ -27,6 +29,22 @@ def _clean(v):
     if isinstance(v, (list, tuple)):
         return [_clean(x) for x in v]
     return v
+
+
+ROOT = Path(__file__).resolve().parents[1]
+CODE = ("harness", "hydra_plugins", "conf", "experiments", "pyproject.toml")  # what makes a result
+
+
+def code_commit() -> str:
+    """Short commit of the code, "-dirty" if the code (not results or docs) has uncommitted
+    changes, "unknown" outside a git checkout."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+    try:
+        return git("rev-parse", "--short", "HEAD") + ("-dirty" if git("status", "--porcelain", "--", *CODE) else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def write_json(path: Path, obj: dict) -> None:

@@ -18,7 +18,6 @@ import math
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import textwrap
 import time
@@ -30,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from PIL import Image, ImageDraw, ImageFont
 
-from harness.record import PRIMARY, STATUSES, read_record, write_json
+from harness.record import PRIMARY, STATUSES, code_commit, read_record, write_json
 
 log = logging.getLogger(__name__)
 
@@ -397,29 +396,6 @@ def _placeholder(r: dict, width: int, height: int) -> Image.Image:
 # --------------------------------------------------------------------------- provenance
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10,
-                          check=True).stdout.strip()
-
-
-def git_commit(exclude: Path | None = None) -> str:
-    """Short commit of the code's working tree, "-dirty" if it has changes, "unknown" without git.
-
-    ``exclude`` (the report's own output folder, when inside the repo) does not count as a
-    change: regenerating a committed result must not mark the code that made it dirty.
-    """
-    repo = Path(__file__).resolve().parents[1]
-    spec = ["--", "."]
-    if exclude is not None and Path(exclude).resolve().is_relative_to(repo):
-        spec.append(f":(exclude){Path(exclude).resolve()}")
-    try:
-        head = _git(repo, "rev-parse", "--short", "HEAD")
-        dirty = _git(repo, "status", "--porcelain", *spec)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
-
-
 def machine_info() -> str:
     cpu = platform.processor() or platform.machine() or "unknown CPU"
     text = f"{platform.platform()}; {cpu}, {os.cpu_count()} CPUs"
@@ -480,7 +456,7 @@ def write_report(sweep_dir, out_dir, *, command=None, wall_time_s=None) -> Path:
 
 def _write(records, sweep_dir, out: Path, *, command, wall_time_s) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    commit = git_commit(exclude=out)  # before writing, so this report is not the "change"
+    commit = ", ".join(sorted({str(r["commit"]) for r in records if r.get("commit")})) or code_commit()
     rows = summarise(records)
     table = markdown_table(rows)
     write_runs_csv(records, sweep_dir, out / "runs.csv")

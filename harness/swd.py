@@ -5,7 +5,6 @@ Deviation from ProGAN, on purpose: both descriptor sets are normalised by the
 statistics, which hides global brightness/contrast shifts -- exactly the kind of
 error a pixel-scaling or output-head choice tends to introduce.
 """
-import numpy as np
 import torch
 import torch.nn.functional as F
 

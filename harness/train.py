@@ -25,7 +25,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from .choices import check_choices
-from .record import HPARAM_METRICS, PRIMARY, STATUSES, read_record, same_config, write_json
+from .record import (HPARAM_METRICS, PRIMARY, STATUSES, code_commit, read_record, same_config,
+                     write_json)
 
 log = logging.getLogger("harness")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -145,7 +146,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     rec = {"status": "ok", "message": "", "study": cfg.study, "family": cfg.model.family,
            "model": cfg.model.name, "scaling": cfg.scaling.name, "head": cfg.head.name,
            "seed": cfg.seed, "range_mismatch": None, "metrics": {},
-           "started": datetime.now().isoformat(timespec="seconds"),
+           "started": datetime.now().isoformat(timespec="seconds"), "commit": code_commit(),
            "command": "python -m harness.train " + " ".join(sys.argv[1:]),
            "overrides": " ".join(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ""}
     try:

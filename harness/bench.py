@@ -1,0 +1,275 @@
+"""How much does the harness cost per training step? Against a bare PyTorch loop.
+
+    python -m harness.bench                       # CPU, all families, writes results/bench/
+    python -m harness.bench --accelerator gpu     # the same on a GPU
+
+For each family the harness's LightningModule under the harness's Trainer settings and a bare
+loop doing the identical work (same network, batches, optimiser, head, scaling, threads; the
+module's own loss functions) run alternately, each in a fresh process, several times. Only the
+steps after a warm-up are timed; evaluation is off. Also the sweep: the default study, steps
+cut short, with the local parallel launcher against the same study run sequentially.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing as mp
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FAMILIES = {  # family -> (overrides, timed steps): a few seconds of steps on a 2-core CPU
+    "gan": (["model=gan", "scaling=symmetric", "head=tanh"], 120),
+    "style": (["model=style", "scaling=raw", "head=tanh_fit"], 30),
+    "seg": (["model=seg", "scaling=imagenet", "head=identity"], 120),
+}
+WARMUP = 5
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def compose(family: str, steps: int, threads: int, accelerator: str, log_dir: str):
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    from .train import CONF_DIR
+
+    overrides = [*FAMILIES[family][0], f"steps={steps}", f"threads={threads}", "eval_every=0",
+                 f"trainer.accelerator={accelerator}", "trainer.enable_progress_bar=false",
+                 f"paths.log_dir={log_dir}", "checkpoint_every=0"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return hydra_compose("train", overrides=overrides)
+
+
+def _timed_harness(cfg, model, data) -> float:
+    """Seconds for the steps after the warm-up, inside Lightning's fit loop."""
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+
+    marks = {}
+
+    class Clock(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if batch_idx == WARMUP:
+                _sync(pl_module.device)
+                marks["start"] = time.perf_counter()
+
+        def on_train_end(self, trainer, pl_module):
+            _sync(pl_module.device)
+            marks["end"] = time.perf_counter()
+
+    logger = instantiate(cfg.logger)
+    trainer = instantiate(cfg.trainer, logger=logger, callbacks=[Clock()], max_epochs=1,
+                          reload_dataloaders_every_n_epochs=1, enable_checkpointing=False)
+    trainer.fit(model, datamodule=data)
+    return marks["end"] - marks["start"]
+
+
+def _bare_steps(family: str, model, batches, device) -> None:
+    """The same work as the module's training step, as a plain PyTorch loop."""
+    import torch
+    import torch.nn.functional as F
+
+    if family == "gan":
+        opt_d = torch.optim.Adam(model.D.parameters(), lr=model.lr, betas=model.betas)
+        opt_g = torch.optim.Adam(model.G.parameters(), lr=model.lr, betas=model.betas)
+        for (x,) in batches:
+            real = model.scaling.encode(x.to(device))
+            n = len(real)
+            ones, zeros = real.new_ones(n), real.new_zeros(n)
+            for _ in range(model.d_steps):
+                with torch.no_grad():
+                    _, fake = model.generate(model.G.sample_z(n, device=device))
+                d_loss = (F.binary_cross_entropy_with_logits(model.D(real), ones)
+                          + F.binary_cross_entropy_with_logits(model.D(fake), zeros))
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+            for _ in range(model.g_steps):
+                _, fake = model.generate(model.G.sample_z(n, device=device))
+                g_loss = F.binary_cross_entropy_with_logits(model.D(fake), ones)
+                opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+                opt_g.step()
+        return
+    opt = model.configure_optimizers()
+    for batch in batches:
+        if family == "style":
+            loss = model.step_losses(batch.to(device))[0]["loss"]
+        else:
+            x, m = (t.to(device) for t in batch)
+            loss = model.loss(model.net(model.scaling.encode(x)), m)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed_bare(family: str, model, data) -> float:
+    import torch
+
+    device = torch.device("cuda" if torch.cuda.is_available() and
+                          os.environ.get("HARNESS_BENCH_ACCEL") == "gpu" else "cpu")
+    model.to(device)
+    model.scaling = model.scaling.to(device)
+    if family == "style":
+        model.use_data(data.style_image, data.eval_images)
+    model.train()
+    batches = list(data.train_dataloader())
+    _bare_steps(family, model, batches[:WARMUP], device)
+    _sync(device)
+    start = time.perf_counter()
+    _bare_steps(family, model, batches[WARMUP:], device)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def measure(family: str, mode: str, threads: int, accelerator: str, queue) -> None:
+    """One measurement in a fresh process: steps/s after warm-up and peak resident memory."""
+    import pytorch_lightning as pl
+    import torch
+
+    from .train import build
+
+    os.environ["HARNESS_BENCH_ACCEL"] = accelerator
+    steps = FAMILIES[family][1] + WARMUP
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = compose(family, steps, threads, accelerator, tmp)
+        pl.seed_everything(0, verbose=False)
+        torch.set_num_threads(threads)
+        model = build(cfg.model.module, scaling=cfg.scaling.name, head=cfg.head.name,
+                      channels=cfg.data.channels)
+        data = build(cfg.data, steps=steps, seed=0, chunk=0)
+        data.setup()
+        if mode == "harness":
+            seconds = _timed_harness(cfg, model, data)
+        else:
+            data.trainer = None
+            seconds = _timed_bare(family, model, data)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put({"family": family, "mode": mode, "steps_per_s": FAMILIES[family][1] / seconds,
+               "peak_rss_mb": peak_mb})
+
+
+def run_one(family: str, mode: str, threads: int, accelerator: str) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    p = ctx.Process(target=measure, args=(family, mode, threads, accelerator, queue))
+    p.start()
+    out = queue.get()
+    p.join()
+    return out
+
+
+def sweep_seconds(parallel: bool, steps_scale: float, out_dir: Path) -> float:
+    """Wall time of the default study (steps scaled down) in a fresh command."""
+    steps = [max(20, round(s * steps_scale)) for s in
+             [300, 300, 300, 300, 300, 150, 150, 150, 300, 300, 300, 300]]
+    args = [sys.executable, "-m", "harness.train", "-m", "experiment=default", "logger=none",
+            "trainer.enable_progress_bar=false", f"hydra.sweeper.list_params.steps=[{','.join(map(str, steps))}]",
+            f"hydra.sweep.dir={out_dir}/sweep", f"paths.results_dir={out_dir}/results",
+            "checkpoint_every=0"]
+    if not parallel:
+        args.append("hydra/launcher=basic")
+    start = time.perf_counter()
+    subprocess.run(args, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):.3g}..{max(values):.3g}"
+
+
+def machine() -> dict:
+    import platform
+
+    import torch
+
+    from .record import code_commit
+
+    return {"machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
+            "torch": torch.__version__, "commit": code_commit(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
+    parser.add_argument("--sweep-scale", type=float, default=0.34,
+                        help="fraction of the default study's steps for the sweep timing; 0 skips it")
+    parser.add_argument("--out", default=str(ROOT / "results" / "bench"))
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for family in args.families:
+        runs = {"harness": [], "bare": []}
+        for i in range(args.repeats):
+            for mode in (("harness", "bare") if i % 2 == 0 else ("bare", "harness")):
+                r = run_one(family, mode, args.threads, args.accelerator)
+                runs[mode].append(r)
+                print(f"{family} {mode:7s} {r['steps_per_s']:.2f} steps/s  peak {r['peak_rss_mb']:.0f} MB",
+                      flush=True)
+        h = [r["steps_per_s"] for r in runs["harness"]]
+        b = [r["steps_per_s"] for r in runs["bare"]]
+        rows.append({"family": family, "accelerator": args.accelerator, "threads": args.threads,
+                     "harness_steps_per_s": statistics.median(h), "harness_spread": spread(h),
+                     "bare_steps_per_s": statistics.median(b), "bare_spread": spread(b),
+                     "ratio": statistics.median(h) / statistics.median(b),
+                     "harness_peak_mb": max(r["peak_rss_mb"] for r in runs["harness"]),
+                     "bare_peak_mb": max(r["peak_rss_mb"] for r in runs["bare"])})
+    sweep = None
+    if args.sweep_scale > 0 and args.accelerator == "cpu":
+        with tempfile.TemporaryDirectory() as tmp:
+            seq = sweep_seconds(False, args.sweep_scale, Path(tmp) / "seq")
+            par = sweep_seconds(True, args.sweep_scale, Path(tmp) / "par")
+        sweep = {"sequential_s": seq, "parallel_s": par, "speedup": seq / par}
+        print(f"default study x{args.sweep_scale} steps: sequential {seq:.1f} s, local 2 jobs "
+              f"{par:.1f} s, speed-up {seq / par:.2f}x", flush=True)
+    write(out, rows, sweep, args, machine())
+    print(f"wrote {out}/bench_{args.accelerator}.csv and {out}/README_{args.accelerator}.md")
+    return 0
+
+
+def write(out: Path, rows: list[dict], sweep: dict | None, args, info: dict) -> None:
+    tag = args.accelerator
+    with (out / f"bench_{tag}.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    lines = [f"# Benchmark: harness vs bare PyTorch ({tag})", "",
+             "Generated by `python -m harness.bench"
+             + (f" --accelerator {tag}`" if tag != "cpu" else "` (`make bench`)")
+             + ": do not edit by hand.", "",
+             f"- Machine: {info['machine']}; GPU: {info['gpu']}",
+             f"- torch {info['torch']}, {args.threads} threads, commit `{info['commit']}`",
+             f"- {args.repeats} alternating repeats per mode, each in a fresh process; "
+             f"{WARMUP} warm-up steps not timed; evaluation off", "",
+             "| family | harness steps/s (median, range) | bare steps/s (median, range) | ratio harness/bare | peak RSS harness / bare (MB) |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['family']} | {r['harness_steps_per_s']:.2f} ({r['harness_spread']}) | "
+                     f"{r['bare_steps_per_s']:.2f} ({r['bare_spread']}) | {r['ratio']:.3f} | "
+                     f"{r['harness_peak_mb']:.0f} / {r['bare_peak_mb']:.0f} |")
+    if sweep:
+        lines += ["", f"Default study with every run's steps x{args.sweep_scale}: sequential "
+                  f"(one job, {os.cpu_count()} threads) {sweep['sequential_s']:.1f} s; local launcher "
+                  f"(2 jobs, cores split) {sweep['parallel_s']:.1f} s; speed-up "
+                  f"**{sweep['speedup']:.2f}x**."]
+    (out / f"README_{tag}.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
