@@ -420,7 +420,7 @@ def readme_text(records, table, out_dir: Path, *, commit, command=None, wall_tim
         wall += ", sum over runs"
     else:
         wall = _duration(wall_time_s) + ", whole sweep"
-    steps = _config_value(records, "steps")
+    steps = sorted({(r.get("config") or {}).get("steps") for r in records} - {None})
     lines = [
         f"# Results: {study_name(records)}", "",
         f"**Question:** {_config_value(records, 'question', '(not stated)')}", "",
@@ -432,7 +432,7 @@ def readme_text(records, table, out_dir: Path, *, commit, command=None, wall_tim
         f"- Commit: `{commit}`",
         f"- Machine: {machine_info()}",
         f"- Runs: {len(records)}" + (f", seeds {', '.join(map(str, seeds))}" if seeds else "")
-        + (f", {steps} steps each" if steps is not None else ""),
+        + (f", {' or '.join(map(str, steps))} steps each" if steps else ""),
         f"- Wall time: {wall}",
         f"- Date: {datetime.datetime.now().isoformat(timespec='seconds')}", "",
         "## Summary", "", table,
