@@ -13,8 +13,11 @@ Data reaches the module as ``self.trainer.datamodule`` (uint8 tensors, encoded o
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytorch_lightning as pl
 import torch
+from torch import nn
 
 from ..pixels import get_head, make_scaling, out_of_range
 
@@ -25,6 +28,17 @@ class Diverged(RuntimeError):
 
 class Skipped(Exception):
     """The combination has no meaning for its family: the run ends as ``skipped``."""
+
+
+@contextmanager
+def eval_mode(net: nn.Module):
+    """Evaluate ``net`` in eval mode (BatchNorm running stats), then restore its mode."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
 
 
 class FamilyModule(pl.LightningModule):

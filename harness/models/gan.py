@@ -12,7 +12,7 @@ from torch import nn
 
 from ..swd import moment_gap, swd
 from ..visuals import log_images_and_histograms, stretch_per_image, to_grid
-from .base import FamilyModule
+from .base import FamilyModule, eval_mode
 
 
 class GANModule(FamilyModule):
@@ -79,12 +79,9 @@ class GANModule(FamilyModule):
     @torch.no_grad()
     def eval_outputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Fixed-noise samples in eval mode: (raw last layer, head output)."""
-        was_training = self.G.training
-        self.G.eval()
         g = torch.Generator().manual_seed(self.eval_seed)
-        pre, out = self.generate(self.G.sample_z(n, generator=g).to(self.device))
-        self.G.train(was_training)
-        return pre, out
+        with eval_mode(self.G):
+            return self.generate(self.G.sample_z(n, generator=g).to(self.device))
 
     def evaluate(self, log_step: int | None = None) -> dict[str, float]:
         """Metrics on decoded uint8 samples against the held-out real images; with

@@ -15,7 +15,7 @@ from torch import nn
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_jaccard_index
 
 from ..visuals import log_images_and_histograms, to_grid
-from .base import Diverged, FamilyModule, Skipped
+from .base import Diverged, FamilyModule, Skipped, eval_mode
 
 SEG_HEADS = ("identity", "sigmoid")
 
@@ -107,12 +107,9 @@ class SegModule(FamilyModule):
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 images -> (class scores z, head output), in eval mode and batches."""
-        was_training = self.net.training
-        self.net.eval()
-        zs = [self.net(self.scaling.encode(x.to(self.device))).cpu()
-              for x in images.split(self.eval_batch)]
-        self.net.train(was_training)
-        z = torch.cat(zs)
+        with eval_mode(self.net):
+            z = torch.cat([self.net(self.scaling.encode(x.to(self.device))).cpu()
+                           for x in images.split(self.eval_batch)])
         return z, self.apply_head(z)
 
     def on_fit_start(self) -> None:

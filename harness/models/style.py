@@ -15,7 +15,7 @@ from torch import nn
 
 from .. import vgg as V
 from ..visuals import log_images_and_histograms, stretch_per_image, to_grid
-from .base import FamilyModule
+from .base import FamilyModule, eval_mode
 
 log = logging.getLogger("harness")
 TERMS = ("content_loss", "style_loss", "tv_loss")
@@ -108,10 +108,8 @@ class StyleModule(FamilyModule):
     def eval_outputs(self, n: int | None = None):
         """Held-out content (uint8) and its stylisation (z, head output), in eval mode."""
         x = self.eval_images[:n].to(self.device)
-        was_training = self.net.training
-        self.net.eval()
-        z, out = self.stylise(x)
-        self.net.train(was_training)
+        with eval_mode(self.net):
+            z, out = self.stylise(x)
         return x, z, out
 
     @torch.no_grad()
