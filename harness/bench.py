@@ -172,8 +172,10 @@ def run_one(family: str, mode: str, threads: int, accelerator: str) -> dict:
 
 def sweep_seconds(parallel: bool, steps_scale: float, out_dir: Path) -> float:
     """Wall time of the default study (steps scaled down) in a fresh command."""
-    steps = [max(20, round(s * steps_scale)) for s in
-             [300, 300, 300, 300, 300, 150, 150, 150, 300, 300, 300, 300]]
+    from omegaconf import OmegaConf
+
+    study = OmegaConf.load(ROOT / "experiments" / "default.yaml")  # the study's own step list
+    steps = [max(20, round(s * steps_scale)) for s in study.hydra.sweeper.list_params.steps]
     args = [sys.executable, "-m", "harness.train", "-m", "experiment=default", "logger=none",
             "trainer.enable_progress_bar=false", f"hydra.sweeper.list_params.steps=[{','.join(map(str, steps))}]",
             f"hydra.sweep.dir={out_dir}/sweep", f"paths.results_dir={out_dir}/results",

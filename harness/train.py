@@ -70,7 +70,8 @@ def build(node, **kwargs):
         raise (e.__cause__ or e) from None
 
 
-def train(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> dict[str, float]:
+def train(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None,
+          mismatch: bool = False) -> dict[str, float]:
     """Train one combination and return its final metrics; writes sample PNGs to ``run_dir``."""
     import pytorch_lightning as pl
     import torch
@@ -96,7 +97,7 @@ def train(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> di
     if logger:
         params = {k: str(OmegaConf.select(cfg, k)) for k in
                   ("study", "model.name", "scaling.name", "head.name", "seed", "steps")}
-        params["range_mismatch"] = str(range_mismatch_of(cfg))
+        params["range_mismatch"] = str(mismatch)
         logger.log_hyperparams(params, {f"final/{k}": metrics.get(k, math.nan)
                                         for k in HPARAM_METRICS})
         logger.finalize("success")
@@ -152,7 +153,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     try:
         rec["range_mismatch"] = range_mismatch_of(cfg)
         rec["threads"] = job_threads(cfg)
-        rec["metrics"] = train(cfg, run_dir, resume_from)
+        rec["metrics"] = train(cfg, run_dir, resume_from, rec["range_mismatch"])
         rec["resumed_from"] = str(resume_from) if resume_from else None
     except Skipped as e:
         rec.update(status="skipped", message=str(e))
