@@ -1,7 +1,7 @@
 """The command line as a user runs it: errors, a real small multirun, a study's pairings."""
 import json
 
-from conftest import FAST, ROOT, run_cli
+from helpers import FAST, ROOT, run_cli
 
 
 def test_unknown_choice_is_one_line_naming_group_and_choices(tmp_path):

@@ -3,9 +3,9 @@ import json
 
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from harness.models import article_dcgan, dcgan
+from helpers import tb_tags
 from harness.train import run
 
 
@@ -35,21 +35,6 @@ def test_article_dcgan_matches_the_article():
     assert article_dcgan.Discriminator(1, 48, width=0.125)(x).shape == (2,)
 
 
-def _tags(log_dir):
-    events = sorted(log_dir.rglob("events.out.tfevents.*"))
-    assert events, f"no TensorBoard events under {log_dir}"
-    tags = {"scalars": set(), "images": set(), "histograms": set(), "hparams": set()}
-    for e in events:
-        acc = EventAccumulator(str(e), size_guidance={"images": 0}).Reload()
-        for k in ("scalars", "images", "histograms"):
-            tags[k] |= set(acc.Tags()[k])
-        try:
-            tags["hparams"] |= set(acc.PluginTagToContent("hparams"))
-        except KeyError:  # this event file holds no hparams summary
-            pass
-    return tags
-
-
 def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_path):
     cfg = cfg_factory("steps=40", "eval_every=20", "scaling=raw", "head=identity")
     rec = run(cfg, tmp_path / "run")
@@ -62,7 +47,7 @@ def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_
     assert m["swd"] < m["swd_init"]  # 40 steps already move the generator towards the data
     for name in ("samples_decoded.png", "samples_stretched.png"):
         assert (tmp_path / "run" / name).stat().st_size > 100
-    tags = _tags(tmp_path / "logs")
+    tags = tb_tags(tmp_path / "logs")
     assert {"final/swd", "final/out_of_range", "train/d_loss", "eval/swd"} <= tags["scalars"]
     assert {"samples/decoded", "samples/stretched"} <= tags["images"]
     assert {"hist/last_layer_z", "hist/head_output"} <= tags["histograms"]

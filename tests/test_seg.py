@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from PIL import Image
 
-from conftest import CONF
+from helpers import CONF, tb_tags
 from harness.data import DataError
 from harness.models.base import Skipped
 from harness.models.seg import SegModule, seg_metrics
@@ -189,15 +189,13 @@ def _run(tmp_path, *overrides):
 
 
 def test_a_real_run_records_metrics_overlays_and_tensorboard(tmp_path):
-    from test_gan import _tags
-
     rec = _run(tmp_path, "scaling=raw", "head=sigmoid", "model.module.net.norm=none")
     assert rec["status"] == "ok", rec["message"]
     m = rec["metrics"]
     assert 0 <= m["miou"] <= 1 and 0 <= m["pixel_acc"] <= 1 and "iou_c4" in m
     assert {"miou_init", "majority_miou", "majority_acc"} <= set(m)
     assert (tmp_path / "run" / "samples_decoded.png").stat().st_size > 100
-    tags = _tags(tmp_path / "logs")
+    tags = tb_tags(tmp_path / "logs")
     assert {"eval/miou", "eval/pixel_acc", "train/loss"} <= tags["scalars"]
     assert "samples/overlays" in tags["images"] and "hist/head_output" in tags["histograms"]
 

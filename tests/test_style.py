@@ -5,7 +5,7 @@ import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 
-from conftest import CONF
+from helpers import CONF
 from harness import vgg as V
 from harness.data import DataError
 from harness.models.style import StyleModule

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from conftest import FAST, ROOT, run_cli
+from helpers import FAST, ROOT, run_cli
 
 TINY = [*FAST, "steps=3", "logger=none", "data.eval_size=64"]
 
