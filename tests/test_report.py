@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from harness import report
+from harness import pixels, report
 
 T2 = 4.3027  # Student t(0.975, df=2)
 HALF_123 = T2 * 1 / math.sqrt(3)  # values 1, 2, 3: sd 1, n 3 -> 2.484
@@ -22,7 +22,8 @@ def _run(root, name, *, scaling, head, seed, status="ok", metrics=None, mismatch
     record = {
         "status": status, "message": message, "study": "toy", "family": family, "model": model,
         "scaling": scaling, "head": head, "seed": seed, "range_mismatch": mismatch,
-        "metrics": metrics or {}, "wall_time_s": 2.0, "command": COMMAND,
+        "primary_metric": "swd", "primary_direction": "min", "metrics": metrics or {},
+        "wall_time_s": 2.0, "command": COMMAND,
         "config": {"study": "toy", "question": "Does raw + identity train?", "steps": 5},
     }
     (run_dir / "run.json").write_text(json.dumps(record))
@@ -87,14 +88,20 @@ def test_summary_means_intervals_and_counts(sweep):
     assert (ident["rank"], ident["group"], tanh["rank"], tanh["group"]) == (1, "a", 2, "b")
 
 
-def _rec(head, seed, value, status="ok", family="seg", metric="miou"):
-    return {"family": family, "model": "unet", "scaling": "unit", "head": head, "seed": seed,
-            "status": status, "metrics": {metric: value}}
+def _rec(head, seed, value, status="ok", family="seg", metric="miou", declares=None,
+         scaling="unit"):
+    """A record; ``declares`` = (primary_metric, primary_direction), as run.json carries them."""
+    record = {"family": family, "model": "unet", "scaling": scaling, "head": head, "seed": seed,
+              "status": status, "metrics": {metric: value}}
+    if declares:
+        record["primary_metric"], record["primary_direction"] = declares
+    return record
 
 
 def test_groups_direction_and_excluded_values():
     records = [
-        *[_rec("identity", s, v) for s, v in enumerate([0.80, 0.82, 0.84])],  # best: higher miou
+        _rec("identity", 0, 0.80, declares=("miou", "max")),  # best: higher miou
+        *[_rec("identity", s, v) for s, v in enumerate([0.82, 0.84], 1)],
         *[_rec("sigmoid", s, v) for s, v in enumerate([0.78, 0.80, 0.82])],  # overlaps the best
         *[_rec("tanh", s, v) for s, v in enumerate([0.10, 0.11, 0.12])],  # clearly worse
         _rec("tanh_fit", 0, 0.5), _rec("tanh_fit", 1, None),  # one finite seed -> no interval
@@ -115,10 +122,47 @@ def test_groups_direction_and_excluded_values():
 def test_primary_override_and_fallback():
     records = [_rec("identity", s, v, family="style", metric="content") for s, v in
                enumerate([1.0, 2.0])] + [_rec("tanh", 0, 0.5, family="style", metric="content")]
-    rows = report.summarise(records)  # PRIMARY names style_loss, absent here: falls back
-    assert rows[0]["primary"] == "content" and [r["rank"] for r in rows] == [2, 1]
+    rows = report.summarise(records)  # no record declares a metric: the first one, lower better
+    assert (rows[0]["primary"], rows[0]["direction"]) == ("content", "min")
+    assert [r["rank"] for r in rows] == [2, 1]
     rows = report.summarise(records, primary={"style": ("content", "max")})
     assert [r["rank"] for r in rows] == [1, 2]
+
+
+def test_family_ranked_by_the_metric_its_records_declare():
+    """``toy`` declares ("acc", "max") in its second record: higher acc ranks first, although
+    "loss" is its first metric and "min" the fallback; ``gan`` beside it keeps its own choice."""
+    def toy(head, seed, loss, acc, declares=None):
+        return {**_rec(head, seed, loss, family="toy", metric="loss", declares=declares),
+                "metrics": {"loss": loss, "acc": acc}}
+    records = [toy("identity", 0, 1.0, 0.50), toy("identity", 1, 1.0, 0.52, ("acc", "max")),
+               toy("tanh", 0, 9.0, 0.90), toy("tanh", 1, 9.0, 0.92),
+               _rec("identity", 0, 5.0, family="gan", metric="swd", declares=("swd", "min")),
+               _rec("tanh", 0, 3.0, family="gan", metric="swd", declares=("swd", "min"))]
+    rows = {(r["family"], r["head"]): r for r in report.summarise(records)}
+    assert (rows["toy", "tanh"]["primary"], rows["toy", "tanh"]["direction"]) == ("acc", "max")
+    assert (rows["toy", "tanh"]["rank"], rows["toy", "identity"]["rank"]) == (1, 2)
+    assert (rows["toy", "tanh"]["group"], rows["toy", "identity"]["group"]) == ("a", "b")
+    assert (rows["gan", "tanh"]["rank"], rows["gan", "identity"]["rank"]) == (1, 2)
+    table = report.markdown_table(list(rows.values()))
+    assert "**toy**: ranked by `acc` (higher is better)" in table
+    assert "**gan**: ranked by `swd` (lower is better)" in table
+
+
+def test_scaling_and_head_order_follow_pixels(monkeypatch):
+    """A head or scaling added to ``harness.pixels`` is ordered where its dict puts it; names
+    pixels does not know come after, alphabetically."""
+    heads = list(pixels.HEADS)
+    heads.insert(heads.index("tanh"), "new_head")  # between identity and tanh
+    monkeypatch.setattr(pixels, "HEADS", dict.fromkeys(heads))
+    monkeypatch.setitem(pixels.SCALINGS, "new_scaling", ((0.0,), (2.0,)))  # last: after imagenet
+    names = ["tanh_wide", "zz_unknown", "tanh", "b_unknown", "new_head", "identity"]
+    records = [_rec(h, 0, 0.5, scaling=s) for s in ("new_scaling", "imagenet", "raw")
+               for h in names]
+    rows = report.summarise(records)
+    order = ["identity", "new_head", "tanh", "tanh_wide", "b_unknown", "zz_unknown"]
+    assert [(r["scaling"], r["head"]) for r in rows] == [
+        (s, h) for s in ("raw", "imagenet", "new_scaling") for h in order]
 
 
 def test_report_files(written):
