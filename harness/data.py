@@ -1,4 +1,5 @@
-"""Image sources, all returned as uint8 tensors (N, C, H, W): scaling happens on the device.
+"""Image sources and the training stream, all uint8 tensors (N, C, H, W): scaling happens on
+the device.
 
 Keeping pixels as uint8 until the model encodes them means every scaling sees exactly the same
 data, and the loader does no per-step PIL or NumPy work.
@@ -7,127 +8,123 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-class DataError(ValueError):
-    """Bad data input: the message names what was wrong and what is accepted."""
+from .images import (ACCEPTED, DataError, check_channels, image_files, match_channels,
+                     read_image, resize_uint8, root_dir, to_nchw)
 
 
-def resize_square(x: torch.Tensor, size: int, resize) -> torch.Tensor:
-    """Resize the shorter side to ``size`` with ``resize(x, (h, w))``, then centre-crop."""
-    h, w = x.shape[-2:]
-    if (h, w) != (size, size):
-        scale = size / min(h, w)
-        nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-        x = resize(x, (nh, nw))
-        top, left = (nh - size) // 2, (nw - size) // 2
-        x = x[..., top:top + size, left:left + size]
-    return x.contiguous()
+def choose(registry: dict, name: str, what: str = "data source"):
+    """``registry[name]``; an unknown name is one line listing the valid choices."""
+    if name not in registry:
+        raise DataError(f"unknown {what} '{name}'; valid choices: {', '.join(registry)}")
+    return registry[name]
 
 
-def resize_uint8(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Images (N, C, H, W): shorter side to ``size``, centre crop, staying uint8."""
-    return resize_square(x, size, lambda t, hw: F.interpolate(
-        t.float(), size=hw, mode="bilinear", antialias=True, align_corners=False
-    ).round().clamp(0, 255).to(torch.uint8))
-
-
-def _to_nchw(a: np.ndarray) -> torch.Tensor:
-    t = torch.from_numpy(np.array(a, copy=True))
-    return t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
-
-
-def _match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
-    if x.shape[1] == channels:
-        return x
-    if channels == 1:  # ITU-R 601 luma, as PIL's convert("L")
-        w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-        return (x.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-    return x.expand(-1, channels, -1, -1)
-
-
-def load_digits() -> torch.Tensor:
+# ------------------------------------------------------------------------------------ sources
+# Every loader takes (root, download, channels, image_size) and returns uint8 (N, 1|3, H, W);
+# load_images then matches the channels and resizes, which is a no-op where the loader did it.
+def load_digits(root: str | None, download: bool, channels: int, image_size: int) -> torch.Tensor:
     """scikit-learn's bundled 8x8 digits (values 0..16), as 0..255 uint8; no network."""
     from sklearn.datasets import load_digits as sk_digits
 
     d = sk_digits().images  # (1797, 8, 8) floats 0..16
-    return _to_nchw((d * (255 / 16)).round().astype(np.uint8))
+    return to_nchw((d * (255 / 16)).round().astype(np.uint8))
 
 
-def load_folder(root: str, channels: int, size: int) -> torch.Tensor:
+def load_folder(root: str | None, download: bool, channels: int, image_size: int) -> torch.Tensor:
     """Every image under ``root`` (recursively), resized and centre-cropped."""
-    path = Path(root).expanduser()
+    path = root_dir(root, "source 'folder'")
     if not path.is_dir():
         raise DataError(f"data.root '{root}' is not a directory (expected a folder of images)")
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(path, "**/*")
     if not files:
-        raise DataError(f"no images under '{root}' (accepted: {', '.join(sorted(IMAGE_SUFFIXES))})")
-    mode = "L" if channels == 1 else "RGB"
-    out = []
-    for f in files:
-        try:
-            with Image.open(f) as im:
-                a = np.asarray(im.convert(mode))
-        except (UnidentifiedImageError, OSError) as e:
-            raise DataError(f"cannot read image '{f}': {e.__class__.__name__}") from None
-        out.append(resize_uint8(_to_nchw(a[None]), size))
-    return torch.cat(out)
+        raise DataError(f"no images under '{root}' (accepted: {ACCEPTED})")
+    return torch.cat([resize_uint8(read_image(f, channels), image_size) for f in files])
 
 
-def load_torchvision(name: str, root: str, download: bool) -> torch.Tensor:
-    """MNIST / Fashion-MNIST / CIFAR-10 train split from ``root``; downloads only when asked."""
-    import torchvision.datasets as tvd
-
-    cls = {"mnist": tvd.MNIST, "fashion_mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
+def torchvision_set(name: str, root: str | None, make):
+    """``make(path)`` for torchvision's set ``name`` under ``data.root`` (``data`` when unset);
+    a set that is not there (and not asked to download) is one line saying how to fetch it."""
+    root = root or "data"
     try:
-        ds = cls(root=str(Path(root).expanduser()), train=True, download=download)
+        return make(str(Path(root).expanduser()))
     except RuntimeError as e:
         raise DataError(f"{name} not found under data.root '{root}' ({e}); "
                         "set data.download=true to fetch it") from None
-    data = ds.data.numpy() if torch.is_tensor(ds.data) else ds.data
-    return _to_nchw(data)
 
 
-SOURCES = ("digits", "folder", "mnist", "fashion_mnist", "cifar10")
+def torchvision_loader(name: str, dataset: str):
+    """A loader for torchvision's ``dataset`` train split; it downloads only when asked."""
+    def load(root: str | None, download: bool, channels: int, image_size: int) -> torch.Tensor:
+        import torchvision.datasets as tvd
+
+        ds = torchvision_set(name, root, lambda path: getattr(tvd, dataset)(
+            root=path, train=True, download=download))
+        return to_nchw(ds.data.numpy() if torch.is_tensor(ds.data) else ds.data)
+    return load
+
+
+SOURCES: dict[str, Callable[..., torch.Tensor]] = {
+    "digits": load_digits,
+    "folder": load_folder,
+    "mnist": torchvision_loader("mnist", "MNIST"),
+    "fashion_mnist": torchvision_loader("fashion_mnist", "FashionMNIST"),
+    "cifar10": torchvision_loader("cifar10", "CIFAR10"),
+}
 
 
 def load_images(source: str, *, channels: int, image_size: int, root: str | None = None,
                 download: bool = False, limit: int | None = None) -> torch.Tensor:
-    if channels not in (1, 3):
-        raise DataError(f"data.channels must be 1 or 3, got {channels}")
-    if source == "digits":
-        x = load_digits()
-    elif source == "folder":
-        if not root:
-            raise DataError("data.root must be set for source 'folder'")
-        return load_folder(root, channels, image_size)[:limit]
-    elif source in SOURCES:
-        x = load_torchvision(source, root or "data", download)
-    else:
-        raise DataError(f"unknown data source '{source}'; valid choices: {', '.join(SOURCES)}")
-    return resize_uint8(_match_channels(x[:limit], channels), image_size)
+    """``source``'s images as uint8 (N, channels, image_size, image_size), at most ``limit``."""
+    load = choose(SOURCES, source)
+    x = load(root, download, check_channels(channels), image_size)[:limit]
+    return resize_uint8(match_channels(x, channels), image_size)
+
+
+# ------------------------------------------------------------------------------------- stream
+def stream_rows(seed: int, start: int, stop: int, block: int,
+                draw: Callable[[np.random.Generator], np.ndarray]) -> np.ndarray:
+    """Rows ``start..stop-1`` of an endless table whose rows ``b*block ..`` are
+    ``draw(rng(seed, b))``: row i depends on (seed, i) only, never on where the stream is cut."""
+    first, last = start // block, (stop - 1) // block
+    rows = np.concatenate([draw(np.random.default_rng([seed, b])) for b in range(first, last + 1)])
+    return rows[start - first * block:stop - first * block]
+
+
+class Batches(Dataset):
+    """Batch k is ``take(rows[k])``, built when the loader reaches it: no epoch copied up front."""
+
+    def __init__(self, take: Callable[[np.ndarray], object], rows: np.ndarray):
+        self.take, self.rows = take, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, k: int):
+        return self.take(self.rows[k])
 
 
 class StepData(pl.LightningDataModule):
     """A training stream of exactly ``steps`` batches, cut into epochs of ``chunk`` batches.
 
-    Epoch ends are where a run checkpoints, and the batches of epoch ``e`` depend only on
-    ``(seed, e)``, so a run resumed from a checkpoint sees the same data as one never stopped.
-    The Trainer must reload the loader every epoch and run ``epochs`` of them.
+    Sample i of the stream (the j-th of batch s, i = s * batch_size + j) depends only on
+    ``(seed, i)``: epoch ends are only where a run checkpoints, so a resumed run, a run with
+    another ``checkpoint_every`` and a longer run with the same seed all see the same batches.
+    By default the stream is passes over ``training_tensors()``, pass p in the order of a
+    permutation seeded by (seed, p); a subclass may redefine ``stream`` and ``take``. The Trainer
+    must reload the loader every epoch and run ``epochs`` of them.
     """
 
-    def __init__(self, steps: int, seed: int, batch_size: int, chunk: int = 0):
+    def __init__(self, steps: int, seed: int, batch_size: int, channels: int, chunk: int = 0):
         super().__init__()
         self.steps, self.seed, self.batch_size = steps, seed, batch_size
+        self.channels = check_channels(channels)
         self.chunk = chunk if 0 < chunk < steps else steps
 
     @property
@@ -136,13 +133,33 @@ class StepData(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
-        n = min(self.chunk, self.steps - epoch * self.chunk)
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return self.loader(n * self.batch_size, g)
+        first, last = epoch * self.chunk, min(self.steps, (epoch + 1) * self.chunk)
+        rows = self.stream(first * self.batch_size, last * self.batch_size)
+        batches = Batches(self.take, rows.reshape(last - first, self.batch_size, *rows.shape[1:]))
+        # Without its own generator a DataLoader draws a seed from torch's global RNG per iterator.
+        own = torch.Generator().manual_seed(self.seed)
+        return DataLoader(batches, batch_size=None, generator=own)
 
-    def loader(self, num_samples: int, generator: torch.Generator) -> DataLoader:
-        """``num_samples`` training examples in batches of ``batch_size``, drawn with ``generator``."""
+    def training_tensors(self) -> tuple[torch.Tensor, ...]:
+        """The training set, one tensor per part of a sample (images, masks), indexed on dim 0."""
         raise NotImplementedError
+
+    def check_enough(self) -> None:
+        """At least one batch of distinct training samples: fewer is a data set too small to use."""
+        n = len(self.training_tensors()[0])
+        if n < self.batch_size:
+            raise DataError(f"only {n} training images, fewer than "
+                            f"data.batch_size={self.batch_size}")
+
+    def stream(self, start: int, stop: int) -> np.ndarray:
+        """Table rows of stream samples ``start..stop-1``: here, indices into the training set."""
+        n = len(self.training_tensors()[0])
+        return stream_rows(self.seed, start, stop, n, lambda rng: rng.permutation(n))
+
+    def take(self, rows: np.ndarray):
+        """One batch from its table rows: here, the training samples they index."""
+        idx = torch.from_numpy(rows)
+        return tuple(t[idx] for t in self.training_tensors())
 
 
 class ImageData(StepData):
@@ -152,7 +169,7 @@ class ImageData(StepData):
     def __init__(self, source: str, channels: int, image_size: int, batch_size: int,
                  eval_size: int, steps: int, seed: int, root: str | None = None,
                  download: bool = False, limit: int | None = None, chunk: int = 0):
-        super().__init__(steps, seed, batch_size, chunk)
+        super().__init__(steps, seed, batch_size, channels, chunk)
         self.cfg = dict(source=source, channels=channels, image_size=image_size, root=root,
                         download=download, limit=limit)
         self.eval_size = eval_size
@@ -165,11 +182,7 @@ class ImageData(StepData):
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(12345))
         n_eval = min(self.eval_size, len(x) // 4)
         self.eval_images, self.train_images = x[perm[:n_eval]], x[perm[n_eval:]]
-        if len(self.train_images) < self.batch_size:
-            raise DataError(f"only {len(self.train_images)} training images, fewer than "
-                            f"data.batch_size={self.batch_size}")
+        self.check_enough()
 
-    def loader(self, num_samples: int, generator: torch.Generator) -> DataLoader:
-        ds = TensorDataset(self.train_images)
-        sampler = RandomSampler(ds, num_samples=num_samples, generator=generator)
-        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, drop_last=True)
+    def training_tensors(self) -> tuple[torch.Tensor, ...]:
+        return (self.train_images,)

@@ -15,13 +15,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
-from .data import IMAGE_SUFFIXES, DataError, StepData, _to_nchw, resize_square, resize_uint8
+from .data import DataError, StepData, choose, torchvision_set
+from .images import image_files, read_image, resize_square, resize_uint8, root_dir, to_nchw
 
 # Class k fills its shapes with TEXTURES[k]; class 0 is the background. All ship with scikit-image.
 TEXTURES = ("gravel", "brick", "grass", "coins", "text", "moon", "cell", "clock", "camera", "page")
-SOURCES = ("mosaic", "voc", "pet", "folder")
 
 
 # ------------------------------------------------------------------------------------ mosaic
@@ -86,7 +85,7 @@ def make_mosaic(n: int, *, split: int, dataset_seed: int, image_size: int, n_cla
         shift = rng.uniform(-brightness_jitter, brightness_jitter) * 255
         img = (img - img.mean()) * gain + img.mean() + shift
         images[i] = np.clip(np.round(img), 0, 255)
-    return _to_nchw(images), torch.from_numpy(masks)
+    return to_nchw(images), torch.from_numpy(masks)
 
 
 # ------------------------------------------------------------------------------- real pairs
@@ -117,29 +116,24 @@ def read_mask(path: Path, n_classes: int, ignore_index: int, lut: np.ndarray | N
 def load_pairs(pairs, *, channels: int, image_size: int, n_classes: int, ignore_index: int,
                lut: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(image path, mask path) pairs -> checked, resized uint8 images and masks."""
-    mode = "L" if channels == 1 else "RGB"
     images, masks = [], []
     for img_path, mask_path in pairs:
-        try:
-            with Image.open(img_path) as im:
-                a = np.asarray(im.convert(mode))
-        except (UnidentifiedImageError, OSError) as e:
-            raise DataError(f"cannot read image '{img_path}': {e.__class__.__name__}") from None
+        x = read_image(img_path, channels)
         m = read_mask(Path(mask_path), n_classes, ignore_index, lut)
-        if m.shape != a.shape[:2]:
+        if m.shape != x.shape[-2:]:
             raise DataError(f"mask '{mask_path}' is {m.shape[1]}x{m.shape[0]} but its image "
-                            f"'{img_path}' is {a.shape[1]}x{a.shape[0]}")
-        images.append(resize_uint8(_to_nchw(a[None]), image_size))
+                            f"'{img_path}' is {x.shape[-1]}x{x.shape[-2]}")
+        images.append(resize_uint8(x, image_size))
         masks.append(resize_mask(torch.from_numpy(m)[None], image_size))
     if not images:
         raise DataError("no image/mask pairs found")
     return torch.cat(images), torch.cat(masks)
 
 
-def folder_pairs(root: str) -> list[tuple[Path, Path]]:
+def folder_pairs(root: str | None) -> list[tuple[Path, Path]]:
     """``root/images/<stem>.<png|jpg|...>`` with ``root/masks/<stem>.png``."""
-    base = Path(root).expanduser()
-    files = sorted(p for p in (base / "images").glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    base = root_dir(root, "source 'folder'")
+    files = image_files(base / "images")
     if not files:
         raise DataError(f"no images under '{base / 'images'}' (expected root/images/*.png|jpg "
                         "and root/masks/<same name>.png)")
@@ -150,26 +144,68 @@ def folder_pairs(root: str) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def torchvision_pairs(source: str, root: str, split: str, download: bool, year: str):
-    """VOC (image_set train/val) or Oxford-IIIT Pet (trainval/test) file pairs from ``root``."""
-    import torchvision.datasets as tvd
-
-    try:
-        if source == "voc":
-            ds = tvd.VOCSegmentation(str(Path(root).expanduser()), year=year, download=download,
-                                     image_set="train" if split == "train" else "val")
-            return list(zip(ds.images, ds.masks))
-        ds = tvd.OxfordIIITPet(str(Path(root).expanduser()), target_types="segmentation",
-                               split="trainval" if split == "train" else "test", download=download)
-        return list(zip(ds._images, ds._segs))  # torchvision keeps the file lists private
-    except RuntimeError as e:
-        raise DataError(f"{source} not found under data.root '{root}' ({e}); "
-                        "set data.download=true to fetch it") from None
-
-
 # Pet trimaps: 1 pet, 2 background, 3 border -> classes 1, 0, 2; any other value is unknown (-1).
 PET_LUT = np.full(256, -1, np.int64)
 PET_LUT[[1, 2, 3]] = [1, 0, 2]
+
+
+# -------------------------------------------------------------------------------- sources
+# Every source is a function of the data module -> ((train images, masks), (val images, masks)).
+def mosaic_splits(d: SegData):
+    """The embedded mosaic: both splits fixed by ``dataset_seed``, disjoint texture halves."""
+    kw = dict(dataset_seed=d.dataset_seed, image_size=d.image_size, n_classes=d.n_classes,
+              channels=d.channels, **d.mosaic)
+    return make_mosaic(d.n_train, split=0, **kw), make_mosaic(d.n_val, split=1, **kw)
+
+
+def load_splits(d: SegData, train, val, lut: np.ndarray | None = None):
+    """Train and validation (image path, mask path) pairs -> checked uint8 tensors."""
+    kw = dict(channels=d.channels, image_size=d.image_size, n_classes=d.n_classes,
+              ignore_index=d.ignore_index, lut=lut)
+    return load_pairs(train, **kw), load_pairs(val, **kw)
+
+
+def folder_splits(d: SegData):
+    """The user's pairs, ``n_val`` of them (at most a quarter) held out by ``dataset_seed``."""
+    pairs = folder_pairs(d.root)
+    if len(pairs) < 2:
+        raise DataError(f"'{d.root}' needs at least 2 image/mask pairs (train and validation)")
+    perm = np.random.default_rng(d.dataset_seed).permutation(len(pairs))
+    n_val = max(1, min(d.n_val or len(pairs) // 4, len(pairs) // 4))
+    train, val = [pairs[i] for i in perm[n_val:]][:d.n_train], [pairs[i] for i in perm[:n_val]]
+    return load_splits(d, train, val)
+
+
+def torchvision_splits(files, lut: np.ndarray | None = None):
+    """A source for a torchvision set whose ``files(path, train, d)`` lists (image, mask) pairs;
+    its own train and validation splits, capped at ``n_train``/``n_val``."""
+    def load(d: SegData):
+        train, val = [torchvision_set(d.source, d.root, lambda path: files(path, split, d))
+                      for split in (True, False)]
+        return load_splits(d, train[:d.n_train], val[:d.n_val], lut)
+    return load
+
+
+def voc_files(path: str, train: bool, d: SegData) -> list[tuple[str, str]]:
+    """PASCAL VOC segmentation, image_set train or val."""
+    import torchvision.datasets as tvd
+
+    ds = tvd.VOCSegmentation(path, year=d.year, download=d.download,
+                             image_set="train" if train else "val")
+    return list(zip(ds.images, ds.masks))
+
+
+def pet_files(path: str, train: bool, d: SegData) -> list[tuple[str, str]]:
+    """Oxford-IIIT Pet trimaps, split trainval or test."""
+    import torchvision.datasets as tvd
+
+    ds = tvd.OxfordIIITPet(path, target_types="segmentation", download=d.download,
+                           split="trainval" if train else "test")
+    return list(zip(ds._images, ds._segs))  # torchvision keeps the file lists private
+
+
+SOURCES = {"mosaic": mosaic_splits, "voc": torchvision_splits(voc_files),
+           "pet": torchvision_splits(pet_files, PET_LUT), "folder": folder_splits}
 
 
 # ------------------------------------------------------------------------------ data module
@@ -187,14 +223,11 @@ class SegData(StepData):
                  root: str | None = None, download: bool = False, year: str = "2012",
                  max_shapes: int = 5, texture_size: int = 256, tint: float = 0.3,
                  contrast_jitter: float = 0.5, brightness_jitter: float = 0.25, chunk: int = 0):
-        super().__init__(steps, seed, batch_size, chunk)
-        if source not in SOURCES:
-            raise DataError(f"unknown seg data source '{source}'; valid choices: {', '.join(SOURCES)}")
-        if channels not in (1, 3):
-            raise DataError(f"data.channels must be 1 or 3, got {channels}")
+        super().__init__(steps, seed, batch_size, channels, chunk)
+        self.splits = choose(SOURCES, source)
         if not n_classes <= ignore_index <= 255:
             raise DataError(f"data.ignore_index must be in n_classes..255, got {ignore_index}")
-        self.source, self.channels, self.image_size, self.n_classes = source, channels, image_size, n_classes
+        self.source, self.image_size, self.n_classes = source, image_size, n_classes
         self.n_train, self.n_val, self.dataset_seed = n_train, n_val, dataset_seed
         self.ignore_index, self.root, self.download, self.year = ignore_index, root, download, year
         self.mosaic = dict(max_shapes=max_shapes, texture_size=texture_size, tint=tint,
@@ -204,46 +237,13 @@ class SegData(StepData):
     def setup(self, stage: str | None = None) -> None:
         if self.train_images is not None:
             return
-        if self.source == "mosaic":
-            kw = dict(dataset_seed=self.dataset_seed, image_size=self.image_size,
-                      n_classes=self.n_classes, channels=self.channels, **self.mosaic)
-            self.train_images, self.train_masks = make_mosaic(self.n_train, split=0, **kw)
-            self.val_images, self.val_masks = make_mosaic(self.n_val, split=1, **kw)
-        else:
-            self._load_real()
-        if len(self.train_images) < self.batch_size:
-            raise DataError(f"only {len(self.train_images)} training images, fewer than "
-                            f"data.batch_size={self.batch_size}")
+        (self.train_images, self.train_masks), (self.val_images, self.val_masks) = self.splits(self)
+        self.check_enough()
 
-    def _load_real(self) -> None:
-        kw = dict(channels=self.channels, image_size=self.image_size, n_classes=self.n_classes,
-                  ignore_index=self.ignore_index)
-        if self.source == "folder":
-            if not self.root:
-                raise DataError("data.root must be set for source 'folder'")
-            pairs = folder_pairs(self.root)
-            perm = np.random.default_rng(self.dataset_seed).permutation(len(pairs))
-            if len(pairs) < 2:
-                raise DataError(f"'{self.root}' needs at least 2 image/mask pairs (train and validation)")
-            n_val = max(1, min(self.n_val or len(pairs) // 4, len(pairs) // 4))
-            train = [pairs[i] for i in perm[n_val:]][:self.n_train]
-            val = [pairs[i] for i in perm[:n_val]]
-        else:
-            root = self.root or "data"
-            train, val = (torchvision_pairs(self.source, root, s, self.download, self.year)
-                          for s in ("train", "val"))
-            train, val = train[:self.n_train], val[:self.n_val]
-            if self.source == "pet":
-                kw["lut"] = PET_LUT
-        self.train_images, self.train_masks = load_pairs(train, **kw)
-        self.val_images, self.val_masks = load_pairs(val, **kw)
+    def training_tensors(self) -> tuple[torch.Tensor, ...]:
+        return self.train_images, self.train_masks
 
     def class_counts(self) -> torch.Tensor:
         """Training pixels per class (ignored pixels left out): the majority baseline."""
         m = self.train_masks.flatten().long()
         return torch.bincount(m[m != self.ignore_index], minlength=self.n_classes)
-
-    def loader(self, num_samples: int, generator: torch.Generator) -> DataLoader:
-        ds = TensorDataset(self.train_images, self.train_masks)
-        sampler = RandomSampler(ds, num_samples=num_samples, generator=generator)
-        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, drop_last=True)

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset
 
-from .data import DataError, StepData, _match_channels, _to_nchw, load_folder, resize_uint8
+from .data import DataError, StepData, choose, load_folder, stream_rows
+from .images import match_channels, read_image, resize_uint8, root_dir, to_nchw
 
 # Bundled RGB photos that load without network (skimage.data ships these files itself).
 TRAIN_PHOTOS = ("coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
@@ -25,6 +24,7 @@ TRAIN_PHOTOS = ("coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
 EVAL_PHOTOS = ("astronaut", "chelsea")  # a person and a cat, never trained on: few flat crops
 TEXTURES = ("brick", "grass", "gravel")  # skimage's greyscale textures, made RGB
 EVAL_SEED = 12345
+CROP_BLOCK = 4096  # crop positions drawn per block of the stream (any size gives the same stream)
 
 
 @lru_cache(maxsize=None)
@@ -40,7 +40,7 @@ def bundled(name: str) -> torch.Tensor:
         if name not in TRAIN_PHOTOS + EVAL_PHOTOS + TEXTURES:
             raise DataError(f"unknown bundled image '{name}'")
         a = skd.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skd, name)()
-    return _to_nchw(np.asarray(a, dtype=np.uint8)[None])
+    return to_nchw(np.asarray(a, dtype=np.uint8)[None])
 
 
 def shorter_side(x: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -54,100 +54,92 @@ def shorter_side(x: torch.Tensor, size: int | None) -> torch.Tensor:
     return y.round().clamp(0, 255).to(torch.uint8)
 
 
-def read_image(path: str, channels: int) -> torch.Tensor:
-    """An image file as uint8 (1, C, H, W); a missing or unreadable file is one DataError line."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise DataError(f"style image '{path}' not found (give an image file or a bundled "
-                        f"texture: {', '.join(TEXTURES)})")
-    try:
-        with Image.open(p) as im:
-            a = np.asarray(im.convert("L" if channels == 1 else "RGB"))
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"cannot read style image '{path}': {e.__class__.__name__}") from None
-    return _to_nchw(a[None])
-
-
 def load_style(style: str, size: int, channels: int = 3) -> torch.Tensor:
     """A bundled image name or a path -> uint8 (1, C, size, size), centre-cropped."""
     known = TEXTURES + TRAIN_PHOTOS + EVAL_PHOTOS
-    x = bundled(style) if style in known else read_image(style, channels)
-    return resize_uint8(_match_channels(x, channels), size)
+    if style in known:
+        x = match_channels(bundled(style), channels)
+    elif Path(style).expanduser().is_file():
+        x = read_image(style, channels)
+    else:
+        raise DataError(f"style image '{style}' not found (give an image file or a bundled "
+                        f"texture: {', '.join(TEXTURES)})")
+    return resize_uint8(x, size)
 
 
-def crop_positions(photos: list[torch.Tensor], n: int, size: int, gen: torch.Generator):
-    """n random (photo, top, left) triples, uniform over photos, then over positions.
-    One uniform triple per crop, so the first k of n crops are the k crops of a shorter draw."""
-    u = torch.rand(n, 3, dtype=torch.float64, generator=gen)
+def cut_crops(photos: list[torch.Tensor], u, size: int) -> torch.Tensor:
+    """uint8 crops (n, C, size, size), one per row of uniforms ``u`` (n, 3): the photo (uniform
+    over photos), then its top and left (uniform over the positions that fit)."""
+    u = torch.as_tensor(u, dtype=torch.float64)
     idx = (u[:, 0] * len(photos)).long()
     room = torch.tensor([[p.shape[-2] - size + 1, p.shape[-1] - size + 1] for p in photos])[idx]
     tl = (u[:, 1:] * room).long()
-    return idx.tolist(), tl[:, 0].tolist(), tl[:, 1].tolist()
+    return torch.stack([photos[i][:, t:t + size, l:l + size]
+                        for i, (t, l) in zip(idx.tolist(), tl.tolist())])
 
 
-class RandomCrops(Dataset):
-    """``n`` crops at positions drawn once from ``gen``: the stream is fixed by the seed."""
+# Every content source is a function of the data module -> (training photos, held-out photos),
+# each a list of uint8 (C, H, W).
+def bundled_photos(d: StyleData):
+    """The photos bundled with scikit-image and scikit-learn; EVAL_PHOTOS held out."""
+    def prep(name: str) -> torch.Tensor:
+        return shorter_side(match_channels(bundled(name), d.channels), d.photo_size)[0].contiguous()
+    return [prep(n) for n in TRAIN_PHOTOS], [prep(n) for n in EVAL_PHOTOS]
 
-    def __init__(self, photos: list[torch.Tensor], n: int, size: int, gen: torch.Generator):
-        self.photos, self.size = photos, size
-        self.idx, self.top, self.left = crop_positions(photos, n, size, gen)
 
-    def __len__(self) -> int:
-        return len(self.idx)
+def folder_photos(d: StyleData):
+    """The user's images (``data.root``), squared to ``photo_size``; every fifth held out."""
+    root_dir(d.root, "content 'folder'")  # unset: name the key the user typed
+    x = load_folder(d.root, False, d.channels, d.photo_size or 256)
+    if len(x) < 2:
+        raise DataError(f"content folder '{d.root}' needs at least 2 images "
+                        "(one is held out for evaluation)")
+    held = set(range(4, len(x), 5)) or {len(x) - 1}  # every fifth image, sorted by name
+    return [x[i] for i in range(len(x)) if i not in held], [x[i] for i in sorted(held)]
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        t, l, s = self.top[i], self.left[i], self.size
-        return self.photos[self.idx[i]][:, t:t + s, l:l + s]
+
+CONTENT = {"bundled": bundled_photos, "folder": folder_photos}
 
 
 class StyleData(StepData):
     """Training stream of exactly ``steps`` batches of uint8 content crops (B, C, s, s);
-    ``eval_images`` (fixed held-out crops) and ``style_image`` (uint8 (1, C, S, S))."""
+    ``eval_images`` (fixed held-out crops) and ``style_image`` (uint8 (1, C, S, S)).
+
+    Crop i of the stream is cut where a row of uniforms drawn from (seed, i) says, so the
+    stream does not depend on how the run is cut into epochs."""
 
     def __init__(self, steps: int, seed: int, content: str = "bundled", root: str | None = None,
                  crop_size: int = 64, batch_size: int = 4, eval_size: int = 16,
                  style: str = "brick", style_size: int = 128, photo_size: int | None = 256,
                  channels: int = 3, chunk: int = 0):
-        super().__init__(steps, seed, batch_size, chunk)
-        if channels not in (1, 3):
-            raise DataError(f"data.channels must be 1 or 3, got {channels}")
-        if content not in ("bundled", "folder"):
-            raise DataError(f"unknown content '{content}'; valid choices: bundled, folder")
-        self.content, self.root, self.channels = content, root, channels
+        super().__init__(steps, seed, batch_size, channels, chunk)
+        self.content_photos = choose(CONTENT, content, "content source")
+        self.content, self.root = content, root
         self.crop_size, self.photo_size = crop_size, photo_size
         self.eval_size = eval_size
         self.style, self.style_size = style, style_size
         self.train_photos: list[torch.Tensor] | None = None
         self.eval_images = self.style_image = None
 
-    def _photos(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """(training photos, held-out photos), each uint8 (C, H, W)."""
-        if self.content == "bundled":
-            prep = lambda n: shorter_side(_match_channels(bundled(n), self.channels),  # noqa: E731
-                                          self.photo_size)[0].contiguous()
-            return [prep(n) for n in TRAIN_PHOTOS], [prep(n) for n in EVAL_PHOTOS]
-        if not self.root:
-            raise DataError("data.root must be set for content 'folder'")
-        x = load_folder(self.root, self.channels, self.photo_size or 256)
-        if len(x) < 2:
-            raise DataError(f"content folder '{self.root}' needs at least 2 images "
-                            "(one is held out for evaluation)")
-        held = set(range(4, len(x), 5)) or {len(x) - 1}  # every fifth image, sorted by name
-        return ([x[i] for i in range(len(x)) if i not in held], [x[i] for i in sorted(held)])
-
     def setup(self, stage: str | None = None) -> None:
         if self.train_photos is not None:
             return
-        train, held = self._photos()
+        train, held = self.content_photos(self)
         small = min(min(p.shape[-2:]) for p in train + held)
         if small < self.crop_size:
             raise DataError(f"data.crop_size={self.crop_size} is larger than a content photo "
                             f"({small} px); lower it or raise data.photo_size")
         self.train_photos = train
-        gen = torch.Generator().manual_seed(EVAL_SEED)
-        self.eval_images = torch.stack(list(RandomCrops(held, self.eval_size, self.crop_size, gen)))
+        u = torch.rand(self.eval_size, 3, dtype=torch.float64,
+                       generator=torch.Generator().manual_seed(EVAL_SEED))
+        self.eval_images = cut_crops(held, u, self.crop_size)
         self.style_image = load_style(self.style, self.style_size, self.channels)
 
-    def loader(self, num_samples: int, generator: torch.Generator) -> DataLoader:
-        crops = RandomCrops(self.train_photos, num_samples, self.crop_size, generator)
-        return DataLoader(crops, batch_size=self.batch_size, shuffle=False, drop_last=True)
+    def stream(self, start: int, stop: int) -> np.ndarray:
+        """One row of uniforms (photo, top, left) per crop."""
+        def draw(rng: np.random.Generator) -> np.ndarray:
+            return rng.random((CROP_BLOCK, 3))
+        return stream_rows(self.seed, start, stop, CROP_BLOCK, draw)
+
+    def take(self, rows: np.ndarray) -> torch.Tensor:
+        return cut_crops(self.train_photos, rows, self.crop_size)

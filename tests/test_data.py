@@ -1,10 +1,16 @@
-"""Image sources: uint8 in, clear one-line errors for bad input."""
+"""Image sources and the training stream: uint8 in, one-line errors for bad input, and batches
+that depend on (seed, sample position) only."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from harness.data import DataError, ImageData, load_images, resize_uint8
+from harness.data import DataError, ImageData, load_images, resize_uint8, stream_rows
+from harness.images import read_image
+from harness.segdata import SegData
+from harness.styledata import StyleData
 
 
 def test_digits_are_uint8_upsampled_with_full_range():
@@ -37,17 +43,30 @@ def test_folder_reads_grey_and_rgb_recursively(tmp_path):
     assert rgb.dtype == grey.dtype == torch.uint8
 
 
+def test_read_image_converts_to_the_asked_channels(tmp_path):
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    _write(tmp_path / "g.png", grey, "L")
+    x = read_image(tmp_path / "g.png", 3)
+    assert x.dtype == torch.uint8 and x.shape == (1, 3, 3, 4)
+    assert all(x[0, c].tolist() == grey.tolist() for c in range(3))
+    assert read_image(tmp_path / "g.png", 1)[0, 0].tolist() == grey.tolist()
+
+
 def test_missing_path_unreadable_image_and_bad_channels_are_one_line_errors(tmp_path):
     with pytest.raises(DataError, match=r"data.root '.*nowhere' is not a directory"):
         load_images("folder", channels=3, image_size=16, root=str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="^data.root must be set for source 'folder'$"):
+        load_images("folder", channels=3, image_size=16)
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png at all")
-    with pytest.raises(DataError, match=r"cannot read image '.*broken.png'") as e:
+    with pytest.raises(DataError, match=r"cannot read image '.*broken.png'.*expected an image "
+                                        r"file: \.bmp, .*\.png") as e:
         load_images("folder", channels=3, image_size=16, root=str(tmp_path))
     assert "\n" not in str(e.value)
     with pytest.raises(DataError, match="data.channels must be 1 or 3, got 2"):
         load_images("digits", channels=2, image_size=32)
-    with pytest.raises(DataError, match="unknown data source 'svhn'; valid choices: digits"):
+    with pytest.raises(DataError, match="^unknown data source 'svhn'; valid choices: digits, "
+                                        "folder, mnist, fashion_mnist, cifar10$"):
         load_images("svhn", channels=1, image_size=32)
 
 
@@ -66,3 +85,74 @@ def test_train_stream_is_exactly_steps_batches_and_eval_split_is_fixed():
     other.setup()
     assert torch.equal(dm.eval_images, other.eval_images)  # one ruler for every seed
     assert not torch.equal(batches[0][0], next(iter(other.train_dataloader()))[0])
+
+
+# ------------------------------------------------------------------------------------- stream
+def test_stream_rows_are_one_endless_table_however_it_is_sliced():
+    def draw(rng):
+        return rng.permutation(5)
+    table = stream_rows(7, 0, 23, 5, draw)
+    for b in range(4):  # every block is a pass: each index once
+        assert sorted(table[5 * b:5 * b + 5].tolist()) == [0, 1, 2, 3, 4]
+    assert len({tuple(table[5 * b:5 * b + 5]) for b in range(4)}) > 1  # passes differ
+    for start in range(22):
+        for stop in range(start + 1, 23):
+            assert stream_rows(7, start, stop, 5, draw).tolist() == table[start:stop].tolist()
+    assert stream_rows(8, 0, 23, 5, draw).tolist() != table.tolist()
+
+
+# Small, fast data modules of every family: (seed, steps, chunk[, channels]) -> module.
+MODULES = {
+    "image": lambda channels=1, **kw: ImageData("digits", channels, 8, batch_size=4,
+                                                eval_size=10, limit=60, **kw),
+    "seg": lambda channels=3, **kw: SegData("mosaic", channels, 16, n_classes=3, batch_size=4,
+                                            n_train=12, n_val=4, texture_size=32, **kw),
+    "style": lambda channels=3, **kw: StyleData(channels=channels, batch_size=3, eval_size=2,
+                                                crop_size=16, style_size=16, photo_size=32, **kw),
+}
+
+
+def run_stream(kind: str, seed: int, steps: int, chunk: int) -> list[torch.Tensor]:
+    """Every batch of a run, epoch after epoch, as the Trainer asks for them (first tensor of
+    each batch: images). Checks that the global RNG is left alone and the count is ``steps``."""
+    dm = MODULES[kind](seed=seed, steps=steps, chunk=chunk)
+    dm.setup()
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()
+    batches = []
+    for epoch in range(dm.epochs):
+        dm.trainer = SimpleNamespace(current_epoch=epoch)
+        batches += [b if torch.is_tensor(b) else b[0] for b in dm.train_dataloader()]
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], np_state)
+    assert len(batches) == steps
+    return batches
+
+
+@pytest.mark.parametrize("kind", MODULES)
+def test_the_stream_depends_on_seed_and_position_only(kind):
+    whole = run_stream(kind, seed=1, steps=9, chunk=0)
+    for chunk, epochs in ((3, 3), (7, 2)):
+        assert MODULES[kind](seed=1, steps=9, chunk=chunk).epochs == epochs
+        cut = run_stream(kind, seed=1, steps=9, chunk=chunk)
+        assert all(torch.equal(a, b) for a, b in zip(whole, cut))
+    short = run_stream(kind, seed=1, steps=5, chunk=2)
+    assert all(torch.equal(a, b) for a, b in zip(whole, short))
+    other = run_stream(kind, seed=2, steps=9, chunk=0)
+    assert sum(torch.equal(a, b) for a, b in zip(whole, other)) == 0
+    assert len({b.float().sum().item() for b in whole}) > 1  # batches differ along the stream
+
+
+def test_the_image_stream_is_passes_over_the_training_set():
+    dm = MODULES["image"](seed=0, steps=30, chunk=0)
+    dm.setup()
+    n = len(dm.train_images)
+    idx = dm.stream(0, 3 * n)
+    assert all(sorted(idx[p * n:(p + 1) * n].tolist()) == list(range(n)) for p in range(3))
+    (x,) = dm.take(idx[:4])
+    assert torch.equal(x, dm.train_images[torch.from_numpy(idx[:4])])
+
+
+@pytest.mark.parametrize("kind", MODULES)
+def test_a_bad_channel_count_stops_every_family_at_construction(kind):
+    with pytest.raises(DataError, match="^data.channels must be 1 or 3, got 2$"):
+        MODULES[kind](seed=0, steps=1, channels=2)
