@@ -6,7 +6,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+from omegaconf import OmegaConf
+
 from helpers import FAST, ROOT, run_cli
+
+pytestmark = pytest.mark.slow  # real command lines and sweeps, seconds each
 
 TINY = [*FAST, "steps=3", "logger=none", "data.eval_size=64"]
 
@@ -103,3 +108,23 @@ def test_submitit_local_sweep_completes(tmp_path):
     assert sorted(x["scaling"] for x in recs) == ["raw", "symmetric"]
     assert all(x["status"] == "ok" for x in recs)
     assert "sweep finished: 2 runs: 2 ok" in r.stdout + r.stderr
+
+
+@pytest.mark.slow
+def test_command_line_steps_replace_the_records_steps_and_multirun_yaml_is_saved(tmp_path):
+    sweep = tmp_path / "sweep"
+    records = "[{scaling:raw,head:identity,steps:300},{scaling:symmetric,head:tanh,steps:300}]"
+    r = run_cli("-m", "experiment=default", f"hydra.sweeper.records={records}", *TINY,
+                f"hydra.sweep.dir={sweep}", f"paths.results_dir={tmp_path}/results", cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = list(_records(sweep).values())
+    pairs = sorted((x["scaling"], x["head"]) for x in recs)
+    assert pairs == [("raw", "identity"), ("symmetric", "tanh")]
+    assert all(x["config"]["steps"] == 3 for x in recs)  # TINY's steps=3, not the records' 300
+    note = "steps=3 (command line) replaces the study's per-record steps (300)"
+    assert note in r.stdout + r.stderr
+    saved = OmegaConf.load(sweep / "multirun.yaml").hydra.sweeper
+    assert saved.params == {"seed": 0}
+    assert OmegaConf.to_container(saved.records) == [
+        {"scaling": "raw", "head": "identity", "steps": 300},
+        {"scaling": "symmetric", "head": "tanh", "steps": 300}]

@@ -1,35 +1,48 @@
 """A sweeper that finishes every job and says how each one ended.
 
 Hydra's basic sweeper re-raises the first job exception once its batch ends, so later batches
-never run and the other failures go unreported. This one extends it with two things a study
-needs: ``list_params`` (keys swept together, zipped, e.g. the pairs scaling/head of a study)
-besides the usual grid ``params``, and an end-of-sweep summary. Jobs are launched in batches
-of ``max_batch_size`` by whatever launcher is configured (basic, joblib, submitit).
+never run and the other failures go unreported. This one runs the usual grid (``params`` and
+command-line sweeps) times the study's ``records`` (one dict per pairing, e.g. scaling/head/
+steps of one run), records how every job ended in ``LAST_SWEEP`` for the end-of-sweep summary,
+and launches in batches of ``max_batch_size`` through whatever launcher is configured (basic,
+joblib, submitit). Only Hydra's public plugin API is used.
 """
 
 import itertools
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from omegaconf import DictConfig, OmegaConf
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.utils import JobStatus
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.types import Override
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn
+from hydra.errors import CompactHydraException
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
 
 log = logging.getLogger("harness")
 
 TOTAL_ENV = "HARNESS_SWEEP_TOTAL"  # lets each job print "[i/N]"
 LAST_SWEEP: list[dict] = []  # records of the last sweep in this process, for the exit code
+SCALARS = (str, int, float, bool, type(None))
 
 
 @dataclass
 class HarnessSweeperConf:
     _target_: str = "hydra_plugins.harness_sweeper.harness_sweeper.HarnessSweeper"
     max_batch_size: Optional[int] = None
-    params: Optional[dict] = None
-    list_params: Optional[dict] = None
+    params: Optional[Dict[str, Any]] = None
+    records: Optional[List[Any]] = None  # one dict per run (x the grid); checked in `check_records`
+
+
+class SweepError(CompactHydraException):
+    """A study that cannot become jobs; Hydra prints a compact error as its message alone."""
 
 
 # No `from __future__ import annotations` here: Hydra executes plugin modules outside
@@ -37,59 +50,113 @@ class HarnessSweeperConf:
 ConfigStore.instance().store(group="hydra/sweeper", name="harness", node=HarnessSweeperConf)
 
 
-def _values(key: str, value: Any) -> list[str]:
-    """A list-param value as override strings: a YAML list or a comma-separated string."""
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",")]
+def grid(overrides: Sequence[Override]) -> list[list[str]]:
+    """Every combination of the overrides, as Hydra's basic sweeper builds it: a key given twice
+    keeps its first position and its last value, so the command line wins over ``params``."""
+    axes: dict[str, list[str]] = {}
+    for o in overrides:
+        key = o.get_key_element()
+        sweep = o.is_sweep_override()
+        if sweep and not o.is_discrete_sweep():
+            raise SweepError(f"{o.input_line}: the harness sweeper can only enumerate choice, "
+                             "range and glob sweeps")
+        values = o.sweep_string_iterator() if sweep else [o.get_value_element_as_str()]
+        axes[key] = [f"{key}={v}" for v in values]
+    return [list(job) for job in itertools.product(*axes.values())]
+
+
+def check_records(records: Any) -> list[dict]:
+    """The study's records as plain dicts, or one clear line saying why they cannot be runs."""
+    records = OmegaConf.to_container(records) if OmegaConf.is_config(records) else records or []
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise SweepError(f"hydra.sweeper.records[{i}] must be a dict of key: value, got {r!r}")
+        if set(r) != set(records[0]):
+            raise SweepError(f"hydra.sweeper.records[{i}] sets {', '.join(r)} but records[0] sets "
+                             f"{', '.join(records[0])}: every record must set the same keys")
+        bad = [k for k, v in r.items() if not isinstance(v, SCALARS)]
+        if bad:
+            raise SweepError(f"hydra.sweeper.records[{i}].{bad[0]} must be a single value, "
+                             f"got {r[bad[0]]!r}")
+    return records
+
+
+def _as_override(key: str, value: Any) -> str:
+    text = "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+    return f"{key}={text}"
+
+
+def job_overrides(grid_jobs: list[list[str]], records: list[dict],
+                  command_line: dict[str, str]) -> tuple[list[list[str]], str]:
+    """Each job's overrides (the grid times the records) and a note, empty or one line.
+
+    A key given on the command line (``command_line``: key -> the argument as typed) means what
+    it says: it is dropped from every record, and the records that become identical run once
+    (first occurrence, in order). The note names what the command line replaced."""
+    keys = [k for k in (records[0] if records else {}) if k in command_line]
+    kept = [tuple((k, v) for k, v in r.items() if k not in keys) for r in records]
+    rows = list(dict.fromkeys(kept))  # dicts keep the first occurrence, in order
+    was = {k: ", ".join(map(str, dict.fromkeys(r[k] for r in records))) for k in keys}
+    notes = [f"{command_line[k]} (command line) replaces the study's per-record {k} ({was[k]})"
+             for k in keys]
+    if len(rows) < len(records):
+        notes.append(f"{len(records)} records -> {len(rows)} distinct")
+    jobs = [[*g, *(_as_override(k, v) for k, v in row)]
+            for g, row in itertools.product(grid_jobs, rows or [()])]
+    return jobs, "; ".join(notes)
+
+
+def run_record(overrides: Sequence[str], result: JobReturn) -> dict:
+    """The job's run record; a job that raised past the task function gets a failed entry."""
     try:
-        return [str(v) for v in value]
-    except TypeError:
-        return [str(value)]
-
-
-class HarnessSweeper(BasicSweeper):
-    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[dict] = None,
-                 list_params: Optional[dict] = None):
-        super().__init__(max_batch_size=max_batch_size, params=params)
-        self.list_params = dict(list_params or {})
-
-    def job_overrides(self, arguments: list[str]) -> list[list[str]]:
-        """Every job's overrides: the grid (params + command line) times the zipped lists."""
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        grid = self.split_arguments(parser.parse_overrides([*self._parse_config(), *arguments]),
-                                    None)[0]
-        if not self.list_params:
-            return grid
-        columns = {k: _values(k, v) for k, v in self.list_params.items()}
-        lengths = {len(v) for v in columns.values()}
-        if len(lengths) != 1:
-            raise ValueError(f"hydra.sweeper.list_params must all have the same length, got "
-                             f"{ {k: len(v) for k, v in columns.items()} }")
-        rows = [[f"{k}={v[i]}" for k, v in columns.items()] for i in range(lengths.pop())]
-        return [[*g, *row] for g, row in itertools.product(grid, rows)]
-
-    def sweep(self, arguments: list[str]) -> Any:
-        jobs = self.job_overrides(arguments)
-        n = self.max_batch_size or len(jobs)
-        self.overrides = [jobs[i:i + n] for i in range(0, len(jobs), n)]
-        os.environ[TOTAL_ENV] = str(len(jobs))
-        LAST_SWEEP.clear()
-        returns, start = [], 0
-        while not self.is_done():
-            batch = self.get_job_batch()
-            self.validate_batch_is_legal(batch)
-            results = self.launcher.launch(batch, initial_job_idx=start)
-            for overrides, r in zip(batch, results):
-                LAST_SWEEP.append(self._record(overrides, r))
-            start += len(batch)
-            returns.append(results)
-        return returns
-
-    @staticmethod
-    def _record(overrides, r) -> dict:
-        """The job's run record; a job that raised past ``run`` still gets a failed entry."""
-        if r.status == JobStatus.COMPLETED and isinstance(r.return_value, dict):
-            return r.return_value
-        err = r._return_value
+        rec = result.return_value  # re-raises the job's exception
+        if not isinstance(rec, dict):
+            raise TypeError(f"the job returned {type(rec).__name__}, not a run record")
+        return rec
+    except Exception as err:
         return {"status": "failed", "message": f"{type(err).__name__}: {err}",
                 "overrides": " ".join(overrides)}
+
+
+class HarnessSweeper(Sweeper):
+    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[dict] = None,
+                 records: Optional[list] = None):
+        self.max_batch_size = max_batch_size
+        self.params = dict(params or {})
+        self.records = records
+        self.hydra_context: Optional[HydraContext] = None
+        self.config: Optional[DictConfig] = None
+        self.launcher = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def jobs(self, arguments: list[str]) -> list[list[str]]:
+        """Every job's overrides; logs what the command line replaced in the records."""
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        given = parser.parse_overrides(arguments)
+        params = parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()])
+        jobs, note = job_overrides(grid([*params, *given]), check_records(self.records),
+                                   {o.key_or_group: o.input_line for o in given})
+        if note:
+            log.info(note)
+        return jobs
+
+    def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
+        jobs = self.jobs(arguments)
+        sweep_dir = Path(self.config.hydra.sweep.dir)  # the sweep's config, as Hydra's own sweeper
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        os.environ[TOTAL_ENV] = str(len(jobs))
+        LAST_SWEEP.clear()
+        n, returns = self.max_batch_size or max(1, len(jobs)), []
+        for start in range(0, len(jobs), n):
+            batch = jobs[start:start + n]
+            self.validate_batch_is_legal(batch)
+            results = self.launcher.launch(batch, initial_job_idx=start)
+            LAST_SWEEP.extend(map(run_record, batch, results))
+            returns.append(results)
+        return returns
