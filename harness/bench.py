@@ -3,9 +3,10 @@
     python -m harness.bench                       # CPU, all families, writes results/bench/
     python -m harness.bench --accelerator gpu     # the same on a GPU
 
-For each family the harness's LightningModule under the harness's Trainer settings and a bare
-loop doing the identical work (same network, batches, optimiser, head, scaling, threads; the
-module's own loss functions) run alternately, each in a fresh process, several times. Only the
+For each family (found in ``harness.models``, with the pairing and step count it declares) the
+harness's LightningModule under the harness's Trainer settings and a bare loop calling the
+module's own ``train_step`` with plain optimisers (same network, batches, noise, threads) run
+alternately, each in a fresh process, several times. Only the
 steps after a warm-up are timed; evaluation is off. Also the sweep: the default study, steps
 cut short, with the local parallel launcher against the same study run sequentially.
 """
@@ -23,13 +24,16 @@ import tempfile
 import time
 from pathlib import Path
 
-FAMILIES = {  # family -> (overrides, timed steps): a few seconds of steps on a 2-core CPU
-    "gan": (["model=gan", "scaling=symmetric", "head=tanh"], 120),
-    "style": (["model=style", "scaling=raw", "head=tanh_fit"], 30),
-    "seg": (["model=seg", "scaling=imagenet", "head=identity"], 120),
-}
 WARMUP = 5
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def declared(family: str):
+    """(overrides, timed steps) the family class declares for the benchmark."""
+    from .models import families
+
+    cls = families()[family]
+    return [f"model={family}", *cls.bench[0]], cls.bench[1]
 
 
 def compose(family: str, steps: int, threads: int, accelerator: str, log_dir: str):
@@ -37,17 +41,26 @@ def compose(family: str, steps: int, threads: int, accelerator: str, log_dir: st
 
     from .train import CONF_DIR
 
-    overrides = [*FAMILIES[family][0], f"steps={steps}", f"threads={threads}", "eval_every=0",
+    overrides = [*declared(family)[0], f"steps={steps}", f"threads={threads}", "eval_every=0",
                  f"trainer.accelerator={accelerator}", "trainer.enable_progress_bar=false",
-                 f"paths.log_dir={log_dir}", "checkpoint_every=0"]
+                 f"paths.log_dir={log_dir}", "checkpoint_every=0", "seed=0"]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return hydra_compose("train", overrides=overrides)
+
+
+def fit(cfg, model, data, callbacks=()) -> None:
+    """The harness's own fit, as ``harness.train`` runs it, without records or checkpoints."""
+    from hydra.utils import instantiate
+
+    trainer = instantiate(cfg.trainer, logger=instantiate(cfg.logger), callbacks=list(callbacks),
+                          max_epochs=data.epochs, reload_dataloaders_every_n_epochs=1,
+                          enable_checkpointing=False)
+    trainer.fit(model, datamodule=data)
 
 
 def _timed_harness(cfg, model, data) -> float:
     """Seconds for the steps after the warm-up, inside Lightning's fit loop."""
     import pytorch_lightning as pl
-    from hydra.utils import instantiate
 
     marks = {}
 
@@ -61,50 +74,18 @@ def _timed_harness(cfg, model, data) -> float:
             _sync(pl_module.device)
             marks["end"] = time.perf_counter()
 
-    logger = instantiate(cfg.logger)
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=[Clock()], max_epochs=1,
-                          reload_dataloaders_every_n_epochs=1, enable_checkpointing=False)
-    trainer.fit(model, datamodule=data)
+    fit(cfg, model, data, [Clock()])
     return marks["end"] - marks["start"]
 
 
-def _bare_steps(family: str, model, batches, device) -> None:
-    """The same work as the module's training step, as a plain PyTorch loop."""
-    import torch
-    import torch.nn.functional as F
-
-    if family == "gan":
-        opt_d = torch.optim.Adam(model.D.parameters(), lr=model.lr, betas=model.betas)
-        opt_g = torch.optim.Adam(model.G.parameters(), lr=model.lr, betas=model.betas)
-        for (x,) in batches:
-            real = model.scaling.encode(x.to(device))
-            n = len(real)
-            ones, zeros = real.new_ones(n), real.new_zeros(n)
-            for _ in range(model.d_steps):
-                with torch.no_grad():
-                    _, fake = model.generate(model.G.sample_z(n, device=device))
-                d_loss = (F.binary_cross_entropy_with_logits(model.D(real), ones)
-                          + F.binary_cross_entropy_with_logits(model.D(fake), zeros))
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
-            for _ in range(model.g_steps):
-                _, fake = model.generate(model.G.sample_z(n, device=device))
-                g_loss = F.binary_cross_entropy_with_logits(model.D(fake), ones)
-                opt_g.zero_grad(set_to_none=True)
-                g_loss.backward()
-                opt_g.step()
-        return
-    opt = model.configure_optimizers()
-    for batch in batches:
-        if family == "style":
-            loss = model.step_losses(batch.to(device))[0]["loss"]
-        else:
-            x, m = (t.to(device) for t in batch)
-            loss = model.loss(model.net(model.scaling.encode(x)), m)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+def bare_steps(model, batches, first_step: int = 1) -> None:
+    """The module's own training step in a plain PyTorch loop: no Trainer, no logging."""
+    opts = model.configure_optimizers()
+    opts = list(opts) if isinstance(opts, (list, tuple)) else [opts]
+    for i, batch in enumerate(batches):
+        batch = [t.to(model.device) for t in batch] if isinstance(batch, (list, tuple)) \
+            else batch.to(model.device)
+        model.train_step(batch, opts, lambda loss: loss.backward(), model.step_rng(first_step + i))
 
 
 def _sync(device) -> None:
@@ -114,49 +95,38 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed_bare(family: str, model, data) -> float:
+def _timed_bare(model, data) -> float:
     import torch
 
     device = torch.device("cuda" if torch.cuda.is_available() and
                           os.environ.get("HARNESS_BENCH_ACCEL") == "gpu" else "cpu")
     model.to(device)
-    model.scaling = model.scaling.to(device)
-    if family == "style":
-        model.use_data(data.style_image, data.eval_images)
+    model.use_data(data)
     model.train()
     batches = list(data.train_dataloader())
-    _bare_steps(family, model, batches[:WARMUP], device)
+    bare_steps(model, batches[:WARMUP])
     _sync(device)
     start = time.perf_counter()
-    _bare_steps(family, model, batches[WARMUP:], device)
+    bare_steps(model, batches[WARMUP:], first_step=WARMUP + 1)
     _sync(device)
     return time.perf_counter() - start
 
 
 def measure(family: str, mode: str, threads: int, accelerator: str, queue) -> None:
     """One measurement in a fresh process: steps/s after warm-up and peak resident memory."""
-    import pytorch_lightning as pl
-    import torch
-
-    from .train import build
+    from .train import build_run
 
     os.environ["HARNESS_BENCH_ACCEL"] = accelerator
-    steps = FAMILIES[family][1] + WARMUP
+    timed = declared(family)[1]
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose(family, steps, threads, accelerator, tmp)
-        pl.seed_everything(0, verbose=False)
-        torch.set_num_threads(threads)
-        model = build(cfg.model.module, scaling=cfg.scaling.name, head=cfg.head.name,
-                      channels=cfg.data.channels)
-        data = build(cfg.data, steps=steps, seed=0, chunk=0)
-        data.setup()
+        cfg = compose(family, timed + WARMUP, threads, accelerator, tmp)
+        model, data = build_run(cfg)
         if mode == "harness":
             seconds = _timed_harness(cfg, model, data)
         else:
-            data.trainer = None
-            seconds = _timed_bare(family, model, data)
+            seconds = _timed_bare(model, data)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"family": family, "mode": mode, "steps_per_s": FAMILIES[family][1] / seconds,
+    queue.put({"family": family, "mode": mode, "steps_per_s": timed / seconds,
                "peak_rss_mb": peak_mb})
 
 
@@ -174,10 +144,12 @@ def sweep_seconds(parallel: bool, steps_scale: float, out_dir: Path) -> float:
     """Wall time of the default study (steps scaled down) in a fresh command."""
     from omegaconf import OmegaConf
 
-    study = OmegaConf.load(ROOT / "experiments" / "default.yaml")  # the study's own step list
-    steps = [max(20, round(s * steps_scale)) for s in study.hydra.sweeper.list_params.steps]
+    study = OmegaConf.load(ROOT / "experiments" / "default.yaml")  # the study's own records
+    records = [{**r, "steps": max(20, round(r["steps"] * steps_scale))}
+               for r in OmegaConf.to_container(study.hydra.sweeper.records)]
+    shown = ",".join("{" + ",".join(f"{k}:{v}" for k, v in r.items()) + "}" for r in records)
     args = [sys.executable, "-m", "harness.train", "-m", "experiment=default", "logger=none",
-            "trainer.enable_progress_bar=false", f"hydra.sweeper.list_params.steps=[{','.join(map(str, steps))}]",
+            "trainer.enable_progress_bar=false", f"hydra.sweeper.records=[{shown}]",
             f"hydra.sweep.dir={out_dir}/sweep", f"paths.results_dir={out_dir}/results",
             "checkpoint_every=0"]
     if not parallel:
@@ -205,7 +177,10 @@ def machine() -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    from .models import families
+
+    known = sorted(families())
+    parser.add_argument("--families", nargs="+", default=known, choices=known)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from torch import nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,13 +40,17 @@ SCALINGS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 
 
-@dataclass(frozen=True)
-class Scaling:
-    """``encode(x) = (x - shift_c) / div_c``; ``decode`` is its exact inverse, rounded and clipped."""
+class Scaling(nn.Module):
+    """``encode(x) = (x - shift_c) / div_c``; ``decode`` is its exact inverse, rounded and clipped.
 
-    name: str
-    shift: torch.Tensor  # (1, C, 1, 1)
-    div: torch.Tensor  # (1, C, 1, 1)
+    A module with (non-persistent) buffers, so it moves to the device with the family module that
+    owns it and stays out of checkpoints: it is rebuilt from the config, never restored."""
+
+    def __init__(self, name: str, shift: torch.Tensor, div: torch.Tensor):
+        super().__init__()
+        self.name = name
+        self.register_buffer("shift", shift, persistent=False)  # (1, C, 1, 1)
+        self.register_buffer("div", div, persistent=False)  # (1, C, 1, 1)
 
     @property
     def lo(self) -> torch.Tensor:
@@ -54,9 +59,6 @@ class Scaling:
     @property
     def hi(self) -> torch.Tensor:
         return (255.0 - self.shift) / self.div
-
-    def to(self, device) -> "Scaling":
-        return Scaling(self.name, self.shift.to(device), self.div.to(device))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (or 0..255 float) images -> the network's space."""
@@ -69,6 +71,9 @@ class Scaling:
     def decode(self, y: torch.Tensor) -> torch.Tensor:
         """What a user sees: inverse, round, clip to uint8."""
         return self.to_pixels(y.detach()).round().clamp(0, 255).to(torch.uint8)
+
+    def extra_repr(self) -> str:
+        return self.name
 
 
 def make_scaling(name: str, channels: int) -> Scaling:
@@ -91,6 +96,10 @@ class Head:
     name: str
     apply: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
     bounds: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+    def __call__(self, z: torch.Tensor, scaling: Scaling) -> torch.Tensor:
+        """The head on the last layer's ``z``, in ``scaling``'s space."""
+        return self.apply(z, scaling.lo, scaling.hi)
 
 
 def _fixed(a: float, b: float):

@@ -1,10 +1,11 @@
-"""A run's record (design.md section 3): ``run.json``, written atomically.
+"""A run's record (docs/meanings.md, "A run's record"): ``run.json``, written atomically.
 
 The record is what the report reads and what resume trusts, so it is replaced in one
 ``os.replace``: a reader sees the old record or the new one, never half of one.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -12,12 +13,10 @@ import subprocess
 from pathlib import Path
 
 STATUSES = ("ok", "diverged", "failed", "skipped")
-# Primary metric per family and its direction ("min": lower is better): ranks, progress lines.
-# style: the trained objective (weighted content + style + TV), measured on decoded outputs.
-PRIMARY = {"gan": ("swd", "min"), "style": ("loss", "min"), "seg": ("miou", "max")}
-# One flat key set for TensorBoard's HParams table, which drops columns when runs disagree.
-HPARAM_METRICS = ("swd", "swd_init", "swd_real", "mean_gap", "std_gap", "content_loss",
-                  "style_loss", "tv_loss", "miou", "pixel_acc", "out_of_range", "out_excess")
+# What changes where a run's files go or how it is shown, never its numbers: left out of the
+# config key, so a run is reused (and keeps its log folder) whatever these say.
+NOT_RESULT = ("paths", "logger", "callbacks", "question", "checkpoint_every",
+              "trainer.enable_progress_bar")
 
 
 def _clean(v):
@@ -55,9 +54,24 @@ def write_json(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
+def config_key(config: dict) -> str:
+    """8 hex digits naming everything in a resolved config that can change a run's numbers:
+    two configs share a key exactly when they are the same run."""
+    kept = json.loads(json.dumps(_clean(config)))
+    for dotted in NOT_RESULT:
+        *parents, last = dotted.split(".")
+        node = kept
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return hashlib.sha1(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def same_config(record: dict | None, config: dict) -> bool:
-    """A finished ``ok`` record of exactly this resolved config: safe to reuse, not re-run."""
-    return bool(record) and record.get("status") == "ok" and record.get("config") == _clean(config)
+    """A finished ``ok`` record of this run (same config key): safe to reuse, not re-run."""
+    return (bool(record) and record.get("status") == "ok"
+            and config_key(record.get("config") or {}) == config_key(config))
 
 
 def read_record(path: Path) -> dict | None:

@@ -1,4 +1,4 @@
-"""Pictures and histograms for TensorBoard and the run directory, always as uint8.
+"""Pictures for TensorBoard and the run directory, always as uint8.
 
 Grids are never min/max-normalised: the article's image saver stretched each sample to its
 own range, which makes a wrongly-ranged generator look fine. The stretched view exists only to
@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger
 from torchvision.utils import make_grid
 
 
@@ -25,14 +24,3 @@ def stretch_per_image(y: torch.Tensor) -> torch.Tensor:
     lo = y.flatten(1).min(1).values.view(-1, 1, 1, 1)
     hi = y.flatten(1).max(1).values.view(-1, 1, 1, 1)
     return ((y - lo) / (hi - lo).clamp_min(1e-12) * 255).round().clamp(0, 255).to(torch.uint8)
-
-
-def log_images_and_histograms(logger, step: int, grids, pre: torch.Tensor, out: torch.Tensor) -> None:
-    """Named uint8 sample grids and histograms of the last layer and the head output."""
-    if not isinstance(logger, TensorBoardLogger):
-        return
-    tb = logger.experiment
-    for name, grid in grids.items():
-        tb.add_image(f"samples/{name}", grid, step)
-    tb.add_histogram("hist/last_layer_z", pre.detach().float().cpu(), step)
-    tb.add_histogram("hist/head_output", out.detach().float().cpu(), step)

@@ -1,7 +1,9 @@
 """The command line as a user runs it: errors, a real small multirun, a study's pairings."""
 import json
 
-from helpers import FAST, ROOT, run_cli
+import pytest
+
+from helpers import FAST, ROOT, make_cfg, run_cli
 
 
 def test_unknown_choice_is_one_line_naming_group_and_choices(tmp_path):
@@ -12,6 +14,7 @@ def test_unknown_choice_is_one_line_naming_group_and_choices(tmp_path):
     assert r.returncode == 2 and r.stderr.strip().startswith("error: unknown head 'nope'; valid choices: ")
 
 
+@pytest.mark.slow
 def test_single_run_with_missing_data_path_fails_in_one_line(tmp_path):
     r = run_cli("data=folder", f"data.root={tmp_path}/nope", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
     assert r.returncode == 1
@@ -25,6 +28,7 @@ def _records(sweep):
                   key=lambda r: (r["scaling"], r["head"], r["seed"]))
 
 
+@pytest.mark.slow
 def test_multirun_trains_each_combination_and_writes_the_report(tmp_path):
     sweep, results = tmp_path / "sweep", tmp_path / "results"
     r = run_cli("-m", "scaling=raw,symmetric", "head=identity,tanh_fit", "steps=4", "study=tiny",
@@ -40,6 +44,7 @@ def test_multirun_trains_each_combination_and_writes_the_report(tmp_path):
     assert (results / "tiny" / "montage.png").exists() and (results / "tiny" / "README.md").exists()
 
 
+@pytest.mark.slow
 def test_raw_pixel_study_runs_exactly_its_pairings(tmp_path):
     sweep = tmp_path / "sweep"
     r = run_cli("-m", "experiment=raw_pixel_gan", "steps=2", "hydra.sweeper.params.seed=0",
@@ -53,3 +58,22 @@ def test_raw_pixel_study_runs_exactly_its_pairings(tmp_path):
         ("symmetric", "identity"), ("unit", "sigmoid")])
     assert {x["model"] for x in recs} == {"gan_article"} and {x["seed"] for x in recs} == {0}
     assert all(x["config"]["data"]["image_size"] == 48 and x["status"] == "ok" for x in recs)
+
+
+@pytest.mark.slow
+def test_a_model_brings_its_data_size_and_the_command_line_still_wins(tmp_path):
+    assert make_cfg(tmp_path, "model=gan_article", fast=False).data.image_size == 48
+    assert make_cfg(tmp_path, "model=gan_article", "data=cifar10", fast=False).data.image_size == 48
+    assert make_cfg(tmp_path, "model=gan_article", "data.image_size=64",
+                    fast=False).data.image_size == 64
+    r = run_cli("model=gan_article", "model.width=0.0625", "steps=2", "data.eval_size=64",
+                "logger=none", "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path}/run",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rec = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert rec["status"] == "ok" and rec["config"]["data"]["image_size"] == 48
+    r = run_cli("model=gan_article", "data.image_size=32", "logger=none",
+                f"hydra.run.dir={tmp_path}/run32", cwd=tmp_path)  # the command line wins
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        "error: ValueError: the article's DCGAN is built for 48x48 images, got 32")

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from harness.models import article_dcgan, dcgan
-from helpers import tb_tags
-from harness.train import run
+from helpers import make_cfg, tb_tags
+from harness.runs import run
 
 
 @pytest.mark.parametrize("size,channels", [(32, 1), (64, 3)])
@@ -35,6 +35,7 @@ def test_article_dcgan_matches_the_article():
     assert article_dcgan.Discriminator(1, 48, width=0.125)(x).shape == (2,)
 
 
+@pytest.mark.slow
 def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_path):
     cfg = cfg_factory("steps=40", "eval_every=20", "scaling=raw", "head=identity")
     rec = run(cfg, tmp_path / "run")
@@ -48,14 +49,17 @@ def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_
     for name in ("samples_decoded.png", "samples_stretched.png"):
         assert (tmp_path / "run" / name).stat().st_size > 100
     tags = tb_tags(tmp_path / "logs")
-    assert {"final/swd", "final/out_of_range", "train/d_loss", "eval/swd"} <= tags["scalars"]
-    assert {"samples/decoded", "samples/stretched"} <= tags["images"]
-    assert {"hist/last_layer_z", "hist/head_output"} <= tags["histograms"]
+    assert {"gan/final/swd", "gan/final/out_of_range", "gan/train/d_loss", "gan/eval/swd",
+            "primary_metric"} <= tags["scalars"]
+    assert {"gan/samples/decoded", "gan/samples/stretched"} <= tags["images"]
+    assert {"gan/hist/last_layer_z", "gan/hist/head_output"} <= tags["histograms"]
     assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= tags["hparams"]
-    assert list((tmp_path / "logs").rglob("events.out.tfevents.*"))[0].relative_to(
-        tmp_path / "logs").parts[:5] == ("adhoc", "gan", "raw", "identity", "seed0")
+    folder = list((tmp_path / "logs").rglob("events.out.tfevents.*"))[0].parent
+    assert folder.relative_to(tmp_path / "logs").parts == (
+        "adhoc", "gan", "raw", "identity", f"seed0-{on_disk['config_key']}")
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_the_same_metrics(cfg_factory, tmp_path):
     a = run(cfg_factory("steps=6", "logger=none"), tmp_path / "a")
     b = run(cfg_factory("steps=6", "logger=none"), tmp_path / "b")
@@ -83,3 +87,21 @@ def test_range_mismatch_is_recorded(cfg_factory, tmp_path):
     assert rec["status"] == "ok" and rec["range_mismatch"] is True
     # a tanh can never reach raw pixels above 1: nearly everything real is out of its reach
     assert rec["metrics"]["mean_gap"] > 0.2
+
+
+@pytest.mark.slow
+def test_the_batch_stream_and_noise_do_not_depend_on_the_checkpoint_interval(cfg_factory, tmp_path):
+    """checkpoint_every cuts the run into epochs; the batches and the noise are the same."""
+    runs = [run(cfg_factory("steps=9", "logger=none", f"checkpoint_every={c}"), tmp_path / f"c{c}")
+            for c in (0, 3, 4)]
+    assert all(r["status"] == "ok" for r in runs), [r["message"] for r in runs]
+    assert runs[0]["metrics"] == runs[1]["metrics"] == runs[2]["metrics"]
+    assert len({r["config_key"] for r in runs}) == 1  # the same run, by the config key too
+
+
+def test_data_without_what_the_family_needs_is_one_line_before_any_work(tmp_path):
+    cfg = make_cfg(tmp_path, "data=mosaic", "data.image_size=32", "logger=none", fast=False)
+    rec = run(cfg, tmp_path / "x")
+    assert rec["status"] == "failed" and rec["family"] == "gan"
+    assert rec["message"] == ("DataError: model family 'gan' needs data with train_images, "
+                              "eval_images; SegData lacks eval_images")

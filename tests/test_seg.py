@@ -9,11 +9,12 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from PIL import Image
 
-from helpers import CONF, tb_tags
+from helpers import CONF, SEG_FAST, tb_tags
 from harness.data import DataError
 from harness.models.base import Skipped
 from harness.models.seg import SegModule, seg_metrics
 from harness.models.unet import UNet
+from harness.pixels import get_head, make_scaling
 from harness.segdata import PET_LUT, SegData, make_mosaic, read_mask
 
 SMALL = dict(image_size=32, n_classes=5, texture_size=64)
@@ -29,7 +30,8 @@ def small_data(steps=3, **kw) -> SegData:
 
 def small_module(scaling="imagenet", head="identity", norm="batch", channels=3) -> SegModule:
     net = UNet(channels, n_classes=5, depth=2, width=8, norm=norm)
-    return SegModule(net, scaling, head, channels, n_classes=5, lr=3e-3, log_every=1)
+    return SegModule(net, scaling=make_scaling(scaling, channels), head=get_head(head),
+                     n_classes=5, lr=3e-3, log_every=1)
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -85,7 +87,7 @@ def test_miou_of_the_ground_truth_against_itself_is_one():
 
 
 def test_an_image_head_is_skipped_with_its_reason():
-    with pytest.raises(Skipped, match=r"^head 'tanh' has no meaning for segmentation class "
+    with pytest.raises(Skipped, match=r"^head 'tanh' has no meaning for seg class "
                                       r"scores \(valid: identity, sigmoid\)$"):
         small_module(head="tanh")
 
@@ -149,11 +151,11 @@ def test_end_to_end_through_a_real_trainer():
                          enable_model_summary=False, max_epochs=1, accelerator="cpu")
     trainer.fit(module, datamodule=dm)
     assert trainer.global_step == 3
-    metrics = {**module.initial_metrics, **module.evaluate()}
+    metrics = {**module.initial_metrics, **module.finish()}
     for k in ("miou", "pixel_acc", "miou_init", "majority_acc", "majority_miou", "val_loss"):
         assert math.isfinite(metrics[k]) and metrics[k] >= 0, k
     assert 0 < metrics["majority_acc"] < 1 and metrics["majority_miou"] < metrics["majority_acc"]
-    grid = module.sample_grids()["decoded"]
+    grid = module.final.grids["decoded"]
     assert grid.dtype == torch.uint8 and grid.ndim == 3 and grid.shape[0] == 3
     assert grid.shape[2] > 3 * 32  # image | ground truth | prediction side by side
 
@@ -164,27 +166,22 @@ def test_config_composes_and_instantiates_as_train_does():
                                           "data.image_size=32", "data.n_train=16", "data.n_val=8",
                                           "data.texture_size=64", "model.module.net.norm=none"])
         voc = compose("train", overrides=["model=seg", "data=voc"])
-    assert cfg.model.family == "seg" and cfg.data.source == "mosaic" and voc.data.source == "voc"
+    assert cfg.data.source == "mosaic" and voc.data.source == "voc"
     assert voc.data.n_classes == 21 and voc.data.image_size == 48
     data = instantiate(cfg.data, steps=2, seed=cfg.seed)
     data.setup()
-    model = instantiate(cfg.model.module, scaling=cfg.scaling.name, head=cfg.head.name,
-                        channels=cfg.data.channels)
+    model = instantiate(cfg.model.module, _partial_=True)(
+        scaling=make_scaling(cfg.scaling.name, cfg.data.channels), head=get_head(cfg.head.name))
     assert isinstance(model, SegModule) and model.head.name == "sigmoid"
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.net.modules())
     assert model.net(model.scaling.encode(data.train_images[:2])).shape == (2, 5, 32, 32)
 
 
 def _run(tmp_path, *overrides):
-    from harness.train import run
+    from harness.runs import run
 
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("train", overrides=[
-            "model=seg", "steps=4", "eval_every=2", "log_every=2", "data.image_size=32",
-            "data.n_train=16", "data.n_val=8", "data.batch_size=4", "data.texture_size=64",
-            "model.module.net.width=4", "model.module.net.depth=2", "trainer.enable_progress_bar=false",
-            "trainer.log_every_n_steps=1",
-            f"paths.log_dir={tmp_path}/logs", f"paths.results_dir={tmp_path}/results", *overrides])
+        cfg = compose("train", overrides=[*SEG_FAST, f"paths.log_dir={tmp_path}/logs", f"paths.results_dir={tmp_path}/results", *overrides])
     return run(cfg, tmp_path / "run")
 
 
@@ -196,14 +193,14 @@ def test_a_real_run_records_metrics_overlays_and_tensorboard(tmp_path):
     assert {"miou_init", "majority_miou", "majority_acc"} <= set(m)
     assert (tmp_path / "run" / "samples_decoded.png").stat().st_size > 100
     tags = tb_tags(tmp_path / "logs")
-    assert {"eval/miou", "eval/pixel_acc", "train/loss"} <= tags["scalars"]
-    assert "samples/overlays" in tags["images"] and "hist/head_output" in tags["histograms"]
+    assert {"seg/eval/miou", "seg/eval/pixel_acc", "seg/train/loss"} <= tags["scalars"]
+    assert "seg/samples/decoded" in tags["images"] and "seg/hist/head_output" in tags["histograms"]
 
 
 def test_a_skipped_head_is_recorded_as_skipped(tmp_path):
     rec = _run(tmp_path, "head=tanh", "logger=none")
     assert rec["status"] == "skipped" and rec["family"] == "seg"
-    assert rec["message"] == ("head 'tanh' has no meaning for segmentation class scores "
+    assert rec["message"] == ("head 'tanh' has no meaning for seg class scores "
                               "(valid: identity, sigmoid)")
 
 

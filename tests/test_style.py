@@ -1,5 +1,7 @@
 """The style family: network, perceptual loss, data and a few real training steps. No download:
 VGG is random (seeded) or `auto` with download off, and torch.hub points at an empty folder."""
+from types import SimpleNamespace
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -10,7 +12,7 @@ from harness import vgg as V
 from harness.data import DataError
 from harness.models.style import StyleModule
 from harness.models.transformer_net import TransformerNet
-from harness.pixels import SCALINGS
+from harness.pixels import SCALINGS, get_head, make_scaling
 from harness.styledata import StyleData, bundled, load_style
 
 
@@ -28,7 +30,8 @@ def vgg():
 def module(scaling="raw", head="identity", **kw):
     torch.manual_seed(0)
     net = TransformerNet(channels=3, width=4, n_res=1)
-    return StyleModule(net, scaling, head, channels=3, vgg={"weights": "random"}, **kw)
+    return StyleModule(net, scaling=make_scaling(scaling, 3), head=get_head(head),
+                       vgg={"weights": "random"}, **kw)
 
 
 def texture(name, top, left, size=64):
@@ -82,7 +85,7 @@ def test_vgg_path_gives_the_same_features_whichever_scaling_encoded_the_image():
     feats = {}
     for name in SCALINGS:
         m = module(scaling=name)
-        feats[name] = m.features(m.scaling.encode(x))
+        feats[name] = m.vgg(V.normalise(m.scaling.to_pixels(m.scaling.encode(x))))
     for name, f in feats.items():
         for k in V.LAYERS:
             assert torch.allclose(f[k], feats["raw"][k], rtol=1e-4, atol=1e-4), (name, k)
@@ -91,14 +94,11 @@ def test_vgg_path_gives_the_same_features_whichever_scaling_encoded_the_image():
 def test_total_loss_decreases_over_a_few_real_steps():
     m = module(scaling="symmetric", head="tanh", style_weight=1.0, tv_weight=1.0)
     x = torch.stack([texture("brick", 0, 0)[0], bundled("coffee")[0, :, 100:164, 200:264]])
-    m.use_data(load_style("gravel", 64), x)
+    m.use_data(SimpleNamespace(style_image=load_style("gravel", 64), eval_images=x))
     opt = torch.optim.Adam(m.net.parameters(), lr=1e-2)
     losses = []
-    for _ in range(12):
-        loss = m.step_losses(x)[0]["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    for step in range(1, 13):
+        loss = m.train_step(x, [opt], lambda t: t.backward(), m.step_rng(step))[0]["loss"]
         losses.append(float(loss.detach()))
     assert sum(losses[-3:]) < 0.8 * sum(losses[:3]), losses
 
@@ -157,7 +157,8 @@ def test_checkpoints_leave_the_frozen_vgg_out_and_restore_the_module():
 def test_model_style_selects_the_photo_data():
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("train", overrides=["model=style", "scaling=raw", "head=identity"])
-    assert cfg.model.family == "style" and cfg.data._target_ == "harness.styledata.StyleData"
+    assert cfg.model.module._target_ == "harness.models.style.StyleModule"
+    assert cfg.data._target_ == "harness.styledata.StyleData"
     assert cfg.model.module.net.channels == cfg.data.channels == 3
 
 
@@ -169,10 +170,10 @@ def test_a_few_steps_through_a_real_trainer_then_metrics_and_grids():
     trainer.fit(m, datamodule=data)
     assert trainer.global_step == 3
     assert m.initial_metrics["vgg_imagenet"] == 0.0 and m.vgg_weights == "random"
-    metrics = m.evaluate()
+    metrics = m.finish()
     for k in ("content_loss", "style_loss", "tv_loss", "out_of_range", "out_excess"):
         assert torch.isfinite(torch.tensor(metrics[k])), k
     assert metrics["out_of_range"] == 0  # tanh_fit cannot leave [0, 255]
-    grids = m.sample_grids()
+    grids = m.final.grids
     assert set(grids) == {"decoded", "stretched"}
     assert all(g.dtype == torch.uint8 and g.shape[0] == 3 for g in grids.values())

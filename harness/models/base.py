@@ -1,25 +1,33 @@
-"""What every family's LightningModule shares: one scaling, one head, one way to fail.
+"""The family contract: one class declares everything the harness needs to know about a family.
 
-``train.py`` talks to a family only through this interface:
+A run goes ``uint8 -> scaling.encode -> net -> head -> loss`` and ``decode -> metrics``, in one
+direction. A family subclass declares itself in its class attributes (read by ``train``,
+``runs``, ``bench`` and, through each run's record, the report) and writes three things:
 
-- ``__init__(..., scaling: str, head: str, channels: int)``; raise ``Skipped`` for a head that
-  has no meaning for the family,
-- ``initial_metrics``: filled in ``on_fit_start`` (e.g. the untrained baseline),
-- ``evaluate(log_step=None) -> dict[str, float]``: final metrics on held-out data, computed
-  from what the user sees; with ``log_step`` also logged (scalars, images, histograms),
-- ``sample_grids() -> dict[str, uint8 (3, H, W)]``: saved as ``samples_<name>.png``.
+- ``train_step(batch, opts, backward, rng)``: the algorithm written out plainly, with plain
+  optimisers, so the same code runs under Lightning and in ``harness.bench``'s bare loop;
+- ``baseline()``: metrics measured before the first step (untrained model, floors);
+- ``measure()``: an ``Evaluation`` on held-out data, computed from what the user sees.
 
-Data reaches the module as ``self.trainer.datamodule`` (uint8 tensors, encoded on the device).
+Everything else lives here once: the evaluation schedule and the one final evaluation, one
+logging path for scalars, images and histograms, the "restored from a checkpoint" guard, the
+divergence checks, and the training noise drawn from ``(seed, step)`` so a run does not depend
+on how it was cut into epochs or resumed.
 """
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 
-from ..pixels import get_head, make_scaling, out_of_range
+from ..data import DataError
+from ..pixels import Head, Scaling, out_of_range
 
 
 class Diverged(RuntimeError):
@@ -28,6 +36,17 @@ class Diverged(RuntimeError):
 
 class Skipped(Exception):
     """The combination has no meaning for its family: the run ends as ``skipped``."""
+
+
+@dataclass
+class Evaluation:
+    """One evaluation: metrics, uint8 grids to show, and the last layer's ``z`` and the head's
+    output for histograms."""
+
+    metrics: dict[str, float]
+    grids: dict[str, torch.Tensor] = field(default_factory=dict)
+    z: torch.Tensor | None = None
+    out: torch.Tensor | None = None
 
 
 @contextmanager
@@ -41,44 +60,120 @@ def eval_mode(net: nn.Module):
         net.train(was_training)
 
 
+def protocol_members(proto: type) -> list[str]:
+    """The attribute and method names a ``typing.Protocol`` declares."""
+    names = list(getattr(proto, "__annotations__", {}))
+    names += [k for k, v in vars(proto).items() if callable(v) and not k.startswith("_")]
+    return names
+
+
+Backward = Callable[[torch.Tensor], None]
+
+
 class FamilyModule(pl.LightningModule):
-    family = "?"
+    # ---------------------------------------------------------------- the declaration
+    family: ClassVar[str]  # records, reports, TensorBoard sections
+    primary: ClassVar[tuple[str, str]]  # (metric, "min" | "max"): ranks, progress, HParams
+    hparam_metrics: ClassVar[tuple[str, ...]]  # final metrics in TensorBoard's HParams table
+    needs: ClassVar[type]  # a Protocol the data module must satisfy
+    pixel_output: ClassVar[bool] = True  # the head acts on pixels: range_mismatch has meaning
+    heads: ClassVar[tuple[str, ...] | None] = None  # heads with meaning here (None: all)
+    bench: ClassVar[tuple[tuple[str, ...], int]]  # harness.bench: (overrides, timed steps)
 
-    def __init__(self, scaling: str, head: str, channels: int, log_every: int = 25,
-                 eval_every: int = 0, blowup: float = 1e6):
+    def __init__(self, scaling: Scaling, head: Head, seed: int = 0, eval_every: int = 0,
+                 log_every: int = 10, blowup: float = 1e6):
         super().__init__()
-        self.scaling = make_scaling(scaling, channels)
-        self.head = get_head(head)
-        self.log_every, self.eval_every, self.blowup = log_every, eval_every, blowup
+        if self.heads is not None and head.name not in self.heads:
+            acts_on = "pixels" if self.pixel_output else "class scores"
+            raise Skipped(f"head '{head.name}' has no meaning for {self.family} {acts_on} "
+                          f"(valid: {', '.join(self.heads)})")
+        self.automatic_optimization = False  # train_step is written out, for bench's bare loop
+        self.scaling, self.head = scaling, head  # scaling: buffers that move with the module
+        self.seed, self.eval_every, self.log_every, self.blowup = seed, eval_every, log_every, blowup
         self.initial_metrics: dict[str, float] = {}
+        self.final: Evaluation | None = None
 
-    def on_fit_start(self) -> None:
-        self.scaling = self.scaling.to(self.device)
+    # ------------------------------------------------------------ what a family writes
+    def train_step(self, batch, opts: list, backward: Backward, rng: torch.Generator):
+        """One training step with plain optimisers; returns (losses, last layer's z)."""
+        raise NotImplementedError
+
+    def baseline(self) -> dict[str, float]:
+        """Metrics before the first step: untrained model, floors, trivial predictors."""
+        raise NotImplementedError
+
+    def measure(self) -> Evaluation:
+        """Held-out metrics on decoded outputs, grids and histograms' tensors."""
+        raise NotImplementedError
+
+    def use_data(self, data) -> None:
+        """Anything the family precomputes from its data module (e.g. a style's Gram matrices)."""
+
+    # ------------------------------------------------------------------ shared parts
+    @classmethod
+    def check_data(cls, data) -> None:
+        """One line, before any work, when the data module lacks what the family needs."""
+        missing = [n for n in protocol_members(cls.needs) if not hasattr(data, n)]
+        if missing:
+            raise DataError(f"model family '{cls.family}' needs data with "
+                            f"{', '.join(protocol_members(cls.needs))}; "
+                            f"{type(data).__name__} lacks {', '.join(missing)}")
 
     def apply_head(self, z: torch.Tensor) -> torch.Tensor:
-        return self.head.apply(z, self.scaling.lo, self.scaling.hi)
+        return self.head(z, self.scaling)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["initial_metrics"] = self.initial_metrics
+    def step_rng(self, step: int) -> torch.Generator:
+        """The training noise of ``step``: a function of (seed, step) only, so neither the
+        checkpoint interval nor a resume changes it."""
+        return torch.Generator(device=self.device).manual_seed(self.seed * 2**32 + step)
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """A resumed run keeps the baseline measured before its first step."""
-        self.initial_metrics = checkpoint.get("initial_metrics", {})
+    def optimizer_list(self) -> list:
+        opts = self.optimizers()
+        return list(opts) if isinstance(opts, (list, tuple)) else [opts]
 
     @property
     def step(self) -> int:
         """Training batches done so far, across epochs and resumes."""
         return self.trainer.fit_loop.epoch_loop.total_batch_idx + 1
 
-    def after_step(self, batch_idx: int, losses: dict[str, torch.Tensor], z: torch.Tensor) -> None:
-        """Log losses every step; check finiteness (the only host sync) and evaluate on schedule."""
-        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()})
+    @property
+    def total_steps(self) -> int:
+        return self.trainer.datamodule.steps
+
+    # ----------------------------------------------------------------- the lifecycle
+    def on_fit_start(self) -> None:
+        self.use_data(self.trainer.datamodule)
+        if not self.initial_metrics:  # the one guard: a resumed run keeps its baseline
+            self.initial_metrics = self.baseline()
+
+    def training_step(self, batch, batch_idx: int) -> None:
         step = self.step
-        if step % self.log_every == 0 or step == self.trainer.datamodule.steps:
-            self.check_finite(losses, z)
-        if self.eval_every and step % self.eval_every == 0:
+        losses, z = self.train_step(batch, self.optimizer_list(), self.manual_backward,
+                                    self.step_rng(step))
+        if step % self.log_every == 0 or step == self.total_steps:
+            self.check_finite(losses, z)  # a host sync: every log_every steps only
+            self.log_scalars("train", {k: float(v.detach()) for k, v in losses.items()}, step)
+        if self.eval_every and step % self.eval_every == 0 and step < self.total_steps:
             self.evaluate(log_step=step)
 
+    def on_train_end(self) -> None:
+        self.finish()
+
+    def finish(self) -> dict[str, float]:
+        """The final evaluation, exactly once (also when a resumed run had no step left)."""
+        if self.final is None:
+            self.final = self.evaluate(log_step=self.total_steps, keep=True)
+        return self.final.metrics
+
+    def evaluate(self, log_step: int | None = None, keep: bool = False):
+        """``measure()``; with ``log_step`` also logged. Returns the metrics, or with ``keep``
+        the whole ``Evaluation``."""
+        ev = self.measure()
+        if log_step is not None:
+            self.log_evaluation(ev, log_step)
+        return ev if keep else ev.metrics
+
+    # ---------------------------------------------------------------------- checks
     def check_finite(self, losses: dict[str, torch.Tensor], z: torch.Tensor) -> None:
         finite = all(bool(torch.isfinite(v)) for v in losses.values())
         peak = z.detach().abs().max()
@@ -86,10 +181,41 @@ class FamilyModule(pl.LightningModule):
             shown = ", ".join(f"{k}={float(v.detach()):.3g}" for k, v in losses.items())
             raise Diverged(f"non-finite loss or blow-up ({shown}, max|z|={float(peak):.3g})")
 
-    def output_stats(self, out: torch.Tensor) -> dict[str, float]:
-        """What the decode's clip hides: how often and how far outputs leave ``[lo, hi]``."""
+    @staticmethod
+    def check_output(out: torch.Tensor) -> None:
         if not bool(torch.isfinite(out).all()):
             raise Diverged("non-finite output at evaluation")
+
+    def output_stats(self, out: torch.Tensor) -> dict[str, float]:
+        """What the decode's clip hides: how often and how far outputs leave ``[lo, hi]``."""
+        self.check_output(out)
         pixels = self.scaling.to_pixels(out)
         return {"out_of_range": float(out_of_range(out, self.scaling)),
                 "out_excess": float((pixels - pixels.clamp(0, 255)).abs().mean())}
+
+    # --------------------------------------------------------------------- logging
+    def log_scalars(self, section: str, values: dict[str, float], step: int) -> None:
+        """``<family>/<section>/<name>``: a family's cards sit together in TensorBoard."""
+        if self.logger:
+            self.logger.log_metrics({f"{self.family}/{section}/{k}": v for k, v in values.items()
+                                     if math.isfinite(v)}, step=step)
+
+    def log_evaluation(self, ev: Evaluation, step: int) -> None:
+        """Scalars, uint8 grids and histograms of one evaluation: the one logging path."""
+        self.log_scalars("eval", ev.metrics, step)
+        if not isinstance(self.logger, TensorBoardLogger):
+            return
+        tb = self.logger.experiment
+        for name, grid in ev.grids.items():
+            tb.add_image(f"{self.family}/samples/{name}", grid, step)
+        for name, t in (("last_layer_z", ev.z), ("head_output", ev.out)):
+            if t is not None:
+                tb.add_histogram(f"{self.family}/hist/{name}", t.detach().float().cpu(), step)
+
+    # ---------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["initial_metrics"] = self.initial_metrics
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.initial_metrics = checkpoint.get("initial_metrics", {})
+

@@ -6,75 +6,83 @@ decoded uint8 images, the way a user sees them, so every scaling is judged on on
 """
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..swd import moment_gap, swd
-from ..visuals import log_images_and_histograms, stretch_per_image, to_grid
-from .base import FamilyModule, eval_mode
+from ..visuals import stretch_per_image, to_grid
+from .base import Evaluation, FamilyModule, eval_mode
+
+
+class GANData(Protocol):
+    train_images: torch.Tensor  # uint8 (N, C, H, W)
+    eval_images: torch.Tensor  # uint8 held-out real images the metrics compare against
 
 
 class GANModule(FamilyModule):
     family = "gan"
+    primary = ("swd", "min")
+    hparam_metrics = ("swd", "swd_init", "swd_real", "mean_gap", "std_gap", "out_of_range",
+                      "out_excess")
+    needs = GANData
+    bench = (("scaling=symmetric", "head=tanh"), 120)
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, scaling: str, head: str,
-                 channels: int, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
-                 d_steps: int = 1, g_steps: int = 1, eval_every: int = 0, log_every: int = 25,
-                 blowup: float = 1e6, eval_seed: int = 0):
-        super().__init__(scaling, head, channels, log_every=log_every, eval_every=eval_every,
-                         blowup=blowup)
-        self.automatic_optimization = False
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, lr: float = 2e-4,
+                 betas: tuple[float, float] = (0.5, 0.999), d_steps: int = 1, g_steps: int = 1,
+                 eval_seed: int = 0, n_grid: int = 64, **common):
+        super().__init__(**common)
         self.G, self.D = generator, discriminator
         self.lr, self.betas = lr, tuple(betas)
         self.d_steps, self.g_steps = d_steps, g_steps
-        self.eval_seed = eval_seed
+        self.eval_seed, self.n_grid = eval_seed, n_grid
+        self.eval_real: torch.Tensor | None = None
 
-    @property
-    def eval_real(self) -> torch.Tensor:
-        return self.trainer.datamodule.eval_images
+    def use_data(self, data) -> None:
+        self.eval_real = data.eval_images
 
     def generate(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (last layer's raw output, head output in the scaling's space)."""
         pre = self.G(z)
         return pre, self.apply_head(pre)
 
-    def on_fit_start(self) -> None:
-        super().on_fit_start()
-        if self.initial_metrics:  # restored from a checkpoint
-            return
-        self.initial_metrics = {f"{k}_init": v for k, v in self.evaluate().items()
-                                if k in ("swd", "mean_gap", "std_gap")}
-        # the floor: held-out real images against as many training images
-        train_real = self.trainer.datamodule.train_images[:len(self.eval_real)]
-        self.initial_metrics["swd_real"] = swd(self.eval_real, train_real)["swd"]
-
     def configure_optimizers(self):
         opt_d = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=self.betas)
         opt_g = torch.optim.Adam(self.G.parameters(), lr=self.lr, betas=self.betas)
         return opt_d, opt_g
 
-    def training_step(self, batch, batch_idx: int) -> None:
+    def train_step(self, batch, opts, backward, rng):
         (x,) = batch
         real = self.scaling.encode(x)
         n = len(real)
-        opt_d, opt_g = self.optimizers()
+        opt_d, opt_g = opts
         ones, zeros = real.new_ones(n), real.new_zeros(n)
         for _ in range(self.d_steps):
             with torch.no_grad():
-                _, fake = self.generate(self.G.sample_z(n, device=self.device))
+                _, fake = self.generate(self.G.sample_z(n, generator=rng, device=self.device))
             d_loss = (F.binary_cross_entropy_with_logits(self.D(real), ones)
                       + F.binary_cross_entropy_with_logits(self.D(fake), zeros))
             opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss)
+            backward(d_loss)
             opt_d.step()
         for _ in range(self.g_steps):
-            pre, fake = self.generate(self.G.sample_z(n, device=self.device))
+            pre, fake = self.generate(self.G.sample_z(n, generator=rng, device=self.device))
             g_loss = F.binary_cross_entropy_with_logits(self.D(fake), ones)
             opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
+            backward(g_loss)
             opt_g.step()
-        self.after_step(batch_idx, {"d_loss": d_loss, "g_loss": g_loss}, pre)
+        return {"d_loss": d_loss, "g_loss": g_loss}, pre
+
+    # ----------------------------------------------------------------- evaluation
+    def baseline(self) -> dict[str, float]:
+        """The untrained generator, and the floor: held-out real against as many training
+        images."""
+        init = {f"{k}_init": v for k, v in self.evaluate().items()
+                if k in ("swd", "mean_gap", "std_gap")}
+        train_real = self.trainer.datamodule.train_images[:len(self.eval_real)]
+        return {**init, "swd_real": swd(self.eval_real, train_real)["swd"]}
 
     @torch.no_grad()
     def eval_outputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,21 +91,16 @@ class GANModule(FamilyModule):
         with eval_mode(self.G):
             return self.generate(self.G.sample_z(n, generator=g).to(self.device))
 
-    def evaluate(self, log_step: int | None = None) -> dict[str, float]:
-        """Metrics on decoded uint8 samples against the held-out real images; with
-        ``log_step`` also scalars, sample grids and histograms to the logger."""
+    def measure(self) -> Evaluation:
+        """Metrics on decoded uint8 samples against the held-out real images; grids decoded
+        as a user gets them and min/max-stretched as the article saw them."""
         real = self.eval_real
         pre, out = self.eval_outputs(len(real))
-        stats = self.output_stats(out)
+        stats = self.output_stats(out)  # raises Diverged on a non-finite output
         fake = self.scaling.decode(out).cpu()
-        metrics = {**swd(real, fake), **moment_gap(real, fake), **stats}
-        if log_step is not None and self.logger is not None:
-            self.logger.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step=log_step)
-            log_images_and_histograms(self.logger, log_step, self.sample_grids(out), pre, out)
-        return metrics
-
-    def sample_grids(self, out: torch.Tensor | None = None, n: int = 64) -> dict[str, torch.Tensor]:
-        """uint8 grids: decoded as a user gets them, and min/max-stretched as the article saw."""
-        out = (self.eval_outputs(n)[1] if out is None else out)[:n]
-        return {"decoded": to_grid(self.scaling.decode(out)),
-                "stretched": to_grid(stretch_per_image(out))}
+        grid = out[:self.n_grid]
+        return Evaluation(
+            metrics={**swd(real, fake), **moment_gap(real, fake), **stats},
+            grids={"decoded": to_grid(self.scaling.decode(grid)),
+                   "stretched": to_grid(stretch_per_image(grid))},
+            z=pre, out=out)

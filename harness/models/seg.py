@@ -8,16 +8,16 @@ here and the run is ``skipped``. Metrics are computed on the held-out split by t
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_jaccard_index
 
-from ..visuals import log_images_and_histograms, to_grid
-from .base import Diverged, FamilyModule, Skipped, eval_mode
+from ..visuals import to_grid
+from .base import Evaluation, FamilyModule, eval_mode
 
-SEG_HEADS = ("identity", "sigmoid")
 
 
 def seg_metrics(pred: torch.Tensor, target: torch.Tensor, n_classes: int,
@@ -59,24 +59,33 @@ def overlay(images: torch.Tensor, masks: torch.Tensor, alpha: float = 0.5) -> to
     return ((1 - alpha) * rgb + alpha * colours).round().clamp(0, 255).to(torch.uint8)
 
 
+class SegData(Protocol):
+    val_images: torch.Tensor  # uint8 (N, C, H, W), the held-out split
+    val_masks: torch.Tensor  # uint8 (N, H, W) class ids
+
+    def class_counts(self) -> torch.Tensor:
+        """Training pixels per class: the majority baseline."""
+
+
 class SegModule(FamilyModule):
     family = "seg"
+    primary = ("miou", "max")
+    hparam_metrics = ("miou", "miou_init", "majority_miou", "pixel_acc", "majority_acc",
+                      "val_loss")
+    needs = SegData
+    pixel_output = False  # the head acts on class scores: no pixel range to mismatch
+    heads = ("identity", "sigmoid")  # softmax + CE; per-class sigmoid + BCE
+    bench = (("scaling=imagenet", "head=identity"), 120)
 
-    def __init__(self, net: nn.Module, scaling: str, head: str, channels: int, n_classes: int,
-                 lr: float = 1e-3, ignore_index: int = 255, eval_every: int = 0,
-                 log_every: int = 25, blowup: float = 1e6, n_overlay: int = 16,
-                 eval_batch: int = 64):
-        super().__init__(scaling, head, channels, log_every=log_every, eval_every=eval_every,
-                         blowup=blowup)  # unknown names fail here; meaningless ones below
-        if head not in SEG_HEADS:
-            raise Skipped(f"head '{head}' has no meaning for segmentation class scores "
-                          f"(valid: {', '.join(SEG_HEADS)})")
+    def __init__(self, net: nn.Module, n_classes: int, lr: float = 1e-3, ignore_index: int = 255,
+                 n_overlay: int = 16, eval_batch: int = 64, **common):
+        super().__init__(**common)
         self.net, self.n_classes, self.ignore_index = net, n_classes, ignore_index
         self.lr, self.n_overlay, self.eval_batch = lr, n_overlay, eval_batch
+        self.data = None
 
-    @property
-    def data(self):
-        return self.trainer.datamodule
+    def use_data(self, data) -> None:
+        self.data = data
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.net.parameters(), lr=self.lr)
@@ -96,56 +105,48 @@ class SegModule(FamilyModule):
                                                  weight=weight, reduction="sum")
         return bce / weight.sum().clamp_min(1)
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+    def train_step(self, batch, opts, backward, rng):
+        (opt,) = opts
         x, m = batch
         z = self.net(self.scaling.encode(x))
         loss = self.loss(z, m)
-        self.after_step(batch_idx, {"loss": loss}, z)
-        return loss
+        opt.zero_grad(set_to_none=True)
+        backward(loss)
+        opt.step()
+        return {"loss": loss}, z
 
     # -------------------------------------------------------------------- evaluation
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 images -> (class scores z, head output), in eval mode and batches."""
         with eval_mode(self.net):
-            z = torch.cat([self.net(self.scaling.encode(x.to(self.device))).cpu()
+            z = torch.cat([self.net(self.scaling.encode(x.to(self.device)))
                            for x in images.split(self.eval_batch)])
         return z, self.apply_head(z)
 
-    def on_fit_start(self) -> None:
-        super().on_fit_start()
-        if self.initial_metrics:  # restored from a checkpoint
-            return
+    def baseline(self) -> dict[str, float]:
+        """The majority class everywhere, and the untrained network."""
         counts = self.data.class_counts()
         majority = torch.full_like(self.data.val_masks, int(counts.argmax()))
         base = seg_metrics(majority, self.data.val_masks, self.n_classes, self.ignore_index)
         init = self.evaluate()
-        self.initial_metrics = {"majority_acc": base["pixel_acc"], "majority_miou": base["miou"],
-                                "miou_init": init["miou"], "pixel_acc_init": init["pixel_acc"]}
+        return {"majority_acc": base["pixel_acc"], "majority_miou": base["miou"],
+                "miou_init": init["miou"], "pixel_acc_init": init["pixel_acc"]}
 
-    def evaluate(self, log_step: int | None = None) -> dict[str, float]:
-        """mIoU, pixel accuracy, per-class IoU and loss on the validation split; with
-        ``log_step`` also ``eval/*`` scalars, overlays and score histograms."""
+    def measure(self) -> Evaluation:
+        """mIoU, pixel accuracy, per-class IoU and loss on the validation split, and
+        ``image | ground truth | prediction`` overlays."""
         images, masks = self.data.val_images, self.data.val_masks
         z, scores = self.predict(images)
-        if not bool(torch.isfinite(z).all()):
-            raise Diverged("non-finite class scores at evaluation")
-        pred = scores.argmax(1)
+        self.check_output(z)
+        pred = scores.argmax(1).cpu()
         metrics = {**seg_metrics(pred, masks, self.n_classes, self.ignore_index),
-                   "val_loss": float(self.loss(z, masks))}
-        if log_step is not None and self.logger is not None:
-            self.logger.log_metrics({f"eval/{k}": v for k, v in metrics.items()
-                                     if math.isfinite(v)}, step=log_step)
-            n = self.n_overlay
-            grids = {"overlays": self.overlays(images[:n], masks[:n], pred[:n])}
-            log_images_and_histograms(self.logger, log_step, grids, z, scores)
-        return metrics
+                   "val_loss": float(self.loss(z, masks.to(z.device)))}
+        n = self.n_overlay
+        return Evaluation(metrics, {"decoded": self.overlays(images[:n], masks[:n], pred[:n])},
+                          z, scores)
 
     def overlays(self, images, masks, pred) -> torch.Tensor:
         """One uint8 (3, H, W) grid of ``image | ground truth | prediction`` triplets."""
         rgb = images.cpu().expand(-1, 3, -1, -1)
         return to_grid(torch.cat([rgb, overlay(images, masks), overlay(images, pred)], dim=-1))
-
-    def sample_grids(self) -> dict[str, torch.Tensor]:
-        images, masks = self.data.val_images[:self.n_overlay], self.data.val_masks[:self.n_overlay]
-        return {"decoded": self.overlays(images, masks, self.predict(images)[1].argmax(1))}

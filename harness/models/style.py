@@ -9,27 +9,36 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Protocol
 
 import torch
 from torch import nn
 
 from .. import vgg as V
-from ..visuals import log_images_and_histograms, stretch_per_image, to_grid
-from .base import FamilyModule, eval_mode
+from ..visuals import stretch_per_image, to_grid
+from .base import Evaluation, FamilyModule, eval_mode
 
 log = logging.getLogger("harness")
 TERMS = ("content_loss", "style_loss", "tv_loss")
 
 
+class StyleData(Protocol):
+    style_image: torch.Tensor  # uint8 (1, C, S, S)
+    eval_images: torch.Tensor  # uint8 held-out content crops, the same for every seed
+
+
 class StyleModule(FamilyModule):
     family = "style"
+    primary = ("loss", "min")  # the trained objective (weighted content + style + TV), decoded
+    hparam_metrics = ("loss", "loss_init", "content_loss", "style_loss", "tv_loss",
+                      "out_of_range", "out_excess", "vgg_imagenet")
+    needs = StyleData
+    bench = (("scaling=raw", "head=tanh_fit"), 30)
 
-    def __init__(self, net: nn.Module, scaling: str, head: str, channels: int,
-                 vgg: Mapping | None = None, lr: float = 1e-3, content_weight: float = 1.0,
-                 style_weight: float = 1.0, tv_weight: float = 0.0, eval_every: int = 0,
-                 log_every: int = 25, blowup: float = 1e6):
-        super().__init__(scaling, head, channels, log_every=log_every, eval_every=eval_every,
-                         blowup=blowup)
+    def __init__(self, net: nn.Module, vgg: Mapping | None = None, lr: float = 1e-3,
+                 content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0,
+                 **common):
+        super().__init__(**common)
         self.net = net
         self.vgg = V.VGGFeatures(**dict(vgg or {}))
         self.vgg_weights = self.vgg.weights_used  # "imagenet" or "random", for the run record
@@ -38,28 +47,14 @@ class StyleModule(FamilyModule):
         self.weights = {"content_loss": content_weight, "style_loss": style_weight,
                         "tv_loss": tv_weight}
         self.style_grams: dict[str, torch.Tensor] | None = None
-        self.eval_images: torch.Tensor | None = None  # uint8 held-out content crops
+        self.eval_images: torch.Tensor | None = None
 
-    # ----------------------------------------------------------------------- data
     @torch.no_grad()
-    def use_data(self, style_image: torch.Tensor, eval_images: torch.Tensor) -> None:
+    def use_data(self, data) -> None:
         """The style's Gram matrices (computed once) and the held-out content crops."""
-        f = self.vgg(V.normalise(style_image.to(self.device).float()))
+        f = self.vgg(V.normalise(data.style_image.to(self.device).float()))
         self.style_grams = {k: V.gram(v) for k, v in f.items()}
-        self.eval_images = eval_images
-
-    def on_fit_start(self) -> None:
-        super().on_fit_start()
-        dm = self.trainer.datamodule
-        self.use_data(dm.style_image, dm.eval_images)
-        if self.initial_metrics:  # restored from a checkpoint
-            return
-        init = self.evaluate()
-        self.initial_metrics = {f"{k}_init": init[k] for k in ("loss", *TERMS, "out_of_range")}
-        # the ruler's other end: the content crops themselves, unstylised
-        x = self.eval_images.to(self.device)
-        self.initial_metrics["style_loss_content"] = float(self.perceptual(x.float(), x)["style_loss"])
-        self.initial_metrics["vgg_imagenet"] = float(self.vgg_weights == "imagenet")
+        self.eval_images = data.eval_images
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """VGG is rebuilt from the config: keep its frozen 59 MB out of every checkpoint."""
@@ -77,10 +72,6 @@ class StyleModule(FamilyModule):
         z = self.net(self.scaling.encode(x))
         return z, self.apply_head(z)
 
-    def features(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
-        """VGG features of an output in the scaling's space: the one differentiable path."""
-        return self.vgg(V.normalise(self.scaling.to_pixels(out)))
-
     def perceptual(self, pixels: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
         """Weighted loss and its terms for 0..255 float ``pixels`` against uint8 ``content``."""
         f = self.vgg(V.normalise(pixels))
@@ -91,47 +82,40 @@ class StyleModule(FamilyModule):
                  "tv_loss": V.tv_loss(pixels)}
         return {"loss": sum(self.weights[k] * v for k, v in terms.items()), **terms}
 
-    def step_losses(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        z, out = self.stylise(x)
-        return self.perceptual(self.scaling.to_pixels(out), x), z
-
     def configure_optimizers(self):
         return torch.optim.Adam(self.net.parameters(), lr=self.lr)
 
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        losses, z = self.step_losses(batch)
-        self.after_step(batch_idx, losses, z)
-        return losses["loss"]
+    def train_step(self, batch, opts, backward, rng):
+        (opt,) = opts
+        z, out = self.stylise(batch)
+        losses = self.perceptual(self.scaling.to_pixels(out), batch)
+        opt.zero_grad(set_to_none=True)
+        backward(losses["loss"])
+        opt.step()
+        return losses, z
 
     # ----------------------------------------------------------------- evaluation
-    @torch.no_grad()
-    def eval_outputs(self, n: int | None = None):
-        """Held-out content (uint8) and its stylisation (z, head output), in eval mode."""
-        x = self.eval_images[:n].to(self.device)
-        with eval_mode(self.net):
-            z, out = self.stylise(x)
-        return x, z, out
+    def baseline(self) -> dict[str, float]:
+        """The untrained network, and the ruler's other end: the content crops, unstylised."""
+        init = self.evaluate()
+        x = self.eval_images.to(self.device)
+        with torch.no_grad():
+            content = float(self.perceptual(x.float(), x)["style_loss"])
+        return {**{f"{k}_init": init[k] for k in ("loss", *TERMS, "out_of_range")},
+                "style_loss_content": content,
+                "vgg_imagenet": float(self.vgg_weights == "imagenet")}
 
     @torch.no_grad()
-    def evaluate(self, log_step: int | None = None) -> dict[str, float]:
+    def measure(self) -> Evaluation:
         """Losses of the decoded uint8 outputs on the held-out crops, plus what the clip hid;
-        with ``log_step`` also scalars, content|stylised pairs and histograms to TensorBoard."""
-        x, z, out = self.eval_outputs()
+        each content crop beside its stylisation, decoded and min/max-stretched per image."""
+        x = self.eval_images.to(self.device)
+        with eval_mode(self.net):
+            z, out = self.stylise(x)
         stats = self.output_stats(out)  # raises Diverged on a non-finite output
         seen = self.scaling.decode(out).float()
         metrics = {k: float(v) for k, v in self.perceptual(seen, x).items()}
         metrics.update(stats, out_mean=float(seen.mean() / 255), out_std=float(seen.std() / 255))
-        if log_step is not None and self.logger is not None:
-            self.logger.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step=log_step)
-            log_images_and_histograms(self.logger, log_step, self._grids(x, out), z, out)
-        return metrics
-
-    def _grids(self, x: torch.Tensor, out: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each content crop beside its stylisation: decoded, and min/max-stretched per image."""
         pair = lambda y: to_grid(torch.cat([x.cpu(), y], dim=-1))  # noqa: E731
-        return {"decoded": pair(self.scaling.decode(out).cpu()),
-                "stretched": pair(stretch_per_image(out))}
-
-    def sample_grids(self, n: int = 16) -> dict[str, torch.Tensor]:
-        x, _, out = self.eval_outputs(n)
-        return self._grids(x, out)
+        return Evaluation(metrics, {"decoded": pair(seen.to(torch.uint8).cpu()),
+                                    "stretched": pair(stretch_per_image(out))}, z, out)

@@ -18,6 +18,12 @@ FAST = ["model.module.generator.width=8", "model.module.discriminator.width=8",
         "data.batch_size=32", "data.eval_size=128", "eval_every=0", "log_every=5",
         "trainer.enable_progress_bar=false"]
 
+# A tiny U-Net on a small mosaic: about a second per run.
+SEG_FAST = ["model=seg", "steps=4", "eval_every=2", "log_every=2", "data.image_size=32",
+            "data.n_train=16", "data.n_val=8", "data.batch_size=4", "data.texture_size=64",
+            "model.module.net.width=4", "model.module.net.depth=2",
+            "trainer.enable_progress_bar=false"]
+
 
 def make_cfg(tmp_path: Path, *overrides: str, fast: bool = True, conf: str = CONF):
     """The composed ``train`` config, logs and results under ``tmp_path``."""
@@ -65,3 +71,48 @@ def tb_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
         for tag in acc.Tags()["scalars"]:
             out.setdefault(tag, []).extend((s.step, s.value) for s in acc.Scalars(tag))
     return out
+
+
+def hparams_rows(log_dir: Path) -> dict[str, dict]:
+    """folder -> {"hparams": {name: value}, "metrics": [experiment's metric tags]} as
+    TensorBoard's HParams dashboard reads them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
+
+    rows: dict[str, dict] = {}
+    for e in tb_events(log_dir):
+        acc = EventAccumulator(str(e)).Reload()
+        try:
+            content = acc.PluginTagToContent("hparams")
+        except KeyError:
+            continue
+        row = rows.setdefault(str(e.parent.relative_to(log_dir)), {})
+        if metadata.SESSION_START_INFO_TAG in content:
+            info = metadata.parse_session_start_info_plugin_data(
+                content[metadata.SESSION_START_INFO_TAG])
+            row["hparams"] = {k: v.string_value for k, v in info.hparams.items()}
+        if metadata.EXPERIMENT_TAG in content:
+            exp = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
+            row["metrics"] = [m.name.tag for m in exp.metric_infos]
+    return rows
+
+
+EXTREME = (-1e4, -50.0, -3.0, 0.0, 3.0, 50.0, 1e4)
+
+
+def check_head(head, scaling) -> None:
+    """A head's output stays inside the bounds it declares, with finite values and gradients,
+    even for extreme ``z``; an unbounded head is pinned to what it does instead."""
+    import torch
+
+    z = torch.tensor(EXTREME).view(1, 1, 1, -1).expand(2, scaling.lo.shape[1], 1, -1)
+    z = z.clone().requires_grad_(True)
+    y = head(z, scaling)
+    lo, hi = head.bounds(scaling.lo, scaling.hi)
+    tol = 1e-4 * (1 + scaling.hi.abs().max())
+    assert bool((y >= lo - tol).all() and (y <= hi + tol).all()), head.name
+    assert torch.isfinite(y).all(), head.name
+    if torch.isinf(lo).all() and torch.isinf(hi).all():  # the bounds check cannot fail here
+        assert torch.equal(y, z), head.name
+    y.sum().backward()
+    assert torch.isfinite(z.grad).all(), head.name

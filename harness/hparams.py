@@ -1,0 +1,63 @@
+"""TensorBoard for a run: its own log folder, and one HParams row that says how it ended.
+
+The folder is ``<study>/<model>/<scaling>/<head>/seed<N>-<config key>``: two configs that can
+give different numbers never share a folder (their curves would mix), and a re-run of the same
+config (reuse, resume) keeps writing to its own.
+
+The HParams row is written once the run's record is settled, for every status, so the table
+lists failed and skipped runs too. Its metric columns are the same for every run of every
+family (``primary_metric`` first, then each family's declared ``hparam_metrics``), so the
+table never depends on which run TensorBoard happens to read first; a run carries the final
+scalars of its own family only, so other families' columns are empty, never NaN.
+"""
+from __future__ import annotations
+
+import math
+
+from omegaconf import DictConfig
+
+from .models import families
+
+PRIMARY_TAG = "primary_metric"
+HPARAMS = ("study", "family", "model", "scaling", "head", "seed", "steps", "status",
+           "range_mismatch", "primary")
+
+
+def log_version(cfg: DictConfig, key: str) -> str:
+    return f"{cfg.model.name}/{cfg.scaling.name}/{cfg.head.name}/seed{cfg.seed}-{key}"
+
+
+def make_logger(cfg: DictConfig, key: str):
+    """The configured logger in the run's own folder, or None for ``logger=none``."""
+    from hydra.utils import instantiate
+
+    return instantiate(cfg.logger, version=log_version(cfg, key)) if cfg.logger else None
+
+
+def metric_columns() -> list[str]:
+    return [PRIMARY_TAG] + [f"{name}/final/{m}" for name, cls in sorted(families().items())
+                            for m in cls.hparam_metrics]
+
+
+def log_record(logger, rec: dict) -> None:
+    """Final scalars and the HParams row of a finished record; closes the logger."""
+    from pytorch_lightning.loggers import TensorBoardLogger
+    from torch.utils.tensorboard.summary import hparams
+
+    if logger is None:
+        return
+    metrics, family, step = rec.get("metrics") or {}, rec.get("family"), rec.get("steps", 0)
+    final = {f"{family}/final/{k}": v for k, v in metrics.items()}
+    primary = metrics.get(rec.get("primary_metric"))
+    if primary is not None:
+        final[PRIMARY_TAG] = primary
+    logger.log_metrics({k: v for k, v in final.items()
+                        if isinstance(v, (int, float)) and math.isfinite(v)}, step=step)
+    if isinstance(logger, TensorBoardLogger):
+        better = {"min": "lower", "max": "higher"}.get(rec.get("primary_direction"), "?")
+        params = {**{k: str(rec.get(k)) for k in HPARAMS},
+                  "primary": f"{rec.get('primary_metric')} ({better} is better)"}
+        writer = logger.experiment._get_file_writer()  # as Lightning does: reopens after close
+        for summary in hparams(params, dict.fromkeys(metric_columns(), 0.0)):
+            writer.add_summary(summary)
+    logger.finalize("success" if rec["status"] == "ok" else rec["status"])

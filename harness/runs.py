@@ -1,0 +1,121 @@
+"""A run's bookkeeping: reuse, set-aside, resume, the record, and the lines a sweep prints.
+
+``run`` never raises, so a sweep goes on whatever one run does: every run ends with a
+``run.json`` (status ``ok``, ``diverged``, ``failed`` or ``skipped``) and its HParams row.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+import traceback
+from datetime import datetime
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from .hparams import log_record, log_version, make_logger
+from .record import STATUSES, code_commit, config_key, read_record, same_config, write_json
+
+log = logging.getLogger("harness")
+CKPT_DIR, RUNNING = "checkpoints", "running.json"  # removed once a run has its record
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict:
+    """Train and record; a finished ``ok`` run of the same config is reused, not re-run."""
+    from .models.base import Diverged, Skipped
+    from .pixels import range_mismatch
+    from .train import family_of, job_threads, pixels_of, train
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+    previous = read_record(run_dir / "run.json")
+    if same_config(previous, config):
+        log.info(progress_line(previous, run_dir, reused=True))
+        return previous
+    if previous and previous.get("status") == "ok":
+        set_aside(run_dir, previous)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resume_from = checkpoint_to_resume(run_dir, config)
+    write_json(run_dir / RUNNING, {"config": config})
+    started, key = time.time(), config_key(config)
+    rec = {"status": "ok", "message": "", "study": cfg.study, "family": None,
+           "model": cfg.model.name, "scaling": cfg.scaling.name, "head": cfg.head.name,
+           "seed": cfg.seed, "steps": cfg.steps, "range_mismatch": None,
+           "primary_metric": None, "primary_direction": None, "metrics": {},
+           "config_key": key, "log_version": log_version(cfg, key),
+           "started": datetime.now().isoformat(timespec="seconds"), "commit": code_commit(),
+           "command": "python -m harness.train " + " ".join(sys.argv[1:]),
+           "overrides": " ".join(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ""}
+    logger = None
+    try:
+        family, (scaling, head) = family_of(cfg), pixels_of(cfg)  # resolved once, passed on
+        rec.update(family=family.family, primary_metric=family.primary[0],
+                   primary_direction=family.primary[1], threads=job_threads(cfg),
+                   # a head on class scores (seg) has no pixel interval to miss
+                   range_mismatch=family.pixel_output and range_mismatch(head, scaling))
+        logger = make_logger(cfg, key)
+        rec["metrics"] = train(cfg, run_dir, logger, resume_from, (scaling, head))
+        rec["resumed_from"] = str(resume_from) if resume_from else None
+    except Skipped as e:
+        rec.update(status="skipped", message=str(e))
+    except Diverged as e:
+        rec.update(status="diverged", message=str(e))
+    except Exception as e:  # noqa: BLE001 - any failure is recorded, never lost
+        rec.update(status="failed", message=f"{type(e).__name__}: {e}")
+        (run_dir / "error.log").write_text(traceback.format_exc())
+    rec["wall_time_s"] = round(time.time() - started, 2)
+    rec["config"] = config
+    write_json(run_dir / "run.json", rec)
+    log_record(logger, rec)
+    if rec["status"] != "failed":  # a failed run keeps its checkpoint: fix the cause, re-run
+        shutil.rmtree(run_dir / CKPT_DIR, ignore_errors=True)
+    (run_dir / RUNNING).unlink(missing_ok=True)
+    log.info(progress_line(rec, run_dir))
+    return rec
+
+
+def checkpoint_to_resume(run_dir: Path, config: dict) -> Path | None:
+    """The last checkpoint of an interrupted run of exactly this config, if there is one."""
+    ckpt = run_dir / CKPT_DIR / "last.ckpt"
+    running = read_record(run_dir / RUNNING)
+    return ckpt if ckpt.is_file() and same_config({"status": "ok", **(running or {})}, config) else None
+
+
+def set_aside(run_dir: Path, previous: dict) -> None:
+    """Move a finished run of another config out of the way instead of overwriting it."""
+    stamp = str(previous.get("started", "earlier")).replace(":", "-")
+    keep = run_dir / f"superseded-{stamp}"
+    keep.mkdir(parents=True, exist_ok=True)
+    for f in run_dir.iterdir():
+        if f.is_file():
+            f.rename(keep / ("record.json" if f.name == "run.json" else f.name))
+    log.warning("config changed since the finished run in %s: kept it in %s", run_dir, keep)
+
+
+def progress_line(rec: dict, run_dir: Path, reused: bool = False) -> str:
+    """``[7/27] gan raw identity seed=1 ok swd=123.4 -> <run dir>``."""
+    where = ""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        where = f"[{HydraConfig.get().job.num + 1}/{os.environ.get('HARNESS_SWEEP_TOTAL', '?')}] "
+    metric = rec.get("primary_metric")
+    value = (rec.get("metrics") or {}).get(metric)
+    shown = f" {metric}={value:.4g}" if isinstance(value, (int, float)) else ""
+    note = " (already done)" if reused else (f": {rec['message']}" if rec["message"] else "")
+    return (f"{where}{rec['model']} {rec['scaling']} {rec['head']} seed={rec['seed']} "
+            f"{rec['status']}{shown}{note}  -> {run_dir}")
+
+
+def sweep_summary(records: list[dict]) -> tuple[str, bool]:
+    """One summary of a sweep's statuses, every unsuccessful run named with its message."""
+    counts = {s: sum(r.get("status") == s for r in records) for s in STATUSES}
+    lines = [f"sweep finished: {len(records)} runs: "
+             + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
+    for r in records:
+        if r.get("status") != "ok":
+            who = " ".join(f"{k}={r.get(k)}" for k in ("model", "scaling", "head", "seed") if k in r)
+            lines.append(f"  {r['status']}: {who} [{r.get('overrides', '')}]: {r.get('message', '')}")
+    return "\n".join(lines), counts["failed"] > 0

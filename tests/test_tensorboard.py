@@ -1,0 +1,71 @@
+"""What TensorBoard shows: a log folder per config, one final evaluation, a family's cards
+together, and an HParams row per run with its family's primary metric and status."""
+import pytest
+
+from harness.runs import run
+from helpers import SEG_FAST, hparams_rows, make_cfg, tb_events, tb_scalars, tb_tags
+
+
+def _folders(log_dir):
+    return sorted({str(e.parent.relative_to(log_dir)) for e in tb_events(log_dir)})
+
+
+@pytest.mark.slow
+def test_two_configs_never_share_a_log_folder_and_a_rerun_keeps_its_own(tmp_path):
+    logs = tmp_path / "logs"
+    first = run(make_cfg(tmp_path, "steps=4"), tmp_path / "run")
+    assert len(_folders(logs)) == 1
+    again = run(make_cfg(tmp_path, "steps=4"), tmp_path / "run")  # reused: nothing new
+    assert again["started"] == first["started"] and len(_folders(logs)) == 1
+    other = run(make_cfg(tmp_path, "steps=6"), tmp_path / "run")  # same seed, other steps
+    folders = _folders(logs)
+    assert len(folders) == 2 and first["config_key"] != other["config_key"]
+    assert folders == sorted(f"adhoc/{r['log_version']}" for r in (first, other))
+    steps = {f: max(s for s, _ in tb_scalars(logs / f)["gan/train/d_loss"]) for f in folders}
+    assert sorted(steps.values()) == [4, 6]  # each folder holds its own run's curves only
+
+
+def test_the_final_evaluation_is_logged_once_at_the_last_step(tmp_path):
+    rec = run(make_cfg(tmp_path, "steps=6", "eval_every=3"), tmp_path / "run")
+    assert rec["status"] == "ok", rec["message"]
+    scalars = tb_scalars(tmp_path / "logs")
+    assert [s for s, _ in scalars["gan/eval/swd"]] == [3, 6]
+    assert scalars["gan/eval/swd"][-1][1] == pytest.approx(rec["metrics"]["swd"])
+    assert len(tb_tags(tmp_path / "logs")["images"]) == 2  # decoded and stretched, no copies
+
+
+@pytest.mark.slow
+def test_a_run_carries_only_its_own_familys_tags_and_no_epoch_counter(tmp_path):
+    gan = run(make_cfg(tmp_path, "steps=4", "eval_every=2", "study=mixed"), tmp_path / "gan")
+    seg = run(make_cfg(tmp_path, *SEG_FAST, "study=mixed", fast=False), tmp_path / "seg")
+    assert gan["status"] == seg["status"] == "ok"
+    for rec in (gan, seg):
+        tags = tb_tags(tmp_path / "logs" / "mixed" / rec["log_version"])
+        family = rec["family"]
+        assert "epoch" not in tags["scalars"]
+        assert {t for t in tags["scalars"] if not t.startswith(f"{family}/")} == {"primary_metric"}
+        assert all(t.startswith(f"{family}/") for k in ("images", "histograms") for t in tags[k])
+
+
+def test_every_hparams_row_shows_its_primary_metric_and_status(tmp_path):
+    recs = [run(make_cfg(tmp_path, "steps=2", "study=mixed"), tmp_path / "gan"),
+            run(make_cfg(tmp_path, *SEG_FAST, "study=mixed", fast=False), tmp_path / "seg"),
+            run(make_cfg(tmp_path, "study=mixed", "data=folder", f"data.root={tmp_path}/none"),
+                tmp_path / "bad")]
+    assert [r["status"] for r in recs] == ["ok", "ok", "failed"]
+    logs = tmp_path / "logs" / "mixed"
+    rows = hparams_rows(logs)
+    assert sorted(rows) == sorted(r["log_version"] for r in recs)
+    columns = {tuple(row["metrics"]) for row in rows.values()}
+    assert len(columns) == 1  # the same columns whichever run TensorBoard reads first
+    (columns,) = columns
+    assert columns[0] == "primary_metric"
+    assert {"gan/final/swd", "seg/final/miou", "style/final/loss"} <= set(columns)
+    for rec in recs:
+        row = rows[rec["log_version"]]["hparams"]
+        assert row["status"] == rec["status"] and row["family"] == rec["family"]
+        assert row["primary"] == {"gan": "swd (lower is better)",
+                                  "seg": "miou (higher is better)"}[rec["family"]]
+        if rec["status"] == "ok":
+            last = tb_scalars(logs / rec["log_version"])["primary_metric"][-1][1]
+            assert last == pytest.approx(rec["metrics"][rec["primary_metric"]], rel=1e-6)
