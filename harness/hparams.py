@@ -1,8 +1,11 @@
 """TensorBoard for a run: its own log folder, and one HParams row that says how it ended.
 
-The folder is ``<study>/<model>/<scaling>/<head>/seed<N>-<config key>``: two configs that can
-give different numbers never share a folder (their curves would mix), and a re-run of the same
-config (reuse, resume) keeps writing to its own.
+The folder is ``<log root>/<study>/<model>/<scaling>/<head>/seed<N>-<config key>`` (the study is
+the logger's name, the rest its version): two configs that can give different numbers or curves
+never share a folder, and a re-run of the same config keeps its own. A resumed run appends to
+it; a run that starts from step 0 first removes the events an earlier start of the same config
+left there (a repeated single run, an interrupted run without a checkpoint), so no curve is
+drawn twice.
 
 The HParams row is written once the run's record is settled, for every status, so the table
 lists failed and skipped runs too. Its metric columns are the same for every run of every
@@ -12,12 +15,15 @@ scalars of its own family only, so other families' columns are empty, never NaN.
 """
 from __future__ import annotations
 
+import logging
 import math
+from pathlib import Path
 
 from omegaconf import DictConfig
 
 from .models import families
 
+log = logging.getLogger("harness")
 PRIMARY_TAG = "primary_metric"
 HPARAMS = ("study", "family", "model", "scaling", "head", "seed", "steps", "status",
            "range_mismatch", "primary")
@@ -27,11 +33,21 @@ def log_version(cfg: DictConfig, key: str) -> str:
     return f"{cfg.model.name}/{cfg.scaling.name}/{cfg.head.name}/seed{cfg.seed}-{key}"
 
 
-def make_logger(cfg: DictConfig, key: str):
-    """The configured logger in the run's own folder, or None for ``logger=none``."""
+def make_logger(cfg: DictConfig, key: str, fresh: bool = True):
+    """The configured logger in the run's own folder, or None for ``logger=none``; ``fresh``
+    (a run from step 0) clears events an earlier start of this config left there."""
     from hydra.utils import instantiate
 
-    return instantiate(cfg.logger, version=log_version(cfg, key)) if cfg.logger else None
+    if not cfg.logger:
+        return None
+    logger = instantiate(cfg.logger, version=log_version(cfg, key))
+    stale = sorted(Path(logger.log_dir).glob("events.out.tfevents.*")) if fresh else []
+    if stale:
+        log.warning("replacing %d TensorBoard event file(s) of an earlier start of this config "
+                    "in %s", len(stale), logger.log_dir)
+        for f in stale:
+            f.unlink()
+    return logger
 
 
 def metric_columns() -> list[str]:

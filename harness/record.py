@@ -13,8 +13,9 @@ import subprocess
 from pathlib import Path
 
 STATUSES = ("ok", "diverged", "failed", "skipped")
-# What changes where a run's files go or how it is shown, never its numbers: left out of the
-# config key, so a run is reused (and keeps its log folder) whatever these say.
+# What changes where a run's files go or how it is shown, never its numbers or its curves: left
+# out of the config key, so a run is reused (and keeps its log folder) whatever these say.
+# eval_every and log_every stay in: a user who changes them asks for other curves.
 NOT_RESULT = ("paths", "logger", "callbacks", "question", "checkpoint_every",
               "trainer.enable_progress_bar")
 
@@ -55,8 +56,8 @@ def write_json(path: Path, obj: dict) -> None:
 
 
 def config_key(config: dict) -> str:
-    """8 hex digits naming everything in a resolved config that can change a run's numbers:
-    two configs share a key exactly when they are the same run."""
+    """8 hex digits naming everything in a resolved config that can change a run's numbers or
+    logged curves: two configs share a key exactly when they are the same run."""
     kept = json.loads(json.dumps(_clean(config)))
     for dotted in NOT_RESULT:
         *parents, last = dotted.split(".")

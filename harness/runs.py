@@ -57,7 +57,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
                    primary_direction=family.primary[1], threads=job_threads(cfg),
                    # a head on class scores (seg) has no pixel interval to miss
                    range_mismatch=family.pixel_output and range_mismatch(head, scaling))
-        logger = make_logger(cfg, key)
+        logger = make_logger(cfg, key, fresh=resume_from is None)
         rec["metrics"] = train(cfg, run_dir, logger, resume_from, (scaling, head))
         rec["resumed_from"] = str(resume_from) if resume_from else None
     except Skipped as e:

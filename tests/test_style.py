@@ -151,7 +151,7 @@ def test_checkpoints_leave_the_frozen_vgg_out_and_restore_the_module():
     back.on_load_checkpoint(ckpt)
     back.load_state_dict(ckpt["state_dict"])  # strict: every key is there again
     assert back.initial_metrics == {"style_loss_init": 1.5}
-    assert float(back.net.out[1].bias[0]) == 7.0
+    assert float(back.net.out[1].bias[0].detach()) == 7.0
 
 
 def test_model_style_selects_the_photo_data():

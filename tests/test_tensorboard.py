@@ -69,3 +69,15 @@ def test_every_hparams_row_shows_its_primary_metric_and_status(tmp_path):
         if rec["status"] == "ok":
             last = tb_scalars(logs / rec["log_version"])["primary_metric"][-1][1]
             assert last == pytest.approx(rec["metrics"][rec["primary_metric"]], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_a_repeated_start_of_the_same_config_replaces_its_curves(tmp_path):
+    """Two single runs of one config (each in its own timestamped output folder) share a log
+    folder; the second start replaces the first one's events instead of drawing them twice."""
+    a = run(make_cfg(tmp_path, "steps=4", "eval_every=2"), tmp_path / "first")
+    b = run(make_cfg(tmp_path, "steps=4", "eval_every=2"), tmp_path / "second")
+    assert a["log_version"] == b["log_version"] and b["started"] >= a["started"]
+    scalars = tb_scalars(tmp_path / "logs")
+    assert [s for s, _ in scalars["gan/eval/swd"]] == [2, 4]
+    assert [s for s, _ in scalars["primary_metric"]] == [4]
