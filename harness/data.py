@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .images import (ACCEPTED, DataError, check_channels, image_files, match_channels,
+from .images import (ACCEPTED, DataError, Scan, check_channels, image_files, match_channels,
                      read_image, resize_uint8, root_dir, to_nchw)
 
 
@@ -27,9 +27,11 @@ def choose(registry: dict, name: str, what: str = "data source"):
 
 
 # ------------------------------------------------------------------------------------ sources
-# Every loader takes (root, download, channels, image_size) and returns uint8 (N, 1|3, H, W);
-# load_images then matches the channels and resizes, which is a no-op where the loader did it.
-def load_digits(root: str | None, download: bool, channels: int, image_size: int) -> torch.Tensor:
+# Every loader takes (root, download, channels, image_size, skip_unreadable) and returns uint8
+# (N, 1|3, H, W); load_images then matches the channels and resizes, which is a no-op where the
+# loader did it.
+def load_digits(root: str | None, download: bool, channels: int, image_size: int,
+                skip_unreadable: bool = False) -> torch.Tensor:
     """scikit-learn's bundled 8x8 digits (values 0..16), as 0..255 uint8; no network."""
     from sklearn.datasets import load_digits as sk_digits
 
@@ -37,15 +39,20 @@ def load_digits(root: str | None, download: bool, channels: int, image_size: int
     return to_nchw((d * (255 / 16)).round().astype(np.uint8))
 
 
-def load_folder(root: str | None, download: bool, channels: int, image_size: int) -> torch.Tensor:
-    """Every image under ``root`` (recursively), resized and centre-cropped."""
+def load_folder(root: str | None, download: bool, channels: int, image_size: int,
+                skip_unreadable: bool = False) -> torch.Tensor:
+    """Every image under ``root`` (recursively), resized and centre-cropped. All files are tried
+    before any unreadable one stops the run; ``skip_unreadable`` leaves them out instead."""
     path = root_dir(root, "source 'folder'")
     if not path.is_dir():
         raise DataError(f"data.root '{root}' is not a directory (expected a folder of images)")
     files = image_files(path, "**/*")
     if not files:
         raise DataError(f"no images under '{root}' (accepted: {ACCEPTED})")
-    return torch.cat([resize_uint8(read_image(f, channels), image_size) for f in files])
+    scan = Scan(path, len(files), image_size)
+    images = [scan.fit(x) for x in scan.each(files, lambda f: read_image(f, channels))]
+    scan.finish(skip_unreadable)
+    return torch.cat(images)
 
 
 def torchvision_set(name: str, root: str | None, make):
@@ -61,7 +68,8 @@ def torchvision_set(name: str, root: str | None, make):
 
 def torchvision_loader(name: str, dataset: str):
     """A loader for torchvision's ``dataset`` train split; it downloads only when asked."""
-    def load(root: str | None, download: bool, channels: int, image_size: int) -> torch.Tensor:
+    def load(root: str | None, download: bool, channels: int, image_size: int,
+             skip_unreadable: bool = False) -> torch.Tensor:
         import torchvision.datasets as tvd
 
         ds = torchvision_set(name, root, lambda path: getattr(tvd, dataset)(
@@ -80,10 +88,11 @@ SOURCES: dict[str, Callable[..., torch.Tensor]] = {
 
 
 def load_images(source: str, *, channels: int, image_size: int, root: str | None = None,
-                download: bool = False, limit: int | None = None) -> torch.Tensor:
+                download: bool = False, limit: int | None = None,
+                skip_unreadable: bool = False) -> torch.Tensor:
     """``source``'s images as uint8 (N, channels, image_size, image_size), at most ``limit``."""
     load = choose(SOURCES, source)
-    x = load(root, download, check_channels(channels), image_size)[:limit]
+    x = load(root, download, check_channels(channels), image_size, skip_unreadable)[:limit]
     return resize_uint8(match_channels(x, channels), image_size)
 
 
@@ -168,10 +177,11 @@ class ImageData(StepData):
 
     def __init__(self, source: str, channels: int, image_size: int, batch_size: int,
                  eval_size: int, steps: int, seed: int, root: str | None = None,
-                 download: bool = False, limit: int | None = None, chunk: int = 0):
+                 download: bool = False, limit: int | None = None, chunk: int = 0,
+                 skip_unreadable: bool = False):
         super().__init__(steps, seed, batch_size, channels, chunk)
         self.cfg = dict(source=source, channels=channels, image_size=image_size, root=root,
-                        download=download, limit=limit)
+                        download=download, limit=limit, skip_unreadable=skip_unreadable)
         self.eval_size = eval_size
         self.train_images = self.eval_images = None
 

@@ -6,6 +6,7 @@ a bad file or channel count gives the same one-line error whichever family met i
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,24 @@ from PIL import Image, UnidentifiedImageError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 ACCEPTED = ", ".join(sorted(IMAGE_SUFFIXES))
 PIL_MODES = {1: "L", 3: "RGB"}  # data.channels -> the PIL mode an image is converted to
+PIXELS = "8-bit grey, palette or colour, or 16-bit grey (scaled to 0..255)"
+SHOWN = 3  # unreadable files named in a folder's message; the rest are counted
+
+log = logging.getLogger("harness")
 
 
 class DataError(ValueError):
     """Bad data input: the message names what was wrong and what is accepted."""
+
+
+class Unreadable(DataError):
+    """One file that cannot be read as an image or mask. ``path`` and a short ``reason`` (the
+    exception's class, or the refused pixel mode) let a folder scan name every such file in one
+    message; the defaults keep the exception picklable."""
+
+    def __init__(self, message: str, path: str | Path | None = None, reason: str = ""):
+        super().__init__(message)
+        self.path, self.reason = path, reason
 
 
 def check_channels(channels: int) -> int:
@@ -37,8 +52,11 @@ def root_dir(root: str | None, what: str) -> Path:
 
 
 def image_files(folder: Path, pattern: str = "*") -> list[Path]:
-    """Files matching ``pattern`` under ``folder`` with an image suffix, sorted by path."""
-    return sorted(p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES)
+    """Files matching ``pattern`` under ``folder`` with an image suffix, sorted by path. Hidden
+    files (``.DS_Store``, macOS's ``._name`` copies, anything in a hidden folder) are never
+    data, so they are neither read nor reported."""
+    return sorted(p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def to_nchw(a: np.ndarray) -> torch.Tensor:
@@ -47,15 +65,46 @@ def to_nchw(a: np.ndarray) -> torch.Tensor:
     return t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
 
 
+def refuse(path: str | Path, mode: str, why: str) -> Unreadable:
+    """The error for an image whose pixels have no meaningful 0..255 scale."""
+    return Unreadable(f"cannot read image '{path}': mode {mode} {why}; accepted: {PIXELS}",
+                      path, f"mode {mode}")
+
+
+def scale_16bit(im: Image.Image, path: str | Path) -> Image.Image:
+    """16-bit grey (or 32-bit ``I`` holding 0..65535) as 8-bit grey, x / 257 rounded. PIL's own
+    convert("L") clips at 255 instead, turning a 16-bit picture almost white."""
+    a = np.asarray(im).astype(np.int64)
+    lo, hi = int(a.min()), int(a.max())
+    if lo < 0 or hi > 65535:
+        raise refuse(path, im.mode, f"holds values {lo}..{hi}, outside 16-bit 0..65535")
+    return Image.fromarray(((a + 128) // 257).astype(np.uint8), "L")
+
+
+def to_mode(im: Image.Image, mode: str, path: str | Path) -> np.ndarray:
+    """The pixels of ``im`` as uint8 in PIL ``mode``: 16-bit grey scaled, floats refused (they
+    have no fixed 0..255 scale), any other mode converted by PIL where it can."""
+    if im.mode == "F":
+        raise refuse(path, im.mode, "holds floating-point pixels with no fixed 0..255 scale")
+    if im.mode == "I" or im.mode.startswith("I;16"):
+        im = scale_16bit(im, path)
+    try:
+        return np.asarray(im.convert(mode))
+    except ValueError:  # PIL has no conversion for it (e.g. LAB)
+        raise refuse(path, im.mode, f"cannot be converted to {mode}") from None
+
+
 def read_image(path: str | Path, channels: int) -> torch.Tensor:
-    """An image file as uint8 (1, C, H, W), converted by PIL to grey (C=1) or RGB (C=3)."""
+    """An image file as uint8 (1, C, H, W), grey (C=1) or RGB (C=3); 16-bit grey is scaled to
+    0..255. Every failure is an ``Unreadable`` naming the file."""
     mode = PIL_MODES[check_channels(channels)]
     try:
         with Image.open(Path(path).expanduser()) as im:
-            a = np.asarray(im.convert(mode))
+            a = to_mode(im, mode, path)
     except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"cannot read image '{path}': {e.__class__.__name__} "
-                        f"(expected an image file: {ACCEPTED})") from None
+        raise Unreadable(f"cannot read image '{path}': {e.__class__.__name__} "
+                         f"(expected an image file: {ACCEPTED})", path,
+                         e.__class__.__name__) from None
     return to_nchw(a[None])
 
 
@@ -86,3 +135,46 @@ def resize_uint8(x: torch.Tensor, size: int) -> torch.Tensor:
     return resize_square(x, size, lambda t, hw: F.interpolate(
         t.float(), size=hw, mode="bilinear", antialias=True, align_corners=False
     ).round().clamp(0, 255).to(torch.uint8))
+
+
+class Scan:
+    """One pass over a folder's files, tallying what was loaded, what could not be read (by
+    name and reason) and what had to be upscaled. Every file is tried before anything is
+    reported, so a user fixes a folder in one go, not one re-run per bad file."""
+
+    def __init__(self, root: Path, total: int, size: int, what: str = "images"):
+        self.root, self.total, self.size, self.what = Path(root), total, size, what
+        self.bad: list[str] = []
+        self.upscaled = 0
+
+    def each(self, items, read):
+        """``read(item)`` for every item that can be read; the others are noted, not raised."""
+        for item in items:
+            try:
+                yield read(item)
+            except Unreadable as e:
+                path = Path(e.path)
+                name = path.relative_to(self.root) if path.is_relative_to(self.root) else path
+                self.bad.append(f"{name} ({e.reason})")
+
+    def fit(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` resized to the training size; counted when it was smaller and so upscaled."""
+        self.upscaled += min(x.shape[-2:]) < self.size
+        return resize_uint8(x, self.size)
+
+    def finish(self, skip: bool) -> None:
+        """Unreadable files stop the run with one line naming them, unless ``skip`` (and some
+        are left): then a warning. Either way the log says what was loaded."""
+        if self.bad:
+            more = f" and {len(self.bad) - SHOWN} more" if len(self.bad) > SHOWN else ""
+            what = (f"{len(self.bad)} of {self.total} {self.what} under '{self.root}' cannot be "
+                    f"read: {', '.join(self.bad[:SHOWN])}{more}; accepted: {ACCEPTED} files of "
+                    f"{PIXELS}")
+            if len(self.bad) == self.total:
+                raise DataError(f"{what}; none is left to train on")
+            if not skip:
+                raise DataError(f"{what}; set data.skip_unreadable=true to train without them")
+            log.warning("%s; training without them (data.skip_unreadable=true)", what)
+        log.info("data: %d %s loaded from '%s', %d skipped (unreadable), %d upscaled from "
+                 "smaller than %d px", self.total - len(self.bad), self.what, self.root,
+                 len(self.bad), self.upscaled, self.size)

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from .data import DataError, StepData, choose, torchvision_set
-from .images import image_files, read_image, resize_square, resize_uint8, root_dir, to_nchw
+from .images import (Scan, Unreadable, image_files, read_image, resize_square, resize_uint8,
+                     root_dir, to_nchw)
 
 # Class k fills its shapes with TEXTURES[k]; class 0 is the background. All ship with scikit-image.
 TEXTURES = ("gravel", "brick", "grass", "coins", "text", "moon", "cell", "clock", "camera", "page")
@@ -104,7 +105,8 @@ def read_mask(path: Path, n_classes: int, ignore_index: int, lut: np.ndarray | N
                                 "(a grey or palette PNG)")
             raw = np.asarray(im).astype(np.int64)
     except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"cannot read mask '{path}': {e.__class__.__name__}") from None
+        raise Unreadable(f"cannot read mask '{path}': {e.__class__.__name__}", path,
+                         e.__class__.__name__) from None
     m = raw if lut is None else np.where(raw < len(lut), lut[np.clip(raw, 0, len(lut) - 1)], -1)
     bad = (m < 0) | ((m >= n_classes) & (m != ignore_index))
     if bad.any():
@@ -113,21 +115,34 @@ def read_mask(path: Path, n_classes: int, ignore_index: int, lut: np.ndarray | N
     return m.astype(np.uint8)
 
 
-def load_pairs(pairs, *, channels: int, image_size: int, n_classes: int, ignore_index: int,
-               lut: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(image path, mask path) pairs -> checked, resized uint8 images and masks."""
-    images, masks = [], []
-    for img_path, mask_path in pairs:
-        x = read_image(img_path, channels)
-        m = read_mask(Path(mask_path), n_classes, ignore_index, lut)
-        if m.shape != x.shape[-2:]:
-            raise DataError(f"mask '{mask_path}' is {m.shape[1]}x{m.shape[0]} but its image "
-                            f"'{img_path}' is {x.shape[-1]}x{x.shape[-2]}")
-        images.append(resize_uint8(x, image_size))
-        masks.append(resize_mask(torch.from_numpy(m)[None], image_size))
-    if not images:
+def read_pair(image_path, mask_path, channels: int, n_classes: int, ignore_index: int,
+              lut: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One checked pair at full size: uint8 image (1, C, H, W) and class ids (1, H, W)."""
+    x = read_image(image_path, channels)
+    m = read_mask(Path(mask_path), n_classes, ignore_index, lut)
+    if m.shape != x.shape[-2:]:
+        raise DataError(f"mask '{mask_path}' is {m.shape[1]}x{m.shape[0]} but its image "
+                        f"'{image_path}' is {x.shape[-1]}x{x.shape[-2]}")
+    return x, torch.from_numpy(m)[None]
+
+
+def load_pairs(pairs, root: Path, *, channels: int, image_size: int, n_classes: int,
+               ignore_index: int, lut: np.ndarray | None = None, skip_unreadable: bool = False):
+    """(image path, mask path) pairs under ``root`` -> checked, resized uint8 images and masks,
+    and the indices of the pairs they came from. Every pair is tried before an unreadable image
+    or mask stops the run; ``skip_unreadable`` leaves such pairs out instead."""
+    if not pairs:
         raise DataError("no image/mask pairs found")
-    return torch.cat(images), torch.cat(masks)
+    scan = Scan(root, len(pairs), image_size, "image/mask pairs")
+
+    def read(item):
+        i, (image_path, mask_path) = item
+        x, m = read_pair(image_path, mask_path, channels, n_classes, ignore_index, lut)
+        return i, scan.fit(x), resize_mask(m, image_size)
+    read_ones = list(scan.each(enumerate(pairs), read))
+    scan.finish(skip_unreadable)  # raises when none could be read
+    kept, images, masks = zip(*read_ones)
+    return torch.cat(images), torch.cat(masks), torch.tensor(kept)
 
 
 def folder_pairs(root: str | None) -> list[tuple[Path, Path]]:
@@ -158,22 +173,34 @@ def mosaic_splits(d: SegData):
     return make_mosaic(d.n_train, split=0, **kw), make_mosaic(d.n_val, split=1, **kw)
 
 
+def read_pairs(d: SegData, pairs, lut: np.ndarray | None = None):
+    """``load_pairs`` with the data module's settings; names are shown relative to its root."""
+    return load_pairs(pairs, Path(d.root or "data").expanduser(), channels=d.channels,
+                      image_size=d.image_size, n_classes=d.n_classes, ignore_index=d.ignore_index,
+                      lut=lut, skip_unreadable=d.skip_unreadable)
+
+
 def load_splits(d: SegData, train, val, lut: np.ndarray | None = None):
-    """Train and validation (image path, mask path) pairs -> checked uint8 tensors."""
-    kw = dict(channels=d.channels, image_size=d.image_size, n_classes=d.n_classes,
-              ignore_index=d.ignore_index, lut=lut)
-    return load_pairs(train, **kw), load_pairs(val, **kw)
+    """Train and validation (image path, mask path) pairs -> checked uint8 tensors, read in one
+    scan so that every unreadable file of both is named at once."""
+    if not (train and val):
+        raise DataError("no image/mask pairs found for the training or the validation split")
+    images, masks, kept = read_pairs(d, list(train) + list(val), lut)
+    is_train = kept < len(train)
+    return (images[is_train], masks[is_train]), (images[~is_train], masks[~is_train])
 
 
 def folder_splits(d: SegData):
-    """The user's pairs, ``n_val`` of them (at most a quarter) held out by ``dataset_seed``."""
-    pairs = folder_pairs(d.root)
-    if len(pairs) < 2:
+    """The user's pairs, ``n_val`` of them (at most a quarter) held out by ``dataset_seed``;
+    the split is drawn over the readable pairs."""
+    images, masks, _ = read_pairs(d, folder_pairs(d.root))
+    n = len(images)
+    if n < 2:
         raise DataError(f"'{d.root}' needs at least 2 image/mask pairs (train and validation)")
-    perm = np.random.default_rng(d.dataset_seed).permutation(len(pairs))
-    n_val = max(1, min(d.n_val or len(pairs) // 4, len(pairs) // 4))
-    train, val = [pairs[i] for i in perm[n_val:]][:d.n_train], [pairs[i] for i in perm[:n_val]]
-    return load_splits(d, train, val)
+    perm = torch.from_numpy(np.random.default_rng(d.dataset_seed).permutation(n))
+    n_val = max(1, min(d.n_val or n // 4, n // 4))
+    train, val = perm[n_val:][:d.n_train], perm[:n_val]
+    return (images[train], masks[train]), (images[val], masks[val])
 
 
 def torchvision_splits(files, lut: np.ndarray | None = None):
@@ -222,7 +249,8 @@ class SegData(StepData):
                  n_val: int | None = 128, dataset_seed: int = 0, ignore_index: int = 255,
                  root: str | None = None, download: bool = False, year: str = "2012",
                  max_shapes: int = 5, texture_size: int = 256, tint: float = 0.3,
-                 contrast_jitter: float = 0.5, brightness_jitter: float = 0.25, chunk: int = 0):
+                 contrast_jitter: float = 0.5, brightness_jitter: float = 0.25, chunk: int = 0,
+                 skip_unreadable: bool = False):
         super().__init__(steps, seed, batch_size, channels, chunk)
         self.splits = choose(SOURCES, source)
         if not n_classes <= ignore_index <= 255:
@@ -230,6 +258,7 @@ class SegData(StepData):
         self.source, self.image_size, self.n_classes = source, image_size, n_classes
         self.n_train, self.n_val, self.dataset_seed = n_train, n_val, dataset_seed
         self.ignore_index, self.root, self.download, self.year = ignore_index, root, download, year
+        self.skip_unreadable = skip_unreadable
         self.mosaic = dict(max_shapes=max_shapes, texture_size=texture_size, tint=tint,
                            contrast_jitter=contrast_jitter, brightness_jitter=brightness_jitter)
         self.train_images = self.train_masks = self.val_images = self.val_masks = None

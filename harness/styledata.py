@@ -90,7 +90,7 @@ def bundled_photos(d: StyleData):
 def folder_photos(d: StyleData):
     """The user's images (``data.root``), squared to ``photo_size``; every fifth held out."""
     root_dir(d.root, "content 'folder'")  # unset: name the key the user typed
-    x = load_folder(d.root, False, d.channels, d.photo_size or 256)
+    x = load_folder(d.root, False, d.channels, d.photo_size or 256, d.skip_unreadable)
     if len(x) < 2:
         raise DataError(f"content folder '{d.root}' needs at least 2 images "
                         "(one is held out for evaluation)")
@@ -111,10 +111,10 @@ class StyleData(StepData):
     def __init__(self, steps: int, seed: int, content: str = "bundled", root: str | None = None,
                  crop_size: int = 64, batch_size: int = 4, eval_size: int = 16,
                  style: str = "brick", style_size: int = 128, photo_size: int | None = 256,
-                 channels: int = 3, chunk: int = 0):
+                 channels: int = 3, chunk: int = 0, skip_unreadable: bool = False):
         super().__init__(steps, seed, batch_size, channels, chunk)
         self.content_photos = choose(CONTENT, content, "content source")
-        self.content, self.root = content, root
+        self.content, self.root, self.skip_unreadable = content, root, skip_unreadable
         self.crop_size, self.photo_size = crop_size, photo_size
         self.eval_size = eval_size
         self.style, self.style_size = style, style_size

@@ -1,10 +1,12 @@
 """Image sources and the training stream: uint8 in, one-line errors for bad input, and batches
 that depend on (seed, sample position) only."""
+import logging
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from helpers import make_cfg
 from PIL import Image
 
 from harness.data import DataError, ImageData, load_images, resize_uint8, stream_rows
@@ -59,15 +61,118 @@ def test_missing_path_unreadable_image_and_bad_channels_are_one_line_errors(tmp_
         load_images("folder", channels=3, image_size=16)
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png at all")
-    with pytest.raises(DataError, match=r"cannot read image '.*broken.png'.*expected an image "
-                                        r"file: \.bmp, .*\.png") as e:
+    with pytest.raises(DataError, match=r"^1 of 1 images under '.*' cannot be read: broken\.png "
+                                        r"\(UnidentifiedImageError\); accepted: \.bmp, .*\.png.* "
+                                        r"files of 8-bit .*; none is left to train on$") as e:
         load_images("folder", channels=3, image_size=16, root=str(tmp_path))
     assert "\n" not in str(e.value)
+    with pytest.raises(DataError, match=r"^cannot read image '.*broken.png': UnidentifiedImageError"
+                                        r" \(expected an image file: \.bmp, .*\.png"):
+        read_image(bad, 3)
     with pytest.raises(DataError, match="data.channels must be 1 or 3, got 2"):
         load_images("digits", channels=2, image_size=32)
     with pytest.raises(DataError, match="^unknown data source 'svhn'; valid choices: digits, "
                                         "folder, mnist, fashion_mnist, cifar10$"):
         load_images("svhn", channels=1, image_size=32)
+
+
+# ------------------------------------------------------------------------- 16-bit and odd modes
+GRADIENT = np.tile(np.linspace(0, 65535, 256).astype(np.uint16), (16, 1))  # 0..65535 along a row
+SIXTEEN_BIT = {  # mode -> (file name, the image PIL writes)
+    "I;16": ("g.png", lambda: Image.fromarray(GRADIENT)),
+    "I;16B": ("g.tif", lambda: Image.frombytes("I;16B", (256, 16), GRADIENT.astype(">u2").tobytes())),
+    "I": ("g.tif", lambda: Image.fromarray(GRADIENT.astype(np.int32))),
+}
+
+
+@pytest.mark.parametrize("mode", SIXTEEN_BIT)
+def test_16_bit_grey_is_scaled_to_0_255_not_clipped(tmp_path, mode):
+    name, make = SIXTEEN_BIT[mode]
+    make().save(tmp_path / name)
+    with Image.open(tmp_path / name) as im:
+        assert im.mode == mode
+    for channels in (1, 3):
+        x = read_image(tmp_path / name, channels)
+        assert x.dtype == torch.uint8 and x.shape == (1, channels, 16, 256)
+        assert abs(x.float().mean().item() - 127.5) <= 1
+        assert int(x.min()) == 0 and int(x.max()) == 255
+        assert bool((x[0, :, :, 1:] >= x[0, :, :, :-1]).all())  # monotone along every row
+        assert x[0, 0, 0].tolist() == np.rint(GRADIENT[0] / 257).astype(int).tolist()
+
+
+@pytest.mark.parametrize("array, why", [
+    (np.full((4, 4), 0.5, np.float32), r"mode F holds floating-point pixels with no fixed "
+                                       r"0\.\.255 scale"),
+    (np.arange(16, dtype=np.int32).reshape(4, 4) * 5000, r"mode I holds values 0\.\.75000, "
+                                                         r"outside 16-bit 0\.\.65535"),
+])
+def test_pixels_with_no_0_255_scale_are_refused_in_one_line(tmp_path, array, why):
+    Image.fromarray(array).save(tmp_path / "x.tif")
+    with pytest.raises(DataError, match=rf"^cannot read image '.*x\.tif': {why}; accepted: "
+                                        r"8-bit grey, palette or colour, or 16-bit grey "
+                                        r"\(scaled to 0\.\.255\)$"):
+        read_image(tmp_path / "x.tif", 3)
+
+
+# --------------------------------------------------------------------- folders with bad files
+def _messy_folder(root, n_bad=3):
+    """Two good images (one smaller than 16 px), ``n_bad`` corrupt ones, and hidden files."""
+    rng = np.random.default_rng(0)
+    _write(root / "good.png", rng.integers(0, 256, (20, 24, 3), dtype=np.uint8), "RGB")
+    _write(root / "sub" / "small.png", rng.integers(0, 256, (8, 10), dtype=np.uint8), "L")
+    for i in range(n_bad):
+        (root / f"bad{i}.{'jpg' if i % 2 else 'png'}").write_bytes(b"not an image")
+    (root / ".DS_Store").write_bytes(b"\0\1\2")
+    (root / "._good.png").write_bytes(b"macOS resource fork")
+    (root / ".cache").mkdir()
+    (root / ".cache" / "thumb.png").write_bytes(b"not an image either")
+
+
+def test_a_folder_is_scanned_whole_and_every_unreadable_file_named_in_one_line(tmp_path):
+    _messy_folder(tmp_path)
+    with pytest.raises(DataError) as e:
+        load_images("folder", channels=3, image_size=16, root=str(tmp_path))
+    msg = str(e.value)
+    assert msg == (f"3 of 5 images under '{tmp_path}' cannot be read: bad0.png "
+                   "(UnidentifiedImageError), bad1.jpg (UnidentifiedImageError), bad2.png "
+                   "(UnidentifiedImageError); accepted: .bmp, .gif, .jpeg, .jpg, .png, .tif, "
+                   ".tiff, .webp files of 8-bit grey, palette or colour, or 16-bit grey (scaled "
+                   "to 0..255); set data.skip_unreadable=true to train without them")
+    assert "DS_Store" not in msg and "._good" not in msg and "thumb" not in msg
+
+
+def test_more_unreadable_files_than_shown_are_counted(tmp_path):
+    _messy_folder(tmp_path, n_bad=5)
+    with pytest.raises(DataError, match=r"^5 of 7 images .*: bad0\.png .*, bad1\.jpg .*, bad2\.png "
+                                        r"\(UnidentifiedImageError\) and 2 more; accepted"):
+        load_images("folder", channels=3, image_size=16, root=str(tmp_path))
+
+
+def test_skip_unreadable_trains_without_them_and_the_log_counts_everything(tmp_path, caplog):
+    _messy_folder(tmp_path)
+    dm = ImageData("folder", 3, 16, batch_size=2, eval_size=0, steps=1, seed=0,
+                   root=str(tmp_path), skip_unreadable=True)
+    with caplog.at_level(logging.INFO, logger="harness"):
+        dm.setup()
+    assert dm.train_images.shape == (2, 3, 16, 16)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith(f"3 of 5 images under '{tmp_path}' cannot be read: bad0.png")
+    assert warning.endswith("; training without them (data.skip_unreadable=true)")
+    assert f"data: 2 images loaded from '{tmp_path}', 3 skipped (unreadable), 1 upscaled from " \
+           "smaller than 16 px" in caplog.messages
+
+
+@pytest.mark.parametrize("overrides", [
+    ["data=folder", "data.root=/x"],
+    ["model=seg", "data=seg_folder", "data.root=/x", "data.n_classes=2"],
+    ["model=style", "data=photos"],
+])
+def test_every_folder_config_offers_skip_unreadable_off_by_default(tmp_path, overrides):
+    from harness.train import build
+
+    assert make_cfg(tmp_path, *overrides, fast=False).data.skip_unreadable is False
+    cfg = make_cfg(tmp_path, *overrides, "data.skip_unreadable=true", fast=False)
+    build(cfg.data, steps=1, seed=0, chunk=0)  # its data module takes the key
 
 
 def test_torchvision_sets_never_download_unless_asked(tmp_path):

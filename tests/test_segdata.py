@@ -1,5 +1,7 @@
 """Segmentation sources through one registry and one image reader; batches keep each image
 with its own mask."""
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -51,9 +53,43 @@ def test_folder_images_go_through_the_shared_reader(tmp_path):
     assert all(torch.equal(dm.train_images[:, c], dm.train_images[:, 0]) for c in (1, 2))
     assert dm.train_images[0, 0, 0].tolist() == grey[0].tolist()
     (tmp_path / "images" / "p3.png").write_bytes(b"not a png")
-    with pytest.raises(DataError, match=r"^cannot read image '.*p3\.png': ") as e:
+    with pytest.raises(DataError, match=r"^1 of 4 image/mask pairs under '.*' cannot be read: "
+                                        r"images/p3\.png \(UnidentifiedImageError\); ") as e:
         _seg("folder", root=str(tmp_path), n_val=1, batch_size=2).setup()
     assert "\n" not in str(e.value)
+
+
+def _messy_pairs(root):
+    """Four good pairs (one image smaller than 16 px), an unreadable image, an unreadable mask,
+    and macOS's hidden files beside them."""
+    _pairs(root, {f"p{i}": np.full((20 if i else 8, 20, 3), 40 * i, np.uint8) for i in range(6)})
+    (root / "images" / "p4.png").write_bytes(b"not a png")
+    (root / "masks" / "p5.png").write_bytes(b"not a png")
+    (root / "images" / "._p0.png").write_bytes(b"macOS resource fork")
+    (root / "images" / ".DS_Store").write_bytes(b"\0")
+
+
+def test_an_unreadable_image_or_mask_is_named_with_the_rest_in_one_line(tmp_path):
+    _messy_pairs(tmp_path)
+    with pytest.raises(DataError) as e:
+        _seg("folder", root=str(tmp_path), batch_size=2).setup()
+    assert str(e.value).startswith(
+        f"2 of 6 image/mask pairs under '{tmp_path}' cannot be read: images/p4.png "
+        "(UnidentifiedImageError), masks/p5.png (UnidentifiedImageError); accepted: ")
+    assert str(e.value).endswith("; set data.skip_unreadable=true to train without them")
+    assert "._p0" not in str(e.value) and "DS_Store" not in str(e.value)
+
+
+def test_skip_unreadable_leaves_out_the_whole_pair(tmp_path, caplog):
+    _messy_pairs(tmp_path)
+    dm = _seg("folder", root=str(tmp_path), batch_size=2, n_val=1, skip_unreadable=True)
+    with caplog.at_level(logging.INFO, logger="harness"):
+        dm.setup()
+    assert len(dm.train_images) == len(dm.train_masks) == 3 and len(dm.val_images) == 1
+    assert sorted(dm.train_images[:, 0, 0, 0].tolist() + dm.val_images[:, 0, 0, 0].tolist()) \
+        == [0, 40, 80, 120]  # p0..p3, never p4 or p5
+    assert f"data: 4 image/mask pairs loaded from '{tmp_path}', 2 skipped (unreadable), " \
+           "1 upscaled from smaller than 16 px" in caplog.messages
 
 
 def test_folder_source_needs_a_root_and_two_pairs(tmp_path):

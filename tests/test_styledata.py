@@ -1,5 +1,7 @@
 """Style content through one registry, crops cut where their uniforms say, style images through
 the shared reader."""
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -39,6 +41,25 @@ def test_folder_content_holds_out_whole_photos(tmp_path):
     assert dm.eval_images[:, 2].eq(255).all() and dm.eval_images[:, :2].eq(0).all()  # c held out
     seen = {tuple(x[:, :, 0, 0].tolist()[i]) for x in dm.train_dataloader() for i in range(4)}
     assert seen == {(255, 0, 0), (0, 255, 0)}
+
+
+def test_unreadable_content_is_named_at_once_or_skipped(tmp_path, caplog):
+    for name in ("a", "b", "c"):
+        Image.fromarray(np.full((40, 50, 3), 9, np.uint8)).save(tmp_path / f"{name}.png")
+    for name in ("x.png", "y.jpg"):
+        (tmp_path / name).write_bytes(b"not an image")
+    kw = dict(steps=1, seed=0, content="folder", root=str(tmp_path), crop_size=8, batch_size=2,
+              eval_size=1, photo_size=16, style_size=16)
+    with pytest.raises(DataError, match=r"^2 of 5 images under '.*' cannot be read: x\.png "
+                                        r"\(UnidentifiedImageError\), y\.jpg "
+                                        r"\(UnidentifiedImageError\); accepted: .*; set "
+                                        r"data.skip_unreadable=true to train without them$"):
+        StyleData(**kw).setup()
+    dm = StyleData(**kw, skip_unreadable=True)
+    with caplog.at_level(logging.INFO, logger="harness"):
+        dm.setup()
+    assert len(dm.train_photos) == 2  # a, b; c held out
+    assert any(m.startswith("data: 3 images loaded") for m in caplog.messages)
 
 
 def test_a_style_file_is_read_at_the_asked_channels(tmp_path):
