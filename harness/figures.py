@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from PIL import Image, ImageDraw, ImageFont
 
-from harness.stats import by_combo, finite, head_order, status_text
+from harness.stats import (by_cell, cell_fields, finite, head_order, shown_settings, status_text,
+                           with_settings)
 from harness.tables import better
 
 DECODED, STRETCHED = "samples_decoded.png", "samples_stretched.png"
@@ -27,7 +28,8 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
     """One panel per family: primary metric by head, one bar per scaling, 95% CI error bars.
 
     Hatched bars are range mismatches (the negative controls); a combination with no ok run has
-    no bar but its status counts written at the base.
+    no bar but its status counts written at the base. Rows split by a setting column are
+    separate series, e.g. ``raw, steps=301``.
     """
     families = list(dict.fromkeys(r["family"] for r in rows))
     n_heads = max(len({r["head"] for r in rows if r["family"] == f}) for f in families)
@@ -41,8 +43,8 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
 
 def _plot_family(ax, rows: list[dict]) -> None:
     metric, direction = rows[0]["primary"], rows[0]["direction"]
-    several_models = len({r["model"] for r in rows}) > 1
-    series = list(dict.fromkeys(_series(r, several_models) for r in rows))
+    several_models, shown = len({r["model"] for r in rows}) > 1, shown_settings(rows)
+    series = list(dict.fromkeys(_series(r, several_models, shown) for r in rows))
     by_head: dict[str, list[dict]] = {}
     for r in sorted(rows, key=lambda r: head_order(r["head"])):  # stable: scalings in order
         by_head.setdefault(r["head"], []).append(r)
@@ -50,7 +52,7 @@ def _plot_family(ax, rows: list[dict]) -> None:
     for x0, hrows in enumerate(by_head.values()):  # only the combinations run, side by side
         for j, r in enumerate(hrows):
             _bar(ax, r, x0 + (j - (len(hrows) - 1) / 2) * width, width, metric,
-                 series.index(_series(r, several_models)))
+                 series.index(_series(r, several_models, shown)))
     handles = [Patch(facecolor=f"C{i}", edgecolor="black", label=s) for i, s in enumerate(series)]
     if any(r["range_mismatch"] for r in rows):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="//",
@@ -74,8 +76,9 @@ def _bar(ax, r: dict, x: float, width: float, metric: str, colour: int) -> None:
            edgecolor="black", linewidth=0.5, hatch="//" if r["range_mismatch"] else None)
 
 
-def _series(row: dict, several_models: bool) -> str:
-    return f"{row['model']}/{row['scaling']}" if several_models else row["scaling"]
+def _series(row: dict, several_models: bool, shown: list[str]) -> str:
+    name = f"{row['model']}/{row['scaling']}" if several_models else row["scaling"]
+    return with_settings(name, row, shown)
 
 
 def _font(size: int):
@@ -102,17 +105,20 @@ def _open(path: Path) -> Image.Image | None:
 
 
 def build_montage(records: list[dict], path: Path) -> None:
-    """One row per combination: label, decoded samples, min/max-stretched samples (the second
+    """One row per cell: label, decoded samples, min/max-stretched samples (the second
     column only where some run has them: segmentation's overlays have no stretched view)."""
-    picks = [_sample_run(runs) for runs in by_combo(records).values()]
+    cells = by_cell(records)
+    picks = [_sample_run(runs) for runs in cells.values()]
+    labels = _labels(picks, [cell_fields(c) for c in cells])
     names = [DECODED] + [STRETCHED] * any((Path(r["run_dir"]) / STRETCHED).is_file() for r in picks)
     headers = HEADERS[:len(names)]
     cells = [[_open(Path(r["run_dir"]) / name) for name in names] for r in picks]
     loaded = [im for row in cells for im in row if im is not None]
     height = int(np.clip(max((im.height for im in loaded), default=128), 96, 320))
     cells = [[_fit(im, height) for im in row] for row in cells]
-    pad, margin, top = 8, 230, 34
-    header_font = _font(17)
+    pad, top, header_font, label_font = 8, 34, _font(17), _font(16)
+    margin = max([230] + [round(label_font.getlength(line)) + 2 * pad
+                          for label in labels for line in label.splitlines()])
     width = max([im.width for row in cells for im in row if im is not None]
                 + [round(header_font.getlength(h)) + 2 * pad for h in headers])
     canvas = Image.new("RGB", (margin + len(names) * (width + pad) + pad,
@@ -121,9 +127,9 @@ def build_montage(records: list[dict], path: Path) -> None:
     for j, header in enumerate(headers):
         x = margin + pad + j * (width + pad) + width // 2
         draw.text((x, top // 2), header, fill="black", font=header_font, anchor="mm")
-    for i, (r, row) in enumerate(zip(picks, cells)):
+    for i, (r, label, row) in enumerate(zip(picks, labels, cells)):
         y = top + i * (height + pad)
-        draw.multiline_text((pad, y + 4), _label(r), fill="black", font=_font(16), spacing=5)
+        draw.multiline_text((pad, y + 4), label, fill="black", font=label_font, spacing=5)
         for j, im in enumerate(row):
             im = im if im is not None else _placeholder(r, width, height)
             canvas.paste(im, (margin + pad + j * (width + pad) + (width - im.width) // 2, y))
@@ -138,9 +144,17 @@ def _fit(im: Image.Image | None, height: int) -> Image.Image | None:
     return im.resize(size, Image.NEAREST if height > im.height else Image.LANCZOS)
 
 
-def _label(r: dict) -> str:
-    lines = [f"{r.get('scaling', '')} + {r.get('head', '')}", str(r.get("model", "")),
-             f"seed {r.get('seed', '?')}: {r.get('status', '?')}"]
+def _labels(picks: list[dict], fields: list[dict]) -> list[str]:
+    """Each row's label; its first line names the setting columns that tell apart the rows of
+    its family, e.g. ``raw + identity, steps=301``."""
+    return [_label(r, with_settings(f"{f['scaling']} + {f['head']}", f,
+                                    shown_settings([g for g in fields
+                                                    if g["family"] == f["family"]])))
+            for r, f in zip(picks, fields)]
+
+
+def _label(r: dict, title: str) -> str:
+    lines = [title, str(r.get("model", "")), f"seed {r.get('seed', '?')}: {r.get('status', '?')}"]
     return "\n".join(lines + (["range mismatch"] if r.get("range_mismatch") else []))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from harness.stats import config_value, finite, study_name
+from harness.stats import config_value, finite, study_name, varying_settings
 
 
 def machine_info() -> str:
@@ -26,6 +26,17 @@ def machine_info() -> str:
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s ({seconds / 60:.1f} min)"
+
+
+def _settings_lines(records) -> list[str]:
+    """Which config keys differ between runs of one combination: each value is its own table
+    row, never averaged in, and the reader should know why a combination appears twice."""
+    varying = varying_settings(records)
+    if not varying:
+        return []
+    keys = "; ".join(f"`{k}`: {', '.join(values)}" for k, values in varying.items())
+    return [f"- Settings that vary within a combination (one row per value, never averaged): "
+            f"{keys}"]
 
 
 def readme_text(records, table, out_dir: Path, *, commit, command=None, wall_time_s=None) -> str:
@@ -48,6 +59,7 @@ def readme_text(records, table, out_dir: Path, *, commit, command=None, wall_tim
         f"- Machine: {machine_info()}",
         f"- Runs: {len(records)}" + (f", seeds {', '.join(map(str, seeds))}" if seeds else "")
         + (f", {' or '.join(map(str, steps))} steps each" if steps else ""),
+        *_settings_lines(records),
         f"- Wall time: {wall}",
         f"- Date: {datetime.datetime.now().isoformat(timespec='seconds')}", "",
         "## Summary", "", table,

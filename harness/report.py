@@ -27,11 +27,14 @@ from harness.stats import load_records, mean_ci95, study_name, summarise
 from harness.tables import markdown_table, write_runs_csv, write_summary_csv
 
 __all__ = ["load_records", "summarise", "mean_ci95", "markdown_table", "write_report", "main",
-           "ReportCallback"]
+           "ReportCallback", "LAST_REPORT_ERROR"]
 
 log = logging.getLogger(__name__)
 
 SWEEP_INFO = "sweep.json"  # the last sweep's command and wall time, so a re-report keeps them
+# Why the last multirun's report was not written (one line), None once one was: the callback
+# must not raise, so ``harness.train`` reads this to exit non-zero.
+LAST_REPORT_ERROR: str | None = None
 
 
 def write_report(sweep_dir, out_dir, *, command=None, wall_time_s=None) -> Path:
@@ -45,6 +48,25 @@ def _records(sweep_dir) -> list[dict]:
     if not records:
         raise FileNotFoundError(f"no run.json under {sweep_dir}")
     return records
+
+
+def _write_or_say(records, sweep_dir, out: Path, **info) -> str | None:
+    """Write the report; where ``out`` cannot be written, the one line that says so instead of
+    a traceback (the records it reads are never touched)."""
+    try:
+        _write(records, sweep_dir, out, **info)
+    except OSError as err:
+        return cannot_write(out, err)
+    return None
+
+
+def cannot_write(out: Path, err: OSError) -> str:
+    """``error: cannot write the report to 'results/x': [Errno 13] Permission denied``, naming
+    the file too when it is not the folder itself."""
+    reason = f"[Errno {err.errno}] {err.strerror}" if err.strerror else str(err)
+    if err.filename and Path(err.filename) != Path(out):
+        reason += f": '{err.filename}'"
+    return f"error: cannot write the report to '{out}': {reason}"
 
 
 def _write(records, sweep_dir, out: Path, *, command, wall_time_s) -> Path:
@@ -76,8 +98,11 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out) if args.out else Path("results") / study_name(records)
     sweep = read_record(Path(args.sweep_dir) / SWEEP_INFO) or {}
-    _write(records, args.sweep_dir, out, command=sweep.get("command"),
-           wall_time_s=sweep.get("wall_time_s"))
+    error = _write_or_say(records, args.sweep_dir, out, command=sweep.get("command"),
+                          wall_time_s=sweep.get("wall_time_s"))
+    if error:
+        print(error, file=sys.stderr)
+        return 1
     print(f"wrote {out}/: README.md summary.md summary.csv runs.csv metrics.png montage.png\n")
     print((out / "summary.md").read_text())
     return 0
@@ -88,6 +113,8 @@ class ReportCallback(Callback):
 
     Enable it in a config with ``hydra.callbacks.report._target_: harness.report.ReportCallback``.
     It never raises: a bug in the report must not fail, or hide, a sweep whose runs are on disk.
+    Where the report is not written it says why in ``LAST_REPORT_ERROR``: one logged line for an
+    output folder that cannot be written, a traceback for anything else (a bug).
     """
 
     def __init__(self, out_root: str = "results"):
@@ -95,19 +122,32 @@ class ReportCallback(Callback):
         self.start: float | None = None
 
     def on_multirun_start(self, config, **kwargs) -> None:
+        global LAST_REPORT_ERROR
+        LAST_REPORT_ERROR = None
         self.start = time.monotonic()
 
     def on_multirun_end(self, config, **kwargs) -> None:
+        global LAST_REPORT_ERROR
         try:
-            elapsed = None if self.start is None else time.monotonic() - self.start
-            command = "python -m harness.train " + shlex.join(sys.argv[1:])
-            sweep_dir = Path(str(config.hydra.sweep.dir))
-            write_json(sweep_dir / SWEEP_INFO, {"command": command, "wall_time_s": elapsed})
-            out = write_report(sweep_dir, Path(self.out_root) / str(config.study),
-                               command=command, wall_time_s=elapsed)
-            log.info("report written to %s", out)
-        except Exception:
+            LAST_REPORT_ERROR = self._report(config)
+        except Exception as err:  # noqa: BLE001 - a bug in the report, never the sweep's end
             log.exception("report failed; the runs themselves are intact in the sweep directory")
+            LAST_REPORT_ERROR = f"report failed: {type(err).__name__}: {err}"
+
+    def _report(self, config) -> str | None:
+        """Write the report; return the line that says why not, having logged it."""
+        elapsed = None if self.start is None else time.monotonic() - self.start
+        command = "python -m harness.train " + shlex.join(sys.argv[1:])
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        write_json(sweep_dir / SWEEP_INFO, {"command": command, "wall_time_s": elapsed})
+        out = Path(self.out_root) / str(config.study)
+        error = _write_or_say(_records(sweep_dir), sweep_dir, out, command=command,
+                              wall_time_s=elapsed)
+        if error:
+            log.error(error)
+        else:
+            log.info("report written to %s", out)
+        return error
 
 
 if __name__ == "__main__":

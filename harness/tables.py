@@ -1,5 +1,5 @@
 """A report's tables: ``runs.csv`` (one row per run), ``summary.csv`` and ``summary.md`` (one
-row per combination, from ``harness.stats.summarise``).
+row per cell, from ``harness.stats.summarise``): the setting columns, if any, right after head.
 
 Kept apart from the statistics so the numbers can be tested without files, and from the CLI so
 other code can print a table without writing a report.
@@ -10,8 +10,9 @@ import csv
 import os
 from pathlib import Path
 
-from harness.stats import (COMBO, IDENTITY, finite, metric_names, metrics_of, status_columns,
-                           status_text)
+from harness.stats import (COMBO, IDENTITY, MISSING, columns_of, finite, metric_names,
+                           metrics_of, setting_columns, shown_settings, status_columns, status_text,
+                           values_of, varying_settings)
 
 
 def _write_csv(rows: list[dict], path: Path, columns: list[str]) -> None:
@@ -22,17 +23,19 @@ def _write_csv(rows: list[dict], path: Path, columns: list[str]) -> None:
 
 
 def write_runs_csv(records: list[dict], sweep_dir, path: Path) -> None:
-    """One row per run; run_dir relative to the sweep so committed results carry no local paths."""
+    """One row per run, with the setting columns' values so each run can be found in its
+    summary row; run_dir relative to the sweep so committed results carry no local paths."""
     names = list(dict.fromkeys(k for r in records for k in metrics_of(r)))
-    lead = [*IDENTITY, "status", "message", "range_mismatch", "wall_time_s"]
-    rows = [{**{k: r.get(k, "") for k in lead},
+    settings = list(varying_settings(records))
+    lead = [*IDENTITY, *settings, "status", "message", "range_mismatch", "wall_time_s"]
+    rows = [{**{k: r.get(k, "") for k in lead}, **values_of(r, settings),
              "run_dir": os.path.relpath(r["run_dir"], sweep_dir), **metrics_of(r)}
             for r in records]
     _write_csv(rows, path, [*lead, "run_dir", *names])
 
 
 def write_summary_csv(rows: list[dict], path: Path) -> None:
-    lead = [*COMBO, "n", *dict.fromkeys(s for r in rows for s in status_columns(r)),
+    lead = [*COMBO, *columns_of(rows, setting_columns), "n", *columns_of(rows, status_columns),
             "range_mismatch", "primary", "direction", "rank", "group"]
     metrics = [f"{m}_{s}" for m in metric_names(rows) for s in ("mean", "ci95")]
     _write_csv(rows, path, [*lead, *metrics])
@@ -58,11 +61,12 @@ def markdown_table(rows: list[dict]) -> str:
         frows = [r for r in rows if r["family"] == family]
         metric, direction = frows[0]["primary"], frows[0]["direction"]
         names = sorted(metric_names(frows), key=lambda n: n != metric)  # primary first
+        settings = shown_settings(frows)
         parts.append(f"**{family}**: ranked by `{metric}` ({better(direction)} is better)\n")
-        header = ["model", "scaling", "head", "range", "runs", *names, "rank", "group"]
+        header = ["model", "scaling", "head", *settings, "range", "runs", *names, "rank", "group"]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r in frows:
-            cells = [r["model"], r["scaling"], r["head"],
+            cells = [r["model"], r["scaling"], r["head"], *(r.get(k, MISSING) for k in settings),
                      "mismatch" if r["range_mismatch"] else "", status_text(r),
                      *(_mean_pm(r.get(f"{n}_mean"), r.get(f"{n}_ci95")) for n in names),
                      "" if r["rank"] is None else str(r["rank"]), r["group"]]

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import logging
 import math
 
 import pytest
@@ -237,6 +238,49 @@ def test_callback_writes_report_and_never_raises(sweep, tmp_path, monkeypatch, c
     readme = (tmp_path / "results" / "toy" / "README.md").read_text()
     assert f"`{COMMAND}`" in readme and "whole sweep" in readme
 
+    assert report.LAST_REPORT_ERROR is None
+
     missing = OmegaConf.create({"study": "toy", "hydra": {"sweep": {"dir": str(tmp_path / "x")}}})
     callback.on_multirun_end(missing)  # logs, does not raise
     assert "report failed" in caplog.text
+    assert report.LAST_REPORT_ERROR.startswith("report failed: FileNotFoundError")
+    callback.on_multirun_start(config)
+    assert report.LAST_REPORT_ERROR is None
+
+
+def _run_jsons(sweep):
+    return {p: p.read_bytes() for p in sweep.rglob("run.json")}
+
+
+@pytest.fixture(params=["out is a file", "out is under a file"])
+def unwritable(request, tmp_path):
+    """An output folder that cannot be made, even by root: a regular file, or a path below one."""
+    (tmp_path / "file").write_text("not a folder\n")
+    return tmp_path / "file" if request.param == "out is a file" else tmp_path / "file" / "toy"
+
+
+def test_main_unwritable_out_is_one_line_and_exit_1(sweep, unwritable, capsys):
+    before = _run_jsons(sweep)
+    assert report.main([str(sweep), "--out", str(unwritable)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write the report to '{unwritable}': [Errno ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert _run_jsons(sweep) == before
+
+
+def test_callback_unwritable_out_logs_one_line_and_says_so(sweep, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("sys.argv", ["train.py", "-m", "experiment=toy"])
+    (tmp_path / "results").write_text("a file where the results folder should be\n")
+    callback = report.ReportCallback(out_root=str(tmp_path / "results"))
+    config = OmegaConf.create({"study": "toy", "hydra": {"sweep": {"dir": str(sweep)}}})
+    before = _run_jsons(sweep)
+    callback.on_multirun_start(config)
+    with caplog.at_level(logging.INFO, logger="harness.report"):
+        callback.on_multirun_end(config)  # must not raise
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    line = errors[0].getMessage()
+    assert "\n" not in line
+    assert line.startswith(f"error: cannot write the report to '{tmp_path / 'results' / 'toy'}': ")
+    assert report.LAST_REPORT_ERROR == line
+    assert _run_jsons(sweep) == before

@@ -1,0 +1,128 @@
+"""A report cell holds runs that differ only in seed: any other config key that differs within a
+combination becomes a setting column and splits the cell, never an average over two settings."""
+
+import csv
+import json
+
+import pytest
+from PIL import Image
+
+from harness import figures, record, report, stats
+
+
+def _record(seed, swd, *, head="identity", threads=2, **config):
+    """A gan record whose resolved config is ``config`` plus what every run has; paths, the
+    question and the checkpoint interval differ per run, as they may without changing a number."""
+    base = {"study": "toy", "seed": seed, "steps": 300, "threads": 0, "question": f"q{seed}",
+            "checkpoint_every": 10 + seed, "paths": {"log_dir": f"/logs/{seed}"},
+            "trainer": {"enable_progress_bar": bool(seed), "max_epochs": 1},
+            "model": {"name": "gan_article", "module": {"lr": 0.0002}}, "data": {"root": "d"},
+            "scaling": {"name": "raw"}, "head": {"name": head}}
+    return {"status": "ok", "study": "toy", "family": "gan", "model": "gan_article",
+            "scaling": "raw", "head": head, "seed": seed, "threads": threads,
+            "primary_metric": "swd", "primary_direction": "min", "metrics": {"swd": swd},
+            "wall_time_s": 1.0, "config": _merge(base, config)}
+
+
+def _merge(base: dict, changes: dict) -> dict:
+    """``base`` with ``changes`` given as dotted keys, e.g. ``{"model.module.lr": 0.001}``."""
+    out = json.loads(json.dumps(base))
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return out
+
+
+STEPS = [_record(0, 1.0, steps=300), _record(0, 5.0, steps=301), _record(1, 3.0, steps=300)]
+
+
+def test_steps_300_and_301_are_two_rows_not_two_seeds():
+    rows = report.summarise(STEPS)
+    assert [(r["steps"], r["n"], r["swd_mean"]) for r in rows] == [("300", 2, 2.0),
+                                                                   ("301", 1, 5.0)]
+    assert [stats.setting_columns(r) for r in rows] == [["steps"], ["steps"]]
+    assert [(r["rank"], r["group"]) for r in rows] == [(1, "a"), (2, "?")]  # ranked across rows
+
+
+@pytest.mark.parametrize("key, values", [("model.module.lr", (0.0002, 0.001)),
+                                         ("data.root", ("data/a", "data/b"))])
+def test_any_config_key_that_differs_splits_the_cell(key, values):
+    records = [_record(0, 1.0, **{key: values[0]}), _record(0, 2.0, **{key: values[1]}),
+               _record(1, 3.0, **{key: values[0]})]
+    rows = report.summarise(records)
+    assert [(r[key], r["n"]) for r in rows] == [(str(values[0]), 2), (str(values[1]), 1)]
+
+
+def test_threads_used_count_even_where_the_config_says_0():
+    rows = report.summarise([_record(0, 1.0, threads=1), _record(1, 2.0, threads=2)])
+    assert [(r["threads"], r["n"]) for r in rows] == [("1", 1), ("2", 1)]
+
+
+def test_a_missing_key_is_a_value_of_its_own():
+    records = [_record(0, 1.0, **{"model.module.net.norm": "batch"}), _record(1, 2.0)]
+    rows = report.summarise(records)
+    assert [(r["model.module.net.norm"], r["n"]) for r in rows] == [("batch", 1), ("–", 1)]
+
+
+def test_same_settings_give_no_column_and_the_table_of_today():
+    """Seeds, paths, the question, the progress bar and the checkpoint interval differ per run
+    (``_record``): none of them is a setting, so one row of three seeds."""
+    rows = report.summarise([_record(s, float(s)) for s in range(3)])
+    assert [(r["n"], stats.setting_columns(r)) for r in rows] == [(3, [])]
+    assert "| model | scaling | head | range | runs | swd | rank | group |" in \
+        report.markdown_table(rows)
+
+
+def test_not_result_is_read_not_copied(monkeypatch):
+    monkeypatch.setattr(record, "NOT_RESULT", (*record.NOT_RESULT, "steps"))
+    assert [r["n"] for r in report.summarise(STEPS)] == [3]
+
+
+def test_a_setting_shows_only_in_the_family_where_it_tells_rows_apart():
+    seg = [{**_record(s, 0.5, steps=100), "family": "seg", "model": "seg"} for s in (0, 1)]
+    rows = report.summarise([*STEPS, *seg])
+    assert [(r["family"], r["steps"], r["n"]) for r in rows] == [
+        ("gan", "300", 2), ("gan", "301", 1), ("seg", "100", 2)]
+    gan, seg_table = report.markdown_table(rows).split("**seg**")
+    assert "| model | scaling | head | steps | range |" in gan
+    assert "| model | scaling | head | range |" in seg_table
+
+
+def _write_sweep(root, records):
+    for i, r in enumerate(records):
+        run_dir = root / f"run{i}"
+        run_dir.mkdir(parents=True)
+        (run_dir / "run.json").write_text(json.dumps(r))
+        Image.new("RGB", (64, 64), (0, 0, 200)).save(run_dir / "samples_decoded.png")
+
+
+def test_report_files_show_the_setting_column(tmp_path):
+    _write_sweep(tmp_path / "sweep", STEPS)
+    out = report.write_report(tmp_path / "sweep", tmp_path / "out")
+    summary = list(csv.DictReader((out / "summary.csv").open()))
+    assert list(summary[0])[:6] == ["family", "model", "scaling", "head", "steps", "n"]
+    assert [(r["steps"], r["n"]) for r in summary] == [("300", "2"), ("301", "1")]
+    runs = list(csv.DictReader((out / "runs.csv").open()))
+    assert sorted((r["seed"], r["steps"]) for r in runs) == [("0", "300"), ("0", "301"),
+                                                              ("1", "300")]
+    md = (out / "summary.md").read_text()
+    assert "| gan_article | raw | identity | 301 |  | 1 ok | 5 | 2 | ? |" in md
+    assert "vary within a combination (one row per value, never averaged): `steps`: 300, 301" \
+        in (out / "README.md").read_text()
+    with Image.open(out / "montage.png") as im:
+        assert im.height >= 2 * 96
+
+
+def test_labels_name_the_setting():
+    rows = report.summarise(STEPS)
+    shown = stats.shown_settings(rows)
+    assert [figures._series(r, False, shown) for r in rows] == ["raw, steps=300",
+                                                                 "raw, steps=301"]
+    cells = stats.by_cell(STEPS)
+    labels = figures._labels([runs[0] for runs in cells.values()],
+                             [stats.cell_fields(c) for c in cells])
+    assert [label.splitlines()[0] for label in labels] == ["raw + identity, steps=300",
+                                                          "raw + identity, steps=301"]
