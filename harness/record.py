@@ -12,7 +12,7 @@ import os
 import subprocess
 from pathlib import Path
 
-STATUSES = ("ok", "diverged", "failed", "skipped")
+STATUSES = ("ok", "diverged", "failed", "interrupted", "skipped")
 # What changes where a run's files go or how it is shown, never its numbers or its curves: left
 # out of the config key, so a run is reused (and keeps its log folder) whatever these say.
 # eval_every and log_every stay in: a user who changes them asks for other curves.

@@ -19,6 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from .hparams import log_record, log_version, make_logger
+from .lock import LOCK, acquire, release
 from .record import STATUSES, code_commit, config_key, read_record, same_config, write_json
 
 log = logging.getLogger("harness")
@@ -26,31 +27,53 @@ CKPT_DIR, RUNNING = "checkpoints", "running.json"  # removed once a run has its 
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
-    """Train and record; a finished ``ok`` run of the same config is reused, not re-run."""
+    """Train and record; a finished ``ok`` run of the same config is reused, not re-run. A run
+    directory another live process holds is left to it (status ``skipped``, nothing written)."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    held, why = acquire(run_dir)
+    if not held:
+        rec = {"status": "skipped", "message": f"{why}: left to it", **names(cfg),
+               "overrides": overrides_text()}
+        log.warning(progress_line(rec, run_dir))
+        return rec
+    if why:
+        log.warning("%s: %s", run_dir, why)
+    try:
+        previous = prepare(run_dir, config)
+        if previous:
+            log.info(progress_line(previous, run_dir, reused=True))
+            return previous
+        return _train_and_record(cfg, config, run_dir)
+    finally:
+        release(run_dir)
+
+
+def overrides_text() -> str:
+    return " ".join(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ""
+
+
+def names(cfg: DictConfig) -> dict:
+    """What a sweep's lines call a run: its model, scaling, head and seed."""
+    return {"model": cfg.model.name, "scaling": cfg.scaling.name, "head": cfg.head.name,
+            "seed": cfg.seed}
+
+
+def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
     from .models.base import Diverged, Skipped
     from .pixels import range_mismatch
     from .train import family_of, job_threads, pixels_of, train
 
-    config = OmegaConf.to_container(cfg, resolve=True)
-    previous = read_record(run_dir / "run.json")
-    if same_config(previous, config):
-        log.info(progress_line(previous, run_dir, reused=True))
-        return previous
-    if previous and previous.get("status") == "ok":
-        set_aside(run_dir, previous)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resume_from = checkpoint_to_resume(run_dir, config)
+    resume_from, before = checkpoint_to_resume(run_dir, config)
     write_json(run_dir / RUNNING, {"config": config})
     started, key = time.time(), config_key(config)
-    rec = {"status": "ok", "message": "", "study": cfg.study, "family": None,
-           "model": cfg.model.name, "scaling": cfg.scaling.name, "head": cfg.head.name,
-           "seed": cfg.seed, "steps": cfg.steps, "range_mismatch": None,
+    rec = {"status": "ok", "message": "", "study": cfg.study, "family": None, **names(cfg),
+           "steps": cfg.steps, "range_mismatch": None,
            "primary_metric": None, "primary_direction": None, "metrics": {},
            "config_key": key, "log_version": log_version(cfg, key),
            "started": datetime.now().isoformat(timespec="seconds"), "commit": code_commit(),
            "command": "python -m harness.train " + " ".join(sys.argv[1:]),
-           "overrides": " ".join(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ""}
-    logger = None
+           "overrides": overrides_text()}
+    logger, interrupted = None, None
     try:
         family, (scaling, head) = family_of(cfg), pixels_of(cfg)  # resolved once, passed on
         rec.update(family=family.family, primary_metric=family.primary[0],
@@ -64,25 +87,57 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         rec.update(status="skipped", message=str(e))
     except Diverged as e:
         rec.update(status="diverged", message=str(e))
+    except (KeyboardInterrupt, SystemExit) as e:  # Lightning turns Ctrl-C into SystemExit(1)
+        interrupted = e
+        rec.update(status="interrupted", message=resume_hint(run_dir))
     except Exception as e:  # noqa: BLE001 - any failure is recorded, never lost
         rec.update(status="failed", message=f"{type(e).__name__}: {e}")
         (run_dir / "error.log").write_text(traceback.format_exc())
-    rec["wall_time_s"] = round(time.time() - started, 2)
+    part = time.time() - started
+    rec["wall_time_s"] = round(before + part, 2)  # the work before a resume counts too
+    rec["wall_time_parts_s"] = [round(before, 2), round(part, 2)] if resume_from else [round(part, 2)]
     rec["config"] = config
     write_json(run_dir / "run.json", rec)
     log_record(logger, rec)
-    if rec["status"] != "failed":  # a failed run keeps its checkpoint: fix the cause, re-run
+    if rec["status"] not in ("failed", "interrupted"):  # those keep their checkpoint to resume
         shutil.rmtree(run_dir / CKPT_DIR, ignore_errors=True)
-    (run_dir / RUNNING).unlink(missing_ok=True)
+        (run_dir / RUNNING).unlink(missing_ok=True)
     log.info(progress_line(rec, run_dir))
+    if interrupted is not None:
+        raise KeyboardInterrupt(rec["message"]) from None  # stop the sweep too
     return rec
 
 
-def checkpoint_to_resume(run_dir: Path, config: dict) -> Path | None:
-    """The last checkpoint of an interrupted run of exactly this config, if there is one."""
+def resume_hint(run_dir: Path) -> str:
+    """The one line an interrupted run prints: how to go on."""
+    if (run_dir / CKPT_DIR / "last.ckpt").is_file():
+        return f"interrupted; the same command resumes it from {run_dir / CKPT_DIR / 'last.ckpt'}"
+    return "interrupted before its first checkpoint; the same command starts it again"
+
+
+def prepare(run_dir: Path, config: dict) -> dict | None:
+    """Before anything of a run is opened: the finished record to reuse, if it is this config's;
+    a finished run of another config is set aside (with its ``.hydra/`` and log), never
+    overwritten. Sweeps call it before launching a job, single runs before Hydra starts."""
+    previous = read_record(Path(run_dir) / "run.json")
+    if same_config(previous, config):
+        return previous
+    if previous and previous.get("status") == "ok":
+        set_aside(Path(run_dir), previous)
+    return None
+
+
+def checkpoint_to_resume(run_dir: Path, config: dict) -> tuple[Path | None, float]:
+    """The last checkpoint of an interrupted run of this config, if there is one, and the wall
+    time that run had spent up to it."""
+    import torch
+
     ckpt = run_dir / CKPT_DIR / "last.ckpt"
     running = read_record(run_dir / RUNNING)
-    return ckpt if ckpt.is_file() and same_config({"status": "ok", **(running or {})}, config) else None
+    if not (ckpt.is_file() and same_config({"status": "ok", **(running or {})}, config)):
+        return None, 0.0
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+    return ckpt, float(saved.get("wall_time_s", 0.0))
 
 
 def set_aside(run_dir: Path, previous: dict) -> None:
@@ -91,7 +146,7 @@ def set_aside(run_dir: Path, previous: dict) -> None:
     keep = run_dir / f"superseded-{stamp}"
     keep.mkdir(parents=True, exist_ok=True)
     for f in run_dir.iterdir():
-        if f.is_file():
+        if not f.name.startswith("superseded-") and f.name != LOCK:
             f.rename(keep / ("record.json" if f.name == "run.json" else f.name))
     log.warning("config changed since the finished run in %s: kept it in %s", run_dir, keep)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .choices import check_choices
 
@@ -119,8 +119,13 @@ def train(cfg: DictConfig, run_dir: Path, logger=None, resume_from: Path | None 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def hydra_main(cfg: DictConfig) -> dict:
     from .runs import run
+    from .settings import problems
 
     hc = HydraConfig.get()
+    bad = problems(cfg)  # a sweep's jobs were checked by the sweeper, before any started
+    if bad:
+        print("\n".join(f"error: {line}" for line in bad), file=sys.stderr)
+        sys.exit(2)
     rec = run(cfg, Path(hc.runtime.output_dir))
     if hc.mode != RunMode.MULTIRUN and rec["status"] in ("failed", "diverged"):
         print(f"error: {rec['message']}", file=sys.stderr)
@@ -128,17 +133,47 @@ def hydra_main(cfg: DictConfig) -> dict:
     return rec
 
 
+def before_single_run(argv: list[str]) -> None:
+    """A single run's settings, checked before Hydra creates anything; a finished run of another
+    config in its directory set aside before Hydra opens its log there."""
+    from hydra import compose, initialize_config_dir
+
+    from .runs import prepare
+    from .settings import problems
+
+    overrides = [a for a in argv if "=" in a and not a.startswith("-")]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    run_dir = Path(cfg.hydra.run.dir)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    bad = problems(cfg)
+    if bad:
+        print("\n".join(f"error: {line}" for line in bad), file=sys.stderr)
+        sys.exit(2)
+    prepare(run_dir, OmegaConf.to_container(cfg, resolve=True))
+
+
 def main() -> None:
     from hydra_plugins.harness_sweeper import harness_sweeper as sweeper
 
     from .runs import sweep_summary
 
-    check_choices(CONF_DIR, sys.argv[1:])
-    hydra_main()
+    argv = sys.argv[1:]
+    check_choices(CONF_DIR, argv)
+    if not {"-m", "--multirun"} & set(argv) and not any(a.startswith("-") for a in argv):
+        before_single_run(argv)
+    try:
+        hydra_main()
+    except KeyboardInterrupt as e:  # the run has its record and said how to resume
+        print(f"error: {e}" if str(e) else "interrupted", file=sys.stderr)
+        sys.exit(130)
     if sweeper.LAST_SWEEP:  # an attribute read: Hydra's plugin scan may re-execute the module
         text, failed = sweep_summary(sweeper.LAST_SWEEP)
         print(text)
-        sys.exit(1 if failed else 0)
+        # the report callback's one-line error, if it could not write (read, not imported)
+        report_error = getattr(sys.modules.get("harness.report"), "LAST_REPORT_ERROR", None)
+        sys.exit(1 if failed or report_error else 0)
 
 
 if __name__ == "__main__":

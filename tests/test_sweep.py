@@ -22,17 +22,18 @@ def _records(sweep):
 
 def test_a_failing_job_does_not_stop_the_others_and_is_reported(tmp_path):
     sweep = tmp_path / "sweep"
-    # data.channels=2 is bad input: that job fails, the jobs before and after it still run
-    r = run_cli("-m", "data.channels=1,2,3", *TINY, f"hydra.sweep.dir={sweep}",
+    # 48 px is a valid setting the DCGAN cannot build: that job fails when it runs, the jobs
+    # before and after it still run (values outside what any run accepts stop the sweep first)
+    r = run_cli("-m", "data.image_size=32,48,64", *TINY, f"hydra.sweep.dir={sweep}",
                 f"paths.results_dir={tmp_path}/results", cwd=ROOT)
     assert r.returncode == 1
     recs = _records(sweep)
     assert sorted(x["status"] for x in recs.values()) == ["failed", "ok", "ok"]
     failed = next(x for x in recs.values() if x["status"] == "failed")
-    assert failed["message"] == "DataError: data.channels must be 1 or 3, got 2"
+    assert failed["message"] == "ValueError: dcgan supports image_size 32 or 64, got 48"
     out = r.stdout + r.stderr
     assert "sweep finished: 3 runs: 2 ok, 1 failed" in out
-    assert "failed: model=gan scaling=symmetric head=tanh seed=0 [data.channels=2" in out
+    assert "failed: model=gan scaling=symmetric head=tanh seed=0 [data.image_size=48" in out
     assert "[1/3]" in out and "[3/3]" in out
     assert (tmp_path / "results" / "adhoc" / "summary.md").exists()  # the report still ran
 
@@ -57,13 +58,33 @@ def test_rerun_reuses_finished_runs_and_retries_the_rest(tmp_path):
 
 
 def test_changed_config_sets_the_old_finished_run_aside(tmp_path):
+    """Before anything of the new run is opened: the old record, log and .hydra/ move together,
+    and the new run's log lines go to the new log only."""
     run_dir = tmp_path / "run"
     base = [*TINY, f"hydra.run.dir={run_dir}"]
     assert run_cli(*base, cwd=ROOT).returncode == 0
     assert run_cli(*base, "steps=4", cwd=ROOT).returncode == 0
-    kept = list(run_dir.glob("superseded-*/record.json"))
-    assert len(kept) == 1 and json.loads(kept[0].read_text())["config"]["steps"] == 3
+    (kept,) = run_dir.glob("superseded-*")
+    assert json.loads((kept / "record.json").read_text())["config"]["steps"] == 3
     assert json.loads((run_dir / "run.json").read_text())["config"]["steps"] == 4
+    assert OmegaConf.load(kept / ".hydra" / "config.yaml").steps == 3
+    assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").steps == 4
+    old_log, new_log = (kept / "train.log").read_text(), (run_dir / "train.log").read_text()
+    assert "seed=0 ok" in old_log and old_log.count(" ok ") == 1  # the first run's line only
+    assert "seed=0 ok" in new_log and "kept it in" not in old_log
+
+
+def test_a_sweep_sets_aside_before_it_launches_the_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "seed=0", *TINY, f"hydra.sweep.dir={sweep}", f"paths.results_dir={tmp_path}/r"]
+    assert run_cli(*args, cwd=ROOT).returncode == 0
+    assert run_cli(*args, "eval_every=2", cwd=ROOT).returncode == 0  # not in the dir name
+    (run_dir,) = {p.parent for p in sweep.glob("*/run.json")}
+    (kept,) = run_dir.glob("superseded-*")
+    assert OmegaConf.load(kept / ".hydra" / "config.yaml").eval_every == 0
+    assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").eval_every == 2
+    assert (kept / "train.log").read_text().count("seed=0 ok") == 1
+    assert (run_dir / "train.log").read_text().count("seed=0 ok") == 1
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):

@@ -111,3 +111,12 @@ def test_a_job_that_raised_gets_a_failed_record():
         "status": "failed", "message": "KeyError: 'boom'", "overrides": "a=1 b=2"}
     ok = JobReturn(status=JobStatus.COMPLETED, _return_value={"status": "ok"})
     assert run_record([], ok) == {"status": "ok"}
+
+
+def test_a_job_that_failed_before_its_record_is_named_from_its_config():
+    failed = JobReturn()
+    failed.status, failed.return_value = JobStatus.FAILED, ValueError("no config")
+    who = {"model": "gan", "scaling": "raw", "head": "identity", "seed": 1}
+    rec = run_record(["scaling=raw", "seed=1"], failed, who)
+    assert rec == {**who, "status": "failed", "message": "ValueError: no config",
+                   "overrides": "scaling=raw seed=1"}

@@ -17,6 +17,7 @@ on how it was cut into epochs or resumed.
 from __future__ import annotations
 
 import math
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
@@ -92,6 +93,7 @@ class FamilyModule(pl.LightningModule):
         self.seed, self.eval_every, self.log_every, self.blowup = seed, eval_every, log_every, blowup
         self.initial_metrics: dict[str, float] = {}
         self.final: Evaluation | None = None
+        self.wall_before, self.part_started = 0.0, time.time()  # wall time across resumes
 
     # ------------------------------------------------------------ what a family writes
     def train_step(self, batch, opts: list, backward: Backward, rng: torch.Generator):
@@ -142,6 +144,7 @@ class FamilyModule(pl.LightningModule):
 
     # ----------------------------------------------------------------- the lifecycle
     def on_fit_start(self) -> None:
+        self.part_started = time.time()
         self.use_data(self.trainer.datamodule)
         if not self.initial_metrics:  # the one guard: a resumed run keeps its baseline
             self.initial_metrics = self.baseline()
@@ -215,7 +218,9 @@ class FamilyModule(pl.LightningModule):
     # ---------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["initial_metrics"] = self.initial_metrics
+        checkpoint["wall_time_s"] = self.wall_before + time.time() - self.part_started
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.initial_metrics = checkpoint.get("initial_metrics", {})
+        self.wall_before = checkpoint.get("wall_time_s", 0.0)
 

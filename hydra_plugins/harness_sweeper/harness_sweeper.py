@@ -11,11 +11,12 @@ joblib, submitit). Only Hydra's public plugin API is used.
 import itertools
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -106,15 +107,16 @@ def job_overrides(grid_jobs: list[list[str]], records: list[dict],
     return jobs, "; ".join(notes)
 
 
-def run_record(overrides: Sequence[str], result: JobReturn) -> dict:
-    """The job's run record; a job that raised past the task function gets a failed entry."""
+def run_record(overrides: Sequence[str], result: JobReturn, who: Optional[dict] = None) -> dict:
+    """The job's run record; a job that raised past the task function gets a failed entry,
+    named by ``who`` (its model, scaling, head and seed) and its overrides."""
     try:
         rec = result.return_value  # re-raises the job's exception
         if not isinstance(rec, dict):
             raise TypeError(f"the job returned {type(rec).__name__}, not a run record")
         return rec
     except Exception as err:
-        return {"status": "failed", "message": f"{type(err).__name__}: {err}",
+        return {**(who or {}), "status": "failed", "message": f"{type(err).__name__}: {err}",
                 "overrides": " ".join(overrides)}
 
 
@@ -145,8 +147,39 @@ class HarnessSweeper(Sweeper):
             log.info(note)
         return jobs
 
+    def job_configs(self, jobs: list[list[str]]) -> list[DictConfig]:
+        """Every job's composed config (with its ``hydra`` node), as its launcher will see it."""
+        return [self.hydra_context.config_loader.load_sweep_config(self.config, list(job))
+                for job in jobs]
+
+    @staticmethod
+    def before_launch(configs: list[DictConfig]) -> list[dict]:
+        """Before any job starts: every job's settings checked (one line per distinct problem,
+        exit 2), finished runs of another config set aside before Hydra opens anything in their
+        directory; returns each job's names for the summary."""
+        from harness.lock import holder
+        from harness.runs import names, prepare
+        from harness.settings import problems
+
+        lines, tasks = {}, []
+        for cfg in configs:
+            task = cfg.copy()
+            with open_dict(task):
+                del task["hydra"]
+            lines.update(dict.fromkeys(problems(task)))
+            tasks.append(task)
+        if lines:  # the same lines and exit status as a single run's check
+            print("\n".join(f"error: {line}" for line in lines), file=sys.stderr)
+            sys.exit(2)
+        for cfg, task in zip(configs, tasks):
+            run_dir = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir)
+            if holder(run_dir) is None:  # a live run there is left to its process
+                prepare(run_dir, OmegaConf.to_container(task, resolve=True))
+        return [names(task) for task in tasks]
+
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         jobs = self.jobs(arguments)
+        who = self.before_launch(self.job_configs(jobs))
         sweep_dir = Path(self.config.hydra.sweep.dir)  # the sweep's config, as Hydra's own sweeper
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -157,6 +190,6 @@ class HarnessSweeper(Sweeper):
             batch = jobs[start:start + n]
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=start)
-            LAST_SWEEP.extend(map(run_record, batch, results))
+            LAST_SWEEP.extend(map(run_record, batch, results, who[start:start + n]))
             returns.append(results)
         return returns

@@ -11,6 +11,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parents[2]
+TESTS = ROOT / "tests"
 CONF = str(ROOT / "conf")
 
 # A tiny DCGAN on digits: seconds per run on a 2-core CPU.
@@ -32,9 +33,10 @@ def make_cfg(tmp_path: Path, *overrides: str, fast: bool = True, conf: str = CON
         return compose("train", overrides=[*(FAST if fast else []), *paths, *overrides])
 
 
-def run_cli(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path, timeout: int = 600, env: dict | None = None
+            ) -> subprocess.CompletedProcess:
     """The real command line, as a user types it."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0", **(env or {})}
     return subprocess.run([sys.executable, "-m", "harness.train", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -116,3 +118,19 @@ def check_head(head, scaling) -> None:
         assert torch.equal(y, z), head.name
     y.sum().backward()
     assert torch.isfinite(z.grad).all(), head.name
+
+
+class StopAt:
+    """A Lightning callback that stops a run after ``step`` training batches, as a crash
+    (``RuntimeError``) or as Ctrl-C (``KeyboardInterrupt``). Added from the command line or a
+    test as ``+callbacks.stop._target_=helpers.StopAt +callbacks.stop.step=7``."""
+
+    def __new__(cls, step: int, ctrl_c: bool = False):
+        import pytorch_lightning as pl
+
+        class _StopAt(pl.Callback):
+            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+                if pl_module.step == step:
+                    raise KeyboardInterrupt() if ctrl_c else RuntimeError(f"stopped at step {step}")
+
+        return _StopAt()

@@ -1,0 +1,88 @@
+"""Every numeric top-level and data setting, checked before any work: one line per bad value,
+naming the key, the value and what is accepted.
+
+One table, read by single runs (``harness.train``) and by the sweeper (every job of a sweep is
+checked before the first one starts), instead of checks scattered where the values are used,
+where a bad value surfaces as a library's ``num_samples=-64`` or ``ZeroDivisionError``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: type  # int or float (an int is a fine float; a bool is neither)
+    ok: Callable[[Any], bool]
+    accepted: str
+    optional: bool = False  # null allowed
+
+
+def _int(lo: int, hi: int | None = None, note: str = "", optional: bool = False) -> Rule:
+    text = f"an integer >= {lo}" if hi is None else f"an integer from {lo} to {hi}"
+    return Rule(int, lambda v: v >= lo and (hi is None or v <= hi),
+                text + (f" ({note})" if note else "") + (", or null" if optional else ""), optional)
+
+
+def _fraction(note: str = "") -> Rule:
+    return Rule(float, lambda v: 0 <= v <= 1, "a number from 0 to 1" + (f" ({note})" if note else ""))
+
+
+RULES: dict[str, Rule] = {
+    "seed": _int(0),
+    "steps": _int(1, note="training batches"),
+    "threads": _int(0, note="0 = the machine's cores, shared among parallel jobs"),
+    "eval_every": _int(0, note="0 = evaluate before and after training only"),
+    "log_every": _int(1),
+    "checkpoint_every": _int(0, note="0 = no checkpoints"),
+    "data.channels": Rule(int, lambda v: v in (1, 3), "1 or 3"),
+    "data.batch_size": _int(1),
+    "data.image_size": _int(8),
+    "data.eval_size": _int(1),
+    "data.limit": _int(1, optional=True),
+    "data.n_classes": _int(2, note="classes incl. background; required for your own masks"),
+    "data.ignore_index": _int(0, 255),
+    "data.n_train": _int(1, optional=True),
+    "data.n_val": _int(1, optional=True),
+    "data.dataset_seed": _int(0),
+    "data.max_shapes": _int(2),
+    "data.texture_size": _int(8),
+    "data.tint": _fraction("0 = grey"),
+    "data.contrast_jitter": _fraction(),
+    "data.brightness_jitter": _fraction(),
+    "data.crop_size": _int(8),
+    "data.photo_size": _int(8, optional=True),
+    "data.style_size": _int(8),
+}
+
+
+def _problem(key: str, value: Any, rule: Rule) -> str | None:
+    if value is None:
+        return None if rule.optional else f"{key} is required: accepted {rule.accepted}"
+    typed = (isinstance(value, int) if rule.kind is int else isinstance(value, (int, float)))
+    if isinstance(value, bool) or not typed or not rule.ok(value):
+        return f"{key}={value!r} is not accepted: give {rule.accepted}"
+    return None
+
+
+def problems(cfg: DictConfig) -> list[str]:
+    """One line per setting that is unset (``???``) or outside what is accepted."""
+    try:
+        missing = sorted(OmegaConf.missing_keys(cfg))  # resolves every value on the way
+    except Exception as e:  # noqa: BLE001 - e.g. an interpolation to a key that is not there
+        return [f"{getattr(e, 'full_key', None) or 'the config'} cannot be resolved: "
+                f"{str(e).splitlines()[0]}"]
+    out = [f"{k} is required and has no value: set it on the command line ({k}=...)"
+           for k in missing]
+    for key, rule in RULES.items():
+        node, _, leaf = key.rpartition(".")
+        parent = OmegaConf.select(cfg, node) if node else cfg
+        if parent is None or leaf not in parent or OmegaConf.is_missing(parent, leaf):
+            continue  # not a setting of this config (or reported as missing above)
+        line = _problem(key, OmegaConf.select(cfg, key), rule)
+        if line:
+            out.append(line)
+    return out
