@@ -81,7 +81,7 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
                    # a head on class scores (seg) has no pixel interval to miss
                    range_mismatch=family.pixel_output and range_mismatch(head, scaling))
         logger = make_logger(cfg, key, fresh=resume_from is None)
-        rec["metrics"] = train(cfg, run_dir, logger, resume_from, (scaling, head))
+        rec["metrics"], rec["phases_s"] = train(cfg, run_dir, logger, resume_from, (scaling, head))
         rec["resumed_from"] = str(resume_from) if resume_from else None
     except Skipped as e:
         rec.update(status="skipped", message=str(e))

@@ -99,21 +99,31 @@ def build_run(cfg: DictConfig, pixels=None):
 
 
 def train(cfg: DictConfig, run_dir: Path, logger=None, resume_from: Path | None = None,
-          pixels=None) -> dict[str, float]:
-    """Train one combination and return its final metrics; writes the final sample grids to
-    ``run_dir``."""
+          pixels=None) -> tuple[dict[str, float], dict[str, float]]:
+    """Train one combination; returns its final metrics and where its time went (seconds per
+    phase; the process's start-up and the record are the rest of its wall time). Writes the
+    final sample grids to ``run_dir``."""
+    import time
+
     from hydra.utils import instantiate
     from torchvision.io import write_png
 
+    marks = [time.perf_counter()]
     model, data = build_run(cfg, pixels)
     trainer = instantiate(cfg.trainer, logger=logger or False, callbacks=callbacks(cfg, run_dir),
                           max_epochs=data.epochs, reload_dataloaders_every_n_epochs=1,
                           enable_checkpointing=bool(cfg.checkpoint_every))
+    marks.append(time.perf_counter())
     trainer.fit(model, datamodule=data, ckpt_path=resume_from)
     metrics = {**model.initial_metrics, **model.finish()}
+    marks.append(time.perf_counter())
     for name, grid in model.final.grids.items():
         write_png(grid, str(run_dir / f"samples_{name}.png"))
-    return metrics
+    marks.append(time.perf_counter())
+    build, fit, grids = (b - a for a, b in zip(marks, marks[1:]))
+    phases = {"build": build, **model.seconds,
+              "training_loop": fit - sum(model.seconds.values()), "grids": grids}
+    return metrics, {k: round(v, 3) for k, v in phases.items()}
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")

@@ -43,6 +43,11 @@ def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_
     on_disk = json.loads((tmp_path / "run" / "run.json").read_text())
     assert on_disk["status"] == "ok" and on_disk["scaling"] == "raw" and on_disk["head"] == "identity"
     assert on_disk["config"]["steps"] == 40 and on_disk["wall_time_s"] > 0
+    phases = on_disk["phases_s"]  # where the run's time went, each phase measured once
+    assert set(phases) == {"build", "baseline", "evaluations", "final_evaluation",
+                           "training_loop", "grids"}
+    assert all(v >= 0 for v in phases.values()) and phases["training_loop"] > 0
+    assert sum(phases.values()) <= on_disk["wall_time_s"]
     m = on_disk["metrics"]
     assert 0 <= m["out_of_range"] <= 1 and m["swd"] > 0 and m["swd_init"] > 0
     assert m["swd"] < m["swd_init"]  # 40 steps already move the generator towards the data

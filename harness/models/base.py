@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
@@ -94,6 +95,7 @@ class FamilyModule(pl.LightningModule):
         self.initial_metrics: dict[str, float] = {}
         self.final: Evaluation | None = None
         self.wall_before, self.part_started = 0.0, time.time()  # wall time across resumes
+        self.seconds: Counter[str] = Counter()  # where a run's time goes, for the record
 
     # ------------------------------------------------------------ what a family writes
     def train_step(self, batch, opts: list, backward: Backward, rng: torch.Generator):
@@ -147,7 +149,8 @@ class FamilyModule(pl.LightningModule):
         self.part_started = time.time()
         self.use_data(self.trainer.datamodule)
         if not self.initial_metrics:  # the one guard: a resumed run keeps its baseline
-            self.initial_metrics = self.baseline()
+            with self.timed("baseline"):
+                self.initial_metrics = self.baseline()
 
     def training_step(self, batch, batch_idx: int) -> None:
         step = self.step
@@ -157,7 +160,8 @@ class FamilyModule(pl.LightningModule):
             self.check_finite(losses, z)  # a host sync: every log_every steps only
             self.log_scalars("train", {k: float(v.detach()) for k, v in losses.items()}, step)
         if self.eval_every and step % self.eval_every == 0 and step < self.total_steps:
-            self.evaluate(log_step=step)
+            with self.timed("evaluations"):
+                self.evaluate(log_step=step)
 
     def on_train_end(self) -> None:
         self.finish()
@@ -165,7 +169,8 @@ class FamilyModule(pl.LightningModule):
     def finish(self) -> dict[str, float]:
         """The final evaluation, exactly once (also when a resumed run had no step left)."""
         if self.final is None:
-            self.final = self.evaluate(log_step=self.total_steps, keep=True)
+            with self.timed("final_evaluation"):
+                self.final = self.evaluate(log_step=self.total_steps, keep=True)
         return self.final.metrics
 
     def evaluate(self, log_step: int | None = None, keep: bool = False):
@@ -175,6 +180,14 @@ class FamilyModule(pl.LightningModule):
         if log_step is not None:
             self.log_evaluation(ev, log_step)
         return ev if keep else ev.metrics
+
+    @contextmanager
+    def timed(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - start
 
     # ---------------------------------------------------------------------- checks
     def check_finite(self, losses: dict[str, torch.Tensor], z: torch.Tensor) -> None:
