@@ -1,11 +1,12 @@
 """TensorBoard for a run: its own log folder, and one HParams row that says how it ended.
 
-The folder is ``<log root>/<study>/<model>/<scaling>/<head>/seed<N>-<config key>`` (the study is
-the logger's name, the rest its version): two configs that can give different numbers or curves
-never share a folder, and a re-run of the same config keeps its own. A resumed run appends to
-it; a run that starts from step 0 first removes the events an earlier start of the same config
-left there (a repeated single run, an interrupted run without a checkpoint), so no curve is
-drawn twice.
+The folder is ``<log root>/<study>/<model>/<scaling>/<head>/seed<N>-<config key>-<dir>`` (the
+study is the logger's name, the rest its version; ``<dir>`` names the run directory): two
+configs that can give different numbers or curves never share a folder, nor do two run
+directories, and a re-run in the same directory (reuse, resume) keeps its own. A resumed run
+appends to it; a run that starts from step 0 first removes the events an earlier start in the
+same directory left there (a failed or interrupted attempt without a checkpoint), so no curve
+is drawn twice.
 
 The HParams row is written once the run's record is settled, for every status, so the table
 lists failed and skipped runs too. Its metric columns are the same for every run of every
@@ -15,6 +16,7 @@ scalars of its own family only, so other families' columns are empty, never NaN.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from pathlib import Path
@@ -29,21 +31,22 @@ HPARAMS = ("study", "family", "model", "scaling", "head", "seed", "steps", "stat
            "range_mismatch", "primary")
 
 
-def log_version(cfg: DictConfig, key: str) -> str:
-    return f"{cfg.model.name}/{cfg.scaling.name}/{cfg.head.name}/seed{cfg.seed}-{key}"
+def log_version(cfg: DictConfig, key: str, run_dir: Path) -> str:
+    where = hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:4]
+    return f"{cfg.model.name}/{cfg.scaling.name}/{cfg.head.name}/seed{cfg.seed}-{key}-{where}"
 
 
-def make_logger(cfg: DictConfig, key: str, fresh: bool = True):
+def make_logger(cfg: DictConfig, key: str, run_dir: Path, fresh: bool = True):
     """The configured logger in the run's own folder, or None for ``logger=none``; ``fresh``
     (a run from step 0) clears events an earlier start of this config left there."""
     from hydra.utils import instantiate
 
     if not cfg.logger:
         return None
-    logger = instantiate(cfg.logger, version=log_version(cfg, key))
+    logger = instantiate(cfg.logger, version=log_version(cfg, key, run_dir))
     stale = sorted(Path(logger.log_dir).glob("events.out.tfevents.*")) if fresh else []
     if stale:
-        log.warning("replacing %d TensorBoard event file(s) of an earlier start of this config "
+        log.warning("replacing %d TensorBoard event file(s) of an earlier start of this run "
                     "in %s", len(stale), logger.log_dir)
         for f in stale:
             f.unlink()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 LOCK = ".lock"
@@ -33,6 +34,13 @@ def _alive(pid: int, host: str) -> bool:
     return True
 
 
+def _young(path: Path, seconds: float = 10.0) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < seconds
+    except OSError:
+        return False
+
+
 def holder(run_dir: Path) -> int | None:
     """The PID of a live process that holds ``run_dir``, other than this one; else None."""
     owner = _owner(Path(run_dir) / LOCK)
@@ -54,6 +62,8 @@ def acquire(run_dir: Path) -> tuple[bool, str]:
             owner = _owner(path)
             if owner and owner[0] != os.getpid() and _alive(*owner):
                 return False, f"in use by PID {owner[0]} on {owner[1]}"
+            if owner is None and _young(path):  # created, its PID not written yet
+                return False, "being taken by another process"
             note = f"took over a stale lock of PID {owner[0] if owner else '?'}"
             path.unlink(missing_ok=True)
             continue

@@ -1,7 +1,9 @@
 """A run's bookkeeping: reuse, set-aside, resume, the record, and the lines a sweep prints.
 
-``run`` never raises, so a sweep goes on whatever one run does: every run ends with a
-``run.json`` (status ``ok``, ``diverged``, ``failed`` or ``skipped``) and its HParams row.
+Every run that starts ends with a ``run.json`` (status ``ok``, ``diverged``, ``failed``,
+``interrupted`` or ``skipped``) and its HParams row; ``run`` raises only ``KeyboardInterrupt``
+(after recording ``interrupted``), so a sweep goes on whatever one run does and stops on Ctrl-C.
+A run directory held by another live process is left to it: nothing is written there.
 """
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
     rec = {"status": "ok", "message": "", "study": cfg.study, "family": None, **names(cfg),
            "steps": cfg.steps, "range_mismatch": None,
            "primary_metric": None, "primary_direction": None, "metrics": {},
-           "config_key": key, "log_version": log_version(cfg, key),
+           "config_key": key, "log_version": log_version(cfg, key, run_dir),
            "started": datetime.now().isoformat(timespec="seconds"), "commit": code_commit(),
            "command": "python -m harness.train " + " ".join(sys.argv[1:]),
            "overrides": overrides_text()}
@@ -80,9 +82,9 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
                    primary_direction=family.primary[1], threads=job_threads(cfg),
                    # a head on class scores (seg) has no pixel interval to miss
                    range_mismatch=family.pixel_output and range_mismatch(head, scaling))
-        logger = make_logger(cfg, key, fresh=resume_from is None)
-        rec["metrics"], rec["phases_s"] = train(cfg, run_dir, logger, resume_from, (scaling, head))
         rec["resumed_from"] = str(resume_from) if resume_from else None
+        logger = make_logger(cfg, key, run_dir, fresh=resume_from is None)
+        rec["metrics"], rec["phases_s"] = train(cfg, run_dir, logger, resume_from, (scaling, head))
     except Skipped as e:
         rec.update(status="skipped", message=str(e))
     except Diverged as e:
@@ -119,11 +121,14 @@ def prepare(run_dir: Path, config: dict) -> dict | None:
     """Before anything of a run is opened: the finished record to reuse, if it is this config's;
     a finished run of another config is set aside (with its ``.hydra/`` and log), never
     overwritten. Sweeps call it before launching a job, single runs before Hydra starts."""
-    previous = read_record(Path(run_dir) / "run.json")
+    run_dir = Path(run_dir)
+    previous = read_record(run_dir / "run.json")
     if same_config(previous, config):
         return previous
-    if previous and previous.get("status") == "ok":
-        set_aside(Path(run_dir), previous)
+    if previous and config_key(previous.get("config") or {}) != config_key(config):
+        set_aside(run_dir, previous)  # whatever its status: another config's record
+    else:  # a retry of this config (failed, diverged, interrupted): its old error goes
+        (run_dir / "error.log").unlink(missing_ok=True)
     return None
 
 

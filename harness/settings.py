@@ -61,7 +61,7 @@ RULES: dict[str, Rule] = {
 
 def _problem(key: str, value: Any, rule: Rule) -> str | None:
     if value is None:
-        return None if rule.optional else f"{key} is required: accepted {rule.accepted}"
+        return None if rule.optional else f"{key} is required: give {rule.accepted}"
     typed = (isinstance(value, int) if rule.kind is int else isinstance(value, (int, float)))
     if isinstance(value, bool) or not typed or not rule.ok(value):
         return f"{key}={value!r} is not accepted: give {rule.accepted}"

@@ -152,8 +152,11 @@ def before_single_run(argv: list[str]) -> None:
     from .settings import problems
 
     overrides = [a for a in argv if "=" in a and not a.startswith("-")]
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    try:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    except Exception:  # noqa: BLE001 - a malformed override: Hydra says so in its own words
+        return
     run_dir = Path(cfg.hydra.run.dir)
     with open_dict(cfg):
         del cfg["hydra"]
@@ -180,9 +183,10 @@ def main() -> None:
         sys.exit(130)
     if sweeper.LAST_SWEEP:  # an attribute read: Hydra's plugin scan may re-execute the module
         text, failed = sweep_summary(sweeper.LAST_SWEEP)
-        print(text)
         # the report callback's one-line error, if it could not write (read, not imported)
         report_error = getattr(sys.modules.get("harness.report"), "LAST_REPORT_ERROR", None)
+        print(text + ("\nreport: not written (the error above); the runs are intact"
+                      if report_error else ""))
         sys.exit(1 if failed or report_error else 0)
 
 

@@ -60,8 +60,8 @@ def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_
     assert {"gan/hist/last_layer_z", "gan/hist/head_output"} <= tags["histograms"]
     assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= tags["hparams"]
     folder = list((tmp_path / "logs").rglob("events.out.tfevents.*"))[0].parent
-    assert folder.relative_to(tmp_path / "logs").parts == (
-        "adhoc", "gan", "raw", "identity", f"seed0-{on_disk['config_key']}")
+    assert folder.relative_to(tmp_path / "logs").parts == ("adhoc", *on_disk["log_version"].split("/"))
+    assert on_disk["log_version"].startswith(f"gan/raw/identity/seed0-{on_disk['config_key']}-")
 
 
 @pytest.mark.slow

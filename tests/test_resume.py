@@ -70,3 +70,10 @@ def test_a_stale_lock_is_taken_over(tmp_path, caplog):
         rec = run(make_cfg(tmp_path, "steps=2", "logger=none"), run_dir)
     assert rec["status"] == "ok" and not (run_dir / ".lock").exists()
     assert f"took over a stale lock of PID {dead.pid}" in caplog.text
+
+
+def test_a_lock_being_written_is_not_taken_over(tmp_path):
+    from harness.lock import acquire
+
+    (tmp_path / ".lock").write_text("")  # created a moment ago, its PID not written yet
+    assert acquire(tmp_path) == (False, "being taken by another process")

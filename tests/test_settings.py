@@ -36,7 +36,7 @@ def test_your_own_masks_need_their_class_count(tmp_path):
     """`data=seg_folder` inherits the mosaic's settings; its class count must not be the
     mosaic's 5 silently."""
     cfg = make_cfg(tmp_path, "model=seg", "data=seg_folder", "data.root=/x", fast=False)
-    assert problems(cfg) == ["data.n_classes is required: accepted an integer >= 2 (classes incl. "
+    assert problems(cfg) == ["data.n_classes is required: give an integer >= 2 (classes incl. "
                              "background; required for your own masks)"]
     assert problems(make_cfg(tmp_path, "model=seg", "data=seg_folder", "data.root=/x",
                              "data.n_classes=3", fast=False)) == []
@@ -45,7 +45,7 @@ def test_your_own_masks_need_their_class_count(tmp_path):
 def test_required_and_optional_values(tmp_path):
     assert problems(make_cfg(tmp_path, "data.limit=null")) == []
     cfg = make_cfg(tmp_path, "model=seg", "data.n_classes=null", fast=False)
-    assert problems(cfg) == ["data.n_classes is required: accepted an integer >= 2 (classes incl. "
+    assert problems(cfg) == ["data.n_classes is required: give an integer >= 2 (classes incl. "
                              "background; required for your own masks)"]
 
 

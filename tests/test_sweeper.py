@@ -120,3 +120,22 @@ def test_a_job_that_failed_before_its_record_is_named_from_its_config():
     rec = run_record(["scaling=raw", "seed=1"], failed, who)
     assert rec == {**who, "status": "failed", "message": "ValueError: no config",
                    "overrides": "scaling=raw seed=1"}
+
+
+def test_a_job_whose_directory_a_live_process_holds_is_not_launched(tmp_path):
+    import os
+    import socket
+
+    held = tmp_path / "held"
+    held.mkdir()
+    (held / ".lock").write_text(f"{os.getppid()} {socket.gethostname()}\n")
+    who = [{"model": "gan", "scaling": "raw", "head": "identity", "seed": 0, "run_dir": str(held)},
+           {"model": "gan", "scaling": "raw", "head": "identity", "seed": 1,
+            "run_dir": str(tmp_path / "free")}]
+    jobs = [["seed=0"], ["seed=1"]]
+    sweeper.LAST_SWEEP.clear()
+    assert [sweeper.busy(i, jobs, who) for i in range(2)] == [True, False]
+    (rec,) = sweeper.LAST_SWEEP
+    assert rec["status"] == "skipped" and rec["seed"] == 0
+    assert rec["message"] == f"in use by PID {os.getppid()}: left to it"
+    assert sorted(p.name for p in held.iterdir()) == [".lock"]  # nothing written there

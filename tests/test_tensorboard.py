@@ -72,12 +72,16 @@ def test_every_hparams_row_shows_its_primary_metric_and_status(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_repeated_start_of_the_same_config_replaces_its_curves(tmp_path):
-    """Two single runs of one config (each in its own timestamped output folder) share a log
-    folder; the second start replaces the first one's events instead of drawing them twice."""
-    a = run(make_cfg(tmp_path, "steps=4", "eval_every=2"), tmp_path / "first")
-    b = run(make_cfg(tmp_path, "steps=4", "eval_every=2"), tmp_path / "second")
-    assert a["log_version"] == b["log_version"] and b["started"] >= a["started"]
-    scalars = tb_scalars(tmp_path / "logs")
-    assert [s for s, _ in scalars["gan/eval/swd"]] == [2, 4]
-    assert [s for s, _ in scalars["primary_metric"]] == [4]
+def test_a_fresh_start_replaces_its_own_earlier_curves_and_no_one_elses(tmp_path):
+    """An attempt that failed before its first checkpoint starts again from step 0 in the same
+    run directory: its earlier events go. The same config in another directory has its own."""
+    stop = ["+callbacks.stop._target_=helpers.StopAt", "+callbacks.stop.step=3"]
+    failed = run(make_cfg(tmp_path, "steps=4", "eval_every=2", *stop), tmp_path / "run")
+    assert failed["status"] == "failed"
+    again = run(make_cfg(tmp_path, "steps=4", "eval_every=2"), tmp_path / "run")
+    other = run(make_cfg(tmp_path, "steps=4", "eval_every=2"), tmp_path / "elsewhere")
+    assert failed["log_version"] == again["log_version"] != other["log_version"]
+    for rec in (again, other):
+        scalars = tb_scalars(tmp_path / "logs" / "adhoc" / rec["log_version"])
+        assert [s for s, _ in scalars["gan/eval/swd"]] == [2, 4]
+        assert [s for s, _ in scalars["primary_metric"]] == [4]

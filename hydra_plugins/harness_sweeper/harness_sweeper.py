@@ -120,6 +120,23 @@ def run_record(overrides: Sequence[str], result: JobReturn, who: Optional[dict] 
                 "overrides": " ".join(overrides)}
 
 
+def busy(i: int, jobs: list[list[str]], who: list[dict]) -> bool:
+    """Whether job ``i``'s run directory is held by another live process: then it is not
+    launched at all (Hydra would write its config and log there first) and is counted as
+    skipped, with a line saying so."""
+    from harness.lock import holder
+
+    pid = holder(who[i]["run_dir"])
+    if pid is None:
+        return False
+    rec = {**who[i], "status": "skipped", "message": f"in use by PID {pid}: left to it",
+           "overrides": " ".join(jobs[i])}
+    log.warning("[%d/%d] %s %s %s seed=%s skipped: in use by PID %d  -> %s", i + 1, len(jobs),
+                rec["model"], rec["scaling"], rec["head"], rec["seed"], pid, rec["run_dir"])
+    LAST_SWEEP.append(rec)
+    return True
+
+
 class HarnessSweeper(Sweeper):
     def __init__(self, max_batch_size: Optional[int] = None, params: Optional[dict] = None,
                  records: Optional[list] = None):
@@ -171,11 +188,13 @@ class HarnessSweeper(Sweeper):
         if lines:  # the same lines and exit status as a single run's check
             print("\n".join(f"error: {line}" for line in lines), file=sys.stderr)
             sys.exit(2)
+        who = []
         for cfg, task in zip(configs, tasks):
             run_dir = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir)
             if holder(run_dir) is None:  # a live run there is left to its process
                 prepare(run_dir, OmegaConf.to_container(task, resolve=True))
-        return [names(task) for task in tasks]
+            who.append({**names(task), "run_dir": str(run_dir)})
+        return who
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         jobs = self.jobs(arguments)
@@ -187,9 +206,11 @@ class HarnessSweeper(Sweeper):
         LAST_SWEEP.clear()
         n, returns = self.max_batch_size or max(1, len(jobs)), []
         for start in range(0, len(jobs), n):
-            batch = jobs[start:start + n]
-            self.validate_batch_is_legal(batch)
-            results = self.launcher.launch(batch, initial_job_idx=start)
-            LAST_SWEEP.extend(map(run_record, batch, results, who[start:start + n]))
+            batch = [i for i in range(start, min(start + n, len(jobs))) if not busy(i, jobs, who)]
+            if not batch:
+                continue
+            self.validate_batch_is_legal([jobs[i] for i in batch])
+            results = self.launcher.launch([jobs[i] for i in batch], initial_job_idx=batch[0])
+            LAST_SWEEP.extend(run_record(jobs[i], r, who[i]) for i, r in zip(batch, results))
             returns.append(results)
         return returns
