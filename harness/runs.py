@@ -25,7 +25,8 @@ from .lock import LOCK, acquire, release
 from .record import STATUSES, code_commit, config_key, read_record, same_config, write_json
 
 log = logging.getLogger("harness")
-CKPT_DIR, RUNNING = "checkpoints", "running.json"  # removed once a run has its record
+# removed once a run has its record, kept by a failed or interrupted run to resume from
+CKPT_DIR, RUNNING = "checkpoints", "running.json"
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:

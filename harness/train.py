@@ -69,10 +69,12 @@ def callbacks(cfg: DictConfig, run_dir: Path) -> list:
     from hydra.utils import instantiate
     from pytorch_lightning.callbacks import ModelCheckpoint
 
+    from .runs import CKPT_DIR
+
     out = [instantiate(c) for name, c in (cfg.callbacks or {}).items()
            if c and (name != "progress" or cfg.trainer.enable_progress_bar)]
     if cfg.checkpoint_every:
-        out.append(ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
+        out.append(ModelCheckpoint(dirpath=run_dir / CKPT_DIR, filename="last", save_top_k=1,
                                    enable_version_counter=False, every_n_epochs=1))
     return out
 
