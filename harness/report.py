@@ -20,7 +20,6 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
-from harness.figures import build_montage, plot_metrics
 from harness.readme import readme_text
 from harness.record import code_commit, read_record, write_json
 from harness.stats import load_records, mean_ci95, study_name, summarise
@@ -70,6 +69,10 @@ def cannot_write(out: Path, err: OSError) -> str:
 
 
 def _write(records, sweep_dir, out: Path, *, command, wall_time_s) -> Path:
+    # matplotlib here, not at import: every run's process loads this module (Hydra builds its
+    # callbacks for single runs and sweep workers too) and draws nothing
+    from harness.figures import build_montage, plot_metrics
+
     out.mkdir(parents=True, exist_ok=True)
     commits = sorted({str(r["commit"]) for r in records if r.get("commit")})
     commit = ", ".join(commits) or code_commit()

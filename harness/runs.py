@@ -66,11 +66,14 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
     from .pixels import range_mismatch
     from .train import family_of, job_threads, pixels_of, train
 
+    clock = time.perf_counter()
     resume_from, before = checkpoint_to_resume(run_dir, config)
     write_json(run_dir / RUNNING, {"config": config})
     started, key = time.time(), config_key(config)
     rec = {"status": "ok", "message": "", "study": cfg.study, "family": None, **names(cfg),
            "steps": cfg.steps, "range_mismatch": None,
+           # changes the float order, so the numbers: a report cell never mixes the two
+           "memory_format": "channels_last" if cfg.channels_last else "contiguous",
            "primary_metric": None, "primary_direction": None, "metrics": {},
            "config_key": key, "log_version": log_version(cfg, key, run_dir),
            "started": datetime.now().isoformat(timespec="seconds"), "commit": code_commit(),
@@ -85,7 +88,9 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
                    range_mismatch=family.pixel_output and range_mismatch(head, scaling))
         rec["resumed_from"] = str(resume_from) if resume_from else None
         logger = make_logger(cfg, key, run_dir, fresh=resume_from is None)
-        rec["metrics"], rec["phases_s"] = train(cfg, run_dir, logger, resume_from, (scaling, head))
+        setup = time.perf_counter() - clock  # resume check, record start, logger
+        rec["metrics"], phases = train(cfg, run_dir, logger, resume_from, (scaling, head))
+        rec["phases_s"] = {"setup": round(setup, 3), **phases}
     except Skipped as e:
         rec.update(status="skipped", message=str(e))
     except Diverged as e:

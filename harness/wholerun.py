@@ -6,6 +6,11 @@ record, seed 0, as the study runs it: evaluation on) is timed as a process, and 
 record says where the time went; the bare reference is the same training steps in a plain loop
 (``harness.bench.bare_steps``), timed alone in a fresh process.
 
+Where the rest goes is measured too: the imports by Python's own ``-X importtime`` in the same
+process, the rest (interpreter, Hydra's composition and job set-up, closing the logger, exit)
+is what is left. A study does not pay the imports per run: its runs share a process (one per
+parallel job), so the same run is also timed as the first of two in one sweep process.
+
     python -m harness.bench            # writes this table too (``--whole-runs 0`` skips it)
 """
 from __future__ import annotations
@@ -19,43 +24,85 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PHASES = ("build", "baseline", "evaluations", "final_evaluation", "training_loop", "grids")
+PHASES = ("setup", "build", "baseline", "evaluations", "final_evaluation", "training_loop",
+          "grids")
 
 
-def family_studies() -> dict[str, list[str]]:
-    """family -> the overrides of one run of the first study in experiments/ that holds only
-    that family: ``experiment=<name>`` plus its first record, seed 0."""
+def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
+    """``<study>: <model>`` -> (family, whether the study holds that family alone, overrides):
+    every network the committed studies train, once per study, as that study's first run of
+    it: its first record of that model, every other swept key at its first value (seed 0). A
+    study that sweeps a ``model.*`` key (seg_scaling's norm) trains one network per value. The
+    full grid is left out: it trains the defaults the other studies measure."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     from .train import CONF_DIR, family_of
 
-    found: dict[str, list[str]] = {}
+    found: dict[str, tuple[str, bool, list[str]]] = {}
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         for path in sorted((ROOT / "experiments").glob("*.yaml")):
             base = [f"experiment={path.stem}"]
             sweeper = compose("train", base, return_hydra_config=True).hydra.sweeper
-            records = OmegaConf.to_container(sweeper.records) if sweeper.get("records") else []
-            models = {r.get("model") for r in records} | {None}
-            if "model" in (sweeper.get("params") or {}) or len(models) > 2:
-                continue  # a study over several models or families
-            overrides = [*base, *(f"{k}={v}" for k, v in (records[:1] or [{}])[0].items()), "seed=0"]
-            family = family_of(compose("train", overrides)).family
+            params = {k: str(v).split(",") for k, v in (sweeper.get("params") or {}).items()}
+            if "model" in params:
+                continue
+            records = OmegaConf.to_container(sweeper.records) if sweeper.get("records") else [{}]
+            grid = [[]]
+            for key, values in params.items():
+                pinned = values if key.startswith("model.") else values[:1]
+                grid = [[*g, f"{key}={v}"] for g in grid for v in pinned]
+            seed = [] if "seed" in params else ["seed=0"]
+            runs = [[*base, *(f"{k}={v}" for k, v in rec.items() if k not in params), *extra,
+                     *seed] for rec in records for extra in grid]
+            families = {family_of(compose("train", r)).family for r in runs}
+            for overrides in runs:
+                cfg = compose("train", overrides)
+                found.setdefault(f"{path.stem}: {cfg.model.name}",
+                                 (family_of(cfg).family, len(families) == 1, overrides))
+    return found
+
+
+def family_studies() -> dict[str, list[str]]:
+    """family -> the overrides of the first run of the first study in experiments/ that holds
+    only that family."""
+    found: dict[str, list[str]] = {}
+    for family, alone, overrides in study_networks().values():
+        if alone:
             found.setdefault(family, overrides)
     return found
 
 
-def harness_run(overrides: list[str], extra: list[str]) -> dict:
-    """One run as a user starts it: the process's wall time and the run's record."""
+def import_seconds(stderr: str) -> float:
+    """Seconds a process spent importing, from ``-X importtime``'s lines: the cumulative time
+    of each top-level import (nested ones are indented and already inside it)."""
+    total = 0
+    for line in stderr.splitlines():
+        parts = line.split("|")
+        if line.startswith("import time:") and len(parts) == 3 and parts[2][:2] != "  ":
+            cumulative = parts[1].strip()
+            total += int(cumulative) if cumulative.isdigit() else 0
+    return total / 1e6
+
+
+def harness_run(overrides: list[str], extra: list[str], seeds: int = 1) -> dict:
+    """One run as a user starts it (``seeds`` > 1: that many seeds in one sweep process, as a
+    study's job runs them): the process's wall time, its imports and the first run's record."""
     with tempfile.TemporaryDirectory() as tmp:
-        args = [sys.executable, "-m", "harness.train", *overrides, *extra,
-                f"hydra.run.dir={tmp}/run", f"paths.log_dir={tmp}/logs",
-                "trainer.enable_progress_bar=false"]
+        where = ([f"hydra.run.dir={tmp}/run"] if seeds == 1 else
+                 ["-m", f"seed={','.join(map(str, range(seeds)))}", "hydra/launcher=basic",
+                  f"hydra.sweep.dir={tmp}/sweep", "hydra.sweep.subdir=${seed}",
+                  "~hydra.callbacks.report"])  # the report is once per study, not per run
+        args = [sys.executable, "-X", "importtime", "-m", "harness.train",
+                *(o for o in overrides if seeds == 1 or not o.startswith("seed=")), *extra,
+                *where, f"paths.log_dir={tmp}/logs", "trainer.enable_progress_bar=false"]
         start = time.perf_counter()
-        subprocess.run(args, cwd=ROOT, check=True, capture_output=True)
+        done = subprocess.run(args, cwd=ROOT, check=True, capture_output=True, text=True)
         wall = time.perf_counter() - start
-        rec = json.loads((Path(tmp) / "run" / "run.json").read_text())
-    return {"wall_s": wall, "phases_s": rec["phases_s"], "steps": rec["steps"]}
+        first = Path(tmp) / ("run" if seeds == 1 else "sweep/0") / "run.json"
+        rec = json.loads(first.read_text())
+    return {"wall_s": wall, "imports_s": import_seconds(done.stderr),
+            "phases_s": rec["phases_s"], "steps": rec["steps"]}
 
 
 def _bare(overrides: list[str], queue) -> None:
@@ -86,31 +133,37 @@ def bare_run(overrides: list[str], extra: list[str]) -> float:
     return seconds
 
 
-def measure(families: list[str], extra: list[str]) -> list[dict]:
+def measure(families: list[str], extra: list[str] = ()) -> list[dict]:
     rows = []
     for family, overrides in family_studies().items():
         if family not in families:
             continue
-        h, b = harness_run(overrides, extra), bare_run(overrides, extra)
+        h, b = harness_run(overrides, list(extra)), bare_run(overrides, list(extra))
+        pair = harness_run(overrides, list(extra), seeds=2)
         inside = sum(h["phases_s"].values())
-        row = {"family": family, "run": " ".join(overrides + extra), "steps": h["steps"],
-               "channels_last": "channels_last=true" in extra,
-               "harness_wall_s": h["wall_s"], "bare_steps_s": b,
-               "efficiency": b / h["wall_s"],
-               "startup_and_record_s": h["wall_s"] - inside, **h["phases_s"]}
-        print(f"{family}: whole run {h['wall_s']:.1f} s, bare steps {b:.1f} s, "
-              f"efficiency {row['efficiency']:.3f}", flush=True)
+        row = {"family": family, "run": " ".join([*overrides, *extra]), "steps": h["steps"],
+               "harness_wall_s": h["wall_s"], "bare_steps_s": b, "efficiency": b / h["wall_s"],
+               "imports_s": h["imports_s"], **{p: h["phases_s"].get(p, 0.0) for p in PHASES},
+               "rest_s": h["wall_s"] - h["imports_s"] - inside,
+               "loop_over_bare": h["phases_s"]["training_loop"] / b,
+               "sweep_of_2_wall_s": pair["wall_s"], "sweep_efficiency": 2 * b / pair["wall_s"]}
+        print(f"{family}: whole run {h['wall_s']:.1f} s (imports {h['imports_s']:.1f} s), bare "
+              f"steps {b:.1f} s, efficiency {row['efficiency']:.3f}; two seeds in one sweep "
+              f"{pair['wall_s']:.1f} s, efficiency {row['sweep_efficiency']:.3f}", flush=True)
         rows.append(row)
     return rows
 
 
 def markdown(rows: list[dict]) -> list[str]:
     head = ["family", "run", "steps", "harness wall (s)", "bare steps (s)", "efficiency",
-            "start-up + record", *PHASES]
+            "imports", *PHASES, "rest", "loop / bare", "2 seeds, one sweep (s)",
+            "efficiency in a sweep"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["family"], f"`{r['run']}`", str(r["steps"]), f"{r['harness_wall_s']:.1f}",
-                 f"{r['bare_steps_s']:.1f}", f"{r['efficiency']:.3f}",
-                 f"{r['startup_and_record_s']:.1f}", *(f"{r.get(p, 0):.1f}" for p in PHASES)]
+                 f"{r['bare_steps_s']:.1f}", f"**{r['efficiency']:.3f}**", f"{r['imports_s']:.1f}",
+                 *(f"{r[p]:.1f}" for p in PHASES), f"{r['rest_s']:.1f}",
+                 f"{r['loop_over_bare']:.3f}", f"{r['sweep_of_2_wall_s']:.1f}",
+                 f"**{r['sweep_efficiency']:.3f}**"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines

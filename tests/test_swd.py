@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
-from harness.swd import moment_gap, swd
+from harness.swd import RealSWD, moment_gap, swd
 
 # Fewer patches/directions than the defaults keep this file fast; margins measured with these.
 FAST = dict(patches_per_image=32, dir_repeats=2, dirs_per_repeat=64)
@@ -83,6 +83,18 @@ def test_unequal_counts(digits):
     real, other = digits
     out = swd(real, other[:250], **FAST)
     assert 0 < out["swd"] < 50
+
+
+@pytest.mark.parametrize("n_fake", [300, 250, 400])
+def test_a_kept_real_side_gives_the_numbers_of_a_fresh_one(digits, n_fake):
+    """An evaluation reuses the held-out set's half of the work: later calls, with other
+    samples, of the same or another count, must equal a computation from scratch."""
+    real, other = digits[0][:300], digits[1]
+    kept = RealSWD(real, seed=5, **FAST)
+    for shift in (0, 40, 90):
+        fake = (other[:n_fake].int() + shift).clamp(max=255).to(torch.uint8)
+        assert kept(fake) == RealSWD(real, seed=5, **FAST)(fake)
+    assert list(kept.kept) == [n_fake]
 
 
 def test_bad_inputs():

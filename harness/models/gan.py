@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..swd import moment_gap, swd
+from ..swd import RealSWD, moment_gap
 from ..visuals import stretch_per_image, to_grid
 from .base import Evaluation, FamilyModule, eval_mode
 
@@ -39,9 +39,11 @@ class GANModule(FamilyModule):
         self.d_steps, self.g_steps = d_steps, g_steps
         self.eval_seed, self.n_grid = eval_seed, n_grid
         self.eval_real: torch.Tensor | None = None
+        self.swd: RealSWD | None = None
 
     def use_data(self, data) -> None:
         self.eval_real = data.eval_images
+        self.swd = RealSWD(self.eval_real)  # the held-out side of every SWD, computed once
 
     def generate(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (last layer's raw output, head output in the scaling's space)."""
@@ -82,7 +84,7 @@ class GANModule(FamilyModule):
         init = {f"{k}_init": v for k, v in self.evaluate().items()
                 if k in ("swd", "mean_gap", "std_gap")}
         train_real = self.trainer.datamodule.train_images[:len(self.eval_real)]
-        return {**init, "swd_real": swd(self.eval_real, train_real)["swd"]}
+        return {**init, "swd_real": self.swd(train_real)["swd"]}
 
     @torch.no_grad()
     def eval_outputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,7 +102,7 @@ class GANModule(FamilyModule):
         fake = self.scaling.decode(out).cpu()
         grid = out[:self.n_grid]
         return Evaluation(
-            metrics={**swd(real, fake), **moment_gap(real, fake), **stats},
+            metrics={**self.swd(fake), **moment_gap(real, fake), **stats},
             grids={"decoded": to_grid(self.scaling.decode(grid)),
                    "stretched": to_grid(stretch_per_image(grid))},
             z=pre, out=out)

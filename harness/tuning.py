@@ -1,0 +1,148 @@
+"""What the speed defaults are chosen from: memory format and thread layout, per network the
+committed studies train.
+
+- **Memory format.** ``channels_last`` against the default (contiguous) layout, for every
+  (family, network) a study in ``experiments/`` runs, at its own width and image size: both
+  built in one process from the same seed, timed in alternating blocks of bare training steps
+  (``harness.bench.bare_steps``), 1 thread. A family's default (``channels_last`` in
+  ``conf/model/<family>.yaml``) is the faster format only where it is faster for every network
+  of that family.
+- **Threads.** A 2-core study can run two 1-thread jobs at once (``hydra/launcher=local``) or
+  one 2-thread job at a time (``hydra/launcher=basic``). Both are timed on the same training
+  steps: two processes started together behind a barrier, against one 2-thread process doing
+  the two jobs' steps in turn. Each study file says which layout it uses.
+
+    python -m harness.bench        # writes these tables too (``--tuning 0`` skips them)
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import statistics
+import time
+from .wholerun import study_networks
+
+BLOCKS = 3  # alternating timed blocks per memory format
+
+
+def _compose(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    from .train import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("train", [*overrides, "checkpoint_every=0", "logger=none"])
+
+
+def _batches(model, data, n: int) -> list:
+    model.use_data(data)
+    model.train()
+    batches = list(data.train_dataloader())
+    return (batches * (n // len(batches) + 1))[:n]
+
+
+def _formats(overrides: list[str], steps: int, queue) -> None:
+    """Steps/s of each memory format, alternating blocks in this one process."""
+    from .bench import bare_steps
+    from .train import build_run
+
+    models, batches = {}, None
+    for fmt, flag in (("contiguous", "false"), ("channels_last", "true")):
+        cfg = _compose([*overrides, f"channels_last={flag}", "threads=1", f"steps={steps}"])
+        model, data = build_run(cfg)
+        batches = _batches(model, data, steps)
+        models[fmt] = model
+    for fmt in models:  # warm-up, untimed
+        bare_steps(models[fmt], batches[:3])
+    rates: dict[str, list[float]] = {fmt: [] for fmt in models}
+    block = max(1, steps // BLOCKS)
+    for i in range(BLOCKS):
+        order = list(models) if i % 2 == 0 else list(models)[::-1]
+        for fmt in order:
+            start = time.perf_counter()
+            bare_steps(models[fmt], batches[i * block:(i + 1) * block], first_step=4 + i * block)
+            rates[fmt].append(block / (time.perf_counter() - start))
+    queue.put({fmt: statistics.median(r) for fmt, r in rates.items()})
+
+
+def _spawn(target, *args):
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    p = ctx.Process(target=target, args=(*args, queue))
+    p.start()
+    out = queue.get()
+    p.join()
+    return out
+
+
+def memory_formats(steps_of: dict[str, int]) -> list[dict]:
+    """One row per study network: steps/s contiguous and channels_last, and the ratio."""
+    rows = []
+    for name, (family, _, overrides) in study_networks().items():
+        rates = _spawn(_formats, overrides, steps_of.get(family, 30))
+        row = {"network": name, "run": " ".join(overrides),
+               "contiguous_steps_per_s": rates["contiguous"],
+               "channels_last_steps_per_s": rates["channels_last"],
+               "speedup": rates["channels_last"] / rates["contiguous"]}
+        print(f"{name}: contiguous {row['contiguous_steps_per_s']:.2f} steps/s, channels_last "
+              f"{row['channels_last_steps_per_s']:.2f} ({row['speedup']:.3f}x)", flush=True)
+        rows.append(row)
+    return rows
+
+
+def _job(overrides: list[str], threads: int, steps: int, barrier, queue) -> None:
+    """Seconds for ``steps`` bare training steps at ``threads``, timed from a shared start."""
+    from .bench import bare_steps
+    from .train import build_run
+
+    model, data = build_run(_compose([*overrides, f"threads={threads}", f"steps={steps}"]))
+    batches = _batches(model, data, steps)
+    bare_steps(model, batches[:3])  # warm-up, untimed
+    if barrier is not None:
+        barrier.wait()
+    start = time.perf_counter()
+    bare_steps(model, batches, first_step=4)
+    queue.put(time.perf_counter() - start)
+
+
+def thread_layouts(steps_of: dict[str, int], cores: int = 2) -> list[dict]:
+    """Per study network: the wall time of two jobs' steps as ``cores`` 1-thread jobs at once,
+    against one ``cores``-thread job at a time."""
+    ctx = mp.get_context("spawn")
+    rows = []
+    for name, (family, _, overrides) in study_networks().items():
+        steps = steps_of.get(family, 30)
+        barrier, queue = ctx.Barrier(cores), ctx.Queue()
+        procs = [ctx.Process(target=_job, args=(overrides, 1, steps, barrier, queue))
+                 for _ in range(cores)]
+        for p in procs:
+            p.start()
+        parallel = max(queue.get() for _ in procs)
+        for p in procs:
+            p.join()
+        one = _spawn(_job, overrides, cores, steps, None)
+        sequential = cores * one  # the same jobs one after the other, each with every core
+        row = {"network": name, "steps_per_job": steps, "jobs": cores,
+               "parallel_1_thread_s": parallel, "sequential_all_threads_s": sequential,
+               "faster": "parallel" if parallel < sequential else "sequential",
+               "ratio": sequential / parallel}
+        print(f"{name}: {cores} x 1-thread jobs {parallel:.1f} s, 1 x {cores}-thread job in turn "
+              f"{sequential:.1f} s -> {row['faster']} ({row['ratio']:.2f})", flush=True)
+        rows.append(row)
+    return rows
+
+
+def markdown(formats: list[dict], layouts: list[dict]) -> list[str]:
+    lines = []
+    if formats:
+        lines += ["| network | contiguous steps/s | channels_last steps/s | channels_last speed-up |",
+                  "|---|---|---|---|"]
+        lines += [f"| {r['network']} | {r['contiguous_steps_per_s']:.2f} | "
+                  f"{r['channels_last_steps_per_s']:.2f} | {r['speedup']:.3f}x |" for r in formats]
+    if layouts:
+        lines += ["", "| network | steps per job | 2 x 1-thread jobs at once (s) | "
+                  "1 x 2-thread job, in turn (s) | faster | sequential / parallel |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['network']} | {r['steps_per_job']} | {r['parallel_1_thread_s']:.1f} | "
+                  f"{r['sequential_all_threads_s']:.1f} | {r['faster']} | {r['ratio']:.2f} |"
+                  for r in layouts]
+    return lines
