@@ -74,11 +74,18 @@ def _spawn(target, *args):
     return out
 
 
-def memory_formats(steps_of: dict[str, int]) -> list[dict]:
+def timed_steps() -> dict[str, int]:
+    """family -> the training steps its class declares for the benchmark."""
+    from .models import families
+
+    return {name: cls.bench[1] for name, cls in families().items()}
+
+
+def memory_formats() -> list[dict]:
     """One row per study network: steps/s contiguous and channels_last, and the ratio."""
-    rows = []
+    steps_of, rows = timed_steps(), []
     for name, (family, _, overrides) in study_networks().items():
-        rates = _spawn(_formats, overrides, steps_of.get(family, 30))
+        rates = _spawn(_formats, overrides, steps_of[family])
         row = {"network": name, "run": " ".join(overrides),
                "contiguous_steps_per_s": rates["contiguous"],
                "channels_last_steps_per_s": rates["channels_last"],
@@ -104,13 +111,13 @@ def _job(overrides: list[str], threads: int, steps: int, barrier, queue) -> None
     queue.put(time.perf_counter() - start)
 
 
-def thread_layouts(steps_of: dict[str, int], cores: int = 2) -> list[dict]:
+def thread_layouts(cores: int = 2) -> list[dict]:
     """Per study network: the wall time of two jobs' steps as ``cores`` 1-thread jobs at once,
     against one ``cores``-thread job at a time."""
     ctx = mp.get_context("spawn")
-    rows = []
+    steps_of, rows = timed_steps(), []
     for name, (family, _, overrides) in study_networks().items():
-        steps = steps_of.get(family, 30)
+        steps = steps_of[family]
         barrier, queue = ctx.Barrier(cores), ctx.Queue()
         procs = [ctx.Process(target=_job, args=(overrides, 1, steps, barrier, queue))
                  for _ in range(cores)]

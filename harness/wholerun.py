@@ -102,7 +102,8 @@ def harness_run(overrides: list[str], extra: list[str], seeds: int = 1) -> dict:
         first = Path(tmp) / ("run" if seeds == 1 else "sweep/0") / "run.json"
         rec = json.loads(first.read_text())
     return {"wall_s": wall, "imports_s": import_seconds(done.stderr),
-            "phases_s": rec["phases_s"], "steps": rec["steps"]}
+            "phases_s": rec["phases_s"], "steps": rec["steps"],
+            "eval_every": rec["config"]["eval_every"]}
 
 
 def _bare(overrides: list[str], queue) -> None:
@@ -142,6 +143,7 @@ def measure(families: list[str], extra: list[str] = ()) -> list[dict]:
         pair = harness_run(overrides, list(extra), seeds=2)
         inside = sum(h["phases_s"].values())
         row = {"family": family, "run": " ".join([*overrides, *extra]), "steps": h["steps"],
+               "eval_every": h["eval_every"],
                "harness_wall_s": h["wall_s"], "bare_steps_s": b, "efficiency": b / h["wall_s"],
                "imports_s": h["imports_s"], **{p: h["phases_s"].get(p, 0.0) for p in PHASES},
                "rest_s": h["wall_s"] - h["imports_s"] - inside,

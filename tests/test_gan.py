@@ -44,8 +44,9 @@ def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_
     assert on_disk["status"] == "ok" and on_disk["scaling"] == "raw" and on_disk["head"] == "identity"
     assert on_disk["config"]["steps"] == 40 and on_disk["wall_time_s"] > 0
     phases = on_disk["phases_s"]  # where the run's time went, each phase measured once
-    assert set(phases) == {"build", "baseline", "evaluations", "final_evaluation",
+    assert set(phases) == {"setup", "build", "baseline", "evaluations", "final_evaluation",
                            "training_loop", "grids"}
+    assert on_disk["memory_format"] == "channels_last"  # the gan family's default
     assert all(v >= 0 for v in phases.values()) and phases["training_loop"] > 0
     assert sum(phases.values()) <= on_disk["wall_time_s"]
     m = on_disk["metrics"]
