@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import multiprocessing as mp
 import os
 import resource
@@ -79,7 +80,8 @@ def _timed_harness(cfg, model, data) -> float:
 
 
 def bare_steps(model, batches, first_step: int = 1) -> None:
-    """The module's own training step in a plain PyTorch loop: no Trainer, no logging."""
+    """The module's own training step in a plain PyTorch loop: no Trainer, no logging.
+    ``batches``: any iterable, e.g. the data module's loader, so loading is timed too."""
     opts = model.configure_optimizers()
     opts = list(opts) if isinstance(opts, (list, tuple)) else [opts]
     for i, batch in enumerate(batches):
@@ -103,11 +105,11 @@ def _timed_bare(model, data) -> float:
     model.to(device)
     model.use_data(data)
     model.train()
-    batches = list(data.train_dataloader())
-    bare_steps(model, batches[:WARMUP])
+    batches = iter(data.train_dataloader())  # loaded inside the timing, as the harness does
+    bare_steps(model, itertools.islice(batches, WARMUP))
     _sync(device)
     start = time.perf_counter()
-    bare_steps(model, batches[WARMUP:], first_step=WARMUP + 1)
+    bare_steps(model, batches, first_step=WARMUP + 1)
     _sync(device)
     return time.perf_counter() - start
 
