@@ -110,8 +110,11 @@ def train(cfg: DictConfig, run_dir: Path, logger=None, resume_from: Path | None 
     from hydra.utils import instantiate
     from torchvision.io import write_png
 
+    from .history import HISTORY
+
     marks = [time.perf_counter()]
     model, data = build_run(cfg, pixels)
+    model.keep_history(run_dir / HISTORY)
     trainer = instantiate(cfg.trainer, logger=logger or False, callbacks=callbacks(cfg, run_dir),
                           max_epochs=data.epochs, reload_dataloaders_every_n_epochs=1,
                           enable_checkpointing=bool(cfg.checkpoint_every))

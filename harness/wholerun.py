@@ -90,10 +90,11 @@ def harness_run(overrides: list[str], extra: list[str], seeds: int = 1) -> dict:
     study's job runs them): the process's wall time, its imports and the first run's record."""
     with tempfile.TemporaryDirectory() as tmp:
         where = ([f"hydra.run.dir={tmp}/run"] if seeds == 1 else
-                 ["-m", f"seed={','.join(map(str, range(seeds)))}", "hydra/launcher=basic",
+                 [f"seed={','.join(map(str, range(seeds)))}", "hydra/launcher=basic",
                   f"hydra.sweep.dir={tmp}/sweep", "hydra.sweep.subdir=${seed}",
                   "~hydra.callbacks.report"])  # the report is once per study, not per run
         args = [sys.executable, "-X", "importtime", "-m", "harness.train",
+                *([] if seeds == 1 else ["-m"]),
                 *(o for o in overrides if seeds == 1 or not o.startswith("seed=")), *extra,
                 *where, f"paths.log_dir={tmp}/logs", "trainer.enable_progress_bar=false"]
         start = time.perf_counter()

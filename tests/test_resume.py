@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from harness.history import read_history
 from harness.runs import run
 from helpers import FAST, ROOT, SEG_FAST, TESTS, make_cfg, run_cli
 
@@ -30,6 +31,27 @@ def test_a_killed_and_resumed_run_gives_the_metrics_of_one_never_stopped(family,
     assert resumed["metrics"] == whole["metrics"]  # every metric, bit for bit
     before, after = resumed["wall_time_parts_s"]
     assert before > 0 and after > 0 and resumed["wall_time_s"] == pytest.approx(before + after, abs=0.02)
+
+
+@pytest.mark.slow
+def test_a_killed_run_keeps_its_history_and_the_resumed_run_appends_without_repeats(tmp_path):
+    """Evaluations at 0, 2, 4, 6, then a crash at 7; the checkpoint is from step 4, so the row
+    of step 6 is measured again after the resume, and must not appear twice."""
+    cfg = lambda *o: make_cfg(tmp_path, "steps=12", "eval_every=2", "checkpoint_every=4", *o)  # noqa: E731
+    run(cfg(), tmp_path / "whole")
+    stopped = run(cfg(*STOP), tmp_path / "resumed")
+    assert stopped["status"] == "failed"
+    kept = read_history(tmp_path / "resumed" / "history.csv")
+    assert [r["step"] for r in kept] == [0, 2, 4, 6]  # what the killed run measured
+    resumed = run(cfg(), tmp_path / "resumed")
+    assert resumed["status"] == "ok" and resumed["resumed_from"]
+    whole = read_history(tmp_path / "whole" / "history.csv")
+    after = read_history(tmp_path / "resumed" / "history.csv")
+    assert [r["step"] for r in after] == [r["step"] for r in whole] == [0, 2, 4, 6, 8, 10, 12]
+    no_wall = lambda rows: [{k: v for k, v in r.items() if k != "wall_time_s"} for r in rows]  # noqa: E731
+    assert no_wall(after) == no_wall(whole)  # the same numbers, measured once each
+    assert after[-1]["swd"] == resumed["metrics"]["swd"]  # the last row is the final evaluation
+    assert all(a["wall_time_s"] <= b["wall_time_s"] for a, b in zip(after, after[1:]))
 
 
 @pytest.mark.slow

@@ -29,7 +29,8 @@ def test_the_final_evaluation_is_logged_once_at_the_last_step(tmp_path):
     rec = run(make_cfg(tmp_path, "steps=6", "eval_every=3"), tmp_path / "run")
     assert rec["status"] == "ok", rec["message"]
     scalars = tb_scalars(tmp_path / "logs")
-    assert [s for s, _ in scalars["gan/eval/swd"]] == [3, 6]
+    assert [s for s, _ in scalars["gan/eval/swd"]] == [0, 3, 6]  # 0: the untrained generator
+    assert scalars["gan/eval/swd"][0][1] == pytest.approx(rec["metrics"]["swd_init"])
     assert scalars["gan/eval/swd"][-1][1] == pytest.approx(rec["metrics"]["swd"])
     assert len(tb_tags(tmp_path / "logs")["images"]) == 2  # decoded and stretched, no copies
 

@@ -29,6 +29,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 
 from ..data import DataError
+from ..history import History
 from ..pixels import Head, Scaling, out_of_range
 
 
@@ -96,6 +97,8 @@ class FamilyModule(pl.LightningModule):
         self.final: Evaluation | None = None
         self.wall_before, self.part_started = 0.0, time.time()  # wall time across resumes
         self.seconds: Counter[str] = Counter()  # where a run's time goes, for the record
+        self.history_path, self.history = None, None  # set by ``keep_history``
+        self.steps_done: int | None = None  # at the checkpoint a resumed run starts from
 
     # ------------------------------------------------------------ what a family writes
     def train_step(self, batch, opts: list, backward: Backward, rng: torch.Generator):
@@ -112,6 +115,10 @@ class FamilyModule(pl.LightningModule):
 
     def use_data(self, data) -> None:
         """Anything the family precomputes from its data module (e.g. a style's Gram matrices)."""
+
+    def keep_history(self, path) -> None:
+        """Write every logged evaluation (``evaluate(log_step=...)``) to ``path`` as it comes."""
+        self.history_path = path
 
     # ------------------------------------------------------------------ shared parts
     @classmethod
@@ -147,6 +154,8 @@ class FamilyModule(pl.LightningModule):
     # ----------------------------------------------------------------- the lifecycle
     def on_fit_start(self) -> None:
         self.part_started = time.time()
+        if self.history_path:
+            self.history = History(self.history_path, keep_until=self.steps_done)
         self.use_data(self.trainer.datamodule)
         if not self.initial_metrics:  # the one guard: a resumed run keeps its baseline
             with self.timed("baseline"):
@@ -179,6 +188,9 @@ class FamilyModule(pl.LightningModule):
         ev = self.measure()
         if log_step is not None:
             self.log_evaluation(ev, log_step)
+            if self.history is not None:
+                wall = self.wall_before + time.time() - self.part_started
+                self.history.append(log_step, wall, ev.metrics)
         return ev if keep else ev.metrics
 
     @contextmanager
@@ -232,8 +244,10 @@ class FamilyModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["initial_metrics"] = self.initial_metrics
         checkpoint["wall_time_s"] = self.wall_before + time.time() - self.part_started
+        checkpoint["steps_done"] = self.step
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.initial_metrics = checkpoint.get("initial_metrics", {})
         self.wall_before = checkpoint.get("wall_time_s", 0.0)
+        self.steps_done = checkpoint.get("steps_done", 0)
 

@@ -81,7 +81,7 @@ class GANModule(FamilyModule):
     def baseline(self) -> dict[str, float]:
         """The untrained generator, and the floor: held-out real against as many training
         images."""
-        init = {f"{k}_init": v for k, v in self.evaluate().items()
+        init = {f"{k}_init": v for k, v in self.evaluate(log_step=0).items()  # step 0 of the curves
                 if k in ("swd", "mean_gap", "std_gap")}
         train_real = self.trainer.datamodule.train_images[:len(self.eval_real)]
         return {**init, "swd_real": self.swd(train_real)["swd"]}

@@ -129,7 +129,7 @@ class SegModule(FamilyModule):
         counts = self.data.class_counts()
         majority = torch.full_like(self.data.val_masks, int(counts.argmax()))
         base = seg_metrics(majority, self.data.val_masks, self.n_classes, self.ignore_index)
-        init = self.evaluate()
+        init = self.evaluate(log_step=0)  # the untrained model: step 0 of the curves
         return {"majority_acc": base["pixel_acc"], "majority_miou": base["miou"],
                 "miou_init": init["miou"], "pixel_acc_init": init["pixel_acc"]}
 

@@ -97,7 +97,7 @@ class StyleModule(FamilyModule):
     # ----------------------------------------------------------------- evaluation
     def baseline(self) -> dict[str, float]:
         """The untrained network, and the ruler's other end: the content crops, unstylised."""
-        init = self.evaluate()
+        init = self.evaluate(log_step=0)  # the untrained model: step 0 of the curves
         x = self.eval_images.to(self.device)
         with torch.no_grad():
             content = float(self.perceptual(x.float(), x)["style_loss"])
