@@ -147,3 +147,13 @@ def range_mismatch(head: Head, scaling: Scaling) -> bool:
 def out_of_range(y: torch.Tensor, scaling: Scaling) -> torch.Tensor:
     """Fraction of values outside ``[lo, hi]``: what the decode's clip hides."""
     return ((y < scaling.lo) | (y > scaling.hi)).float().mean()
+
+
+def out_excess(y: torch.Tensor, scaling: Scaling) -> float:
+    """Mean distance outside ``[lo, hi]`` of the values that are outside, in grey levels (0
+    when none is): how far the clip moves the pixels it moves. Averaged over every pixel it
+    would mostly count the pixels it leaves alone."""
+    pixels = scaling.to_pixels(y)
+    excess = (pixels - pixels.clamp(0, 255)).abs()
+    outside = excess[excess > 0]
+    return float(outside.mean()) if outside.numel() else 0.0

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from harness.pixels import (HEADS, SCALINGS, UnknownChoice, get_head, make_scaling, out_of_range,
-                            range_mismatch)
+from harness.pixels import (HEADS, SCALINGS, UnknownChoice, get_head, make_scaling, out_excess,
+                            out_of_range, range_mismatch)
 from helpers import check_head
 
 ALL_U8 = torch.arange(256, dtype=torch.uint8)
@@ -89,3 +89,11 @@ def test_unknown_names_list_the_choices():
     with pytest.raises(UnknownChoice) as e:
         get_head("bar")
     assert str(e.value) == f"unknown head 'bar'; valid choices: {', '.join(HEADS)}"
+
+
+def test_out_excess_averages_only_the_values_outside():
+    s = make_scaling("symmetric", 1)  # 1 unit = 127.5 grey levels
+    y = torch.tensor([-1.2, 0.0, 0.5, 1.0, 1.4, 0.9, -0.3, 0.2]).view(1, 1, 2, 4)
+    # outside: -1.2 (0.2 below) and 1.4 (0.4 above): 25.5 and 51 grey levels, mean 38.25
+    assert out_excess(y, s) == pytest.approx(38.25, rel=1e-5)
+    assert out_excess(y.clamp(-1, 1), s) == 0.0

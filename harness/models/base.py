@@ -30,7 +30,7 @@ from torch import nn
 
 from ..data import DataError
 from ..history import History
-from ..pixels import Head, Scaling, out_of_range
+from ..pixels import Head, Scaling, out_excess, out_of_range
 
 
 class Diverged(RuntimeError):
@@ -217,9 +217,8 @@ class FamilyModule(pl.LightningModule):
     def output_stats(self, out: torch.Tensor) -> dict[str, float]:
         """What the decode's clip hides: how often and how far outputs leave ``[lo, hi]``."""
         self.check_output(out)
-        pixels = self.scaling.to_pixels(out)
         return {"out_of_range": float(out_of_range(out, self.scaling)),
-                "out_excess": float((pixels - pixels.clamp(0, 255)).abs().mean())}
+                "out_excess": out_excess(out, self.scaling)}
 
     # --------------------------------------------------------------------- logging
     def log_scalars(self, section: str, values: dict[str, float], step: int) -> None:
@@ -244,7 +243,8 @@ class FamilyModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["initial_metrics"] = self.initial_metrics
         checkpoint["wall_time_s"] = self.wall_before + time.time() - self.part_started
-        checkpoint["steps_done"] = self.step
+        # the history a resumed run keeps (a module saved outside a fit has done none)
+        checkpoint["steps_done"] = self.step if getattr(self, "_trainer", None) else 0
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.initial_metrics = checkpoint.get("initial_metrics", {})
