@@ -203,13 +203,18 @@ def summarise(records: list[dict], primary: dict | None = None) -> list[dict]:
     drag a mean and a failed one cannot fake a value; the status counts show what was left out.
     Columns: the combination, the setting columns, ``n``, the status counts, ``range_mismatch``,
     ``<metric>_mean`` and ``<metric>_ci95`` (the 95% half-width), plus per family the
-    ``primary`` metric, its ``rank`` and ``group`` (see ``_rank``). ``primary`` maps a family to
+    ``primary`` metric, its ``rank`` and ``group`` (see ``_rank``), and where the study names a
+    reference pairing, the paired per-seed difference to it (``harness.paired.add_paired``). ``primary`` maps a family to
     ``(metric, "min" | "max")`` and overrides what the records declare.
     """
-    rows = [_summarise_cell(cell, runs) for cell, runs in by_cell(records).items()]
+    from harness.paired import add_paired, references
+
+    cells = by_cell(records)
+    rows = [_summarise_cell(cell, runs) for cell, runs in cells.items()]
     choices = {**declared_primary(records), **(primary or {})}
     for family in dict.fromkeys(r["family"] for r in rows):
         _rank([r for r in rows if r["family"] == family], *choices.get(family, (None, "min")))
+    add_paired(rows, cells, references(records))
     return rows
 
 

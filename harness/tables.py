@@ -15,6 +15,10 @@ from harness.stats import (COMBO, IDENTITY, MISSING, columns_of, finite, metric_
                            values_of, varying_settings)
 
 
+PAIRED = ("vs_reference", "paired_n", "paired_median", "paired_low", "paired_high",
+          "paired_coverage")
+
+
 def _write_csv(rows: list[dict], path: Path, columns: list[str]) -> None:
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, restval="", extrasaction="ignore")
@@ -37,8 +41,9 @@ def write_runs_csv(records: list[dict], sweep_dir, path: Path) -> None:
 def write_summary_csv(rows: list[dict], path: Path) -> None:
     lead = [*COMBO, *columns_of(rows, setting_columns), "n", *columns_of(rows, status_columns),
             "range_mismatch", "primary", "direction", "rank", "group"]
+    paired = [c for c in PAIRED if any(c in r for r in rows)]
     metrics = [f"{m}_{s}" for m in metric_names(rows) for s in ("mean", "ci95")]
-    _write_csv(rows, path, [*lead, *metrics])
+    _write_csv(rows, path, [*lead, *paired, *metrics])
 
 
 def _mean_pm(mean: float, half: float) -> str:
@@ -63,13 +68,16 @@ def markdown_table(rows: list[dict]) -> str:
         names = sorted(metric_names(frows), key=lambda n: n != metric)  # primary first
         settings = shown_settings(frows)
         parts.append(f"**{family}**: ranked by `{metric}` ({better(direction)} is better)\n")
-        header = ["model", "scaling", "head", *settings, "range", "runs", *names, "rank", "group"]
+        paired = any("vs_reference" in r for r in frows)
+        header = ["model", "scaling", "head", *settings, "range", "runs", *names, "rank", "group",
+                  *(["vs reference: paired per-seed difference of the median"] if paired else [])]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r in frows:
             cells = [r["model"], r["scaling"], r["head"], *(r.get(k, MISSING) for k in settings),
                      "mismatch" if r["range_mismatch"] else "", status_text(r),
                      *(_mean_pm(r.get(f"{n}_mean"), r.get(f"{n}_ci95")) for n in names),
-                     "" if r["rank"] is None else str(r["rank"]), r["group"]]
+                     "" if r["rank"] is None else str(r["rank"]), r["group"],
+                     *([r.get("vs_reference", "")] if paired else [])]
             lines.append("| " + " | ".join(cells) + " |")
         parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)

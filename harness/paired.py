@@ -1,0 +1,99 @@
+"""Paired statistics: a pairing against the study's reference, seed by seed.
+
+Runs of one seed share the initial network, the batches and the noise, so the comparison that
+uses what the seeds share is the per-seed difference ``d_s = x_s - ref_s``. Its summary here is
+the median difference with the exact sign-test interval for the median: the order statistics
+``[d_(k), d_(n+1-k)]``, whose coverage is ``1 - 2 P(B <= k - 1)`` for ``B ~ Binomial(n, 1/2)``
+whatever the distribution of the differences (Conover, *Practical Nonparametric Statistics*,
+section 3.2). It needs no normality and no more than the seeds: with 3 seeds the widest
+interval, ``[min, max]``, covers 75%, with 5 seeds 93.8%, with 6 seeds 96.9%. A difference is
+called separable only where an interval of at least the asked coverage excludes 0; otherwise
+the report says "not separable with n seeds", never "equivalent".
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def sign_coverage(n: int, k: int) -> float:
+    """Coverage of ``[d_(k), d_(n+1-k)]`` for the median of n paired differences."""
+    tail = sum(math.comb(n, i) for i in range(k)) / 2 ** n
+    return 1 - 2 * tail
+
+
+@dataclass(frozen=True)
+class Paired:
+    n: int  # seeds with a finite value in both
+    median: float  # median of the per-seed differences
+    low: float
+    high: float  # the sign-test interval of the median difference
+    coverage: float  # its exact coverage
+    separable: bool  # an interval of at least the asked coverage excludes 0
+
+    def words(self, direction: str = "min", level: float = 0.95) -> str:
+        """E.g. "worse by 540 (5/5 seeds; 93.8% interval 480..700): not separable with 5
+        seeds at 95%"."""
+        if self.n == 0:
+            return "no seed in common with the reference"
+        better = (self.median < 0) == (direction == "min")
+        side = "better" if better else "worse"
+        text = (f"{side} by {abs(self.median):.3g} ({self.n} seeds; {self.coverage:.1%} interval "
+                f"{self.low:.3g}..{self.high:.3g})")
+        return text if self.separable else f"{text}: not separable with {self.n} seeds at {level:.0%}"
+
+
+def paired_difference(values: dict[int, float], reference: dict[int, float],
+                      level: float = 0.95) -> Paired:
+    """Per-seed ``values - reference`` over the seeds both have (finite), summarised."""
+    seeds = sorted(s for s in values if s in reference
+                   and math.isfinite(values[s]) and math.isfinite(reference[s]))
+    d = sorted(values[s] - reference[s] for s in seeds)
+    n = len(d)
+    if n == 0:
+        return Paired(0, math.nan, math.nan, math.nan, math.nan, False)
+    median = (d[(n - 1) // 2] + d[n // 2]) / 2
+    k = 1  # the narrowest interval whose coverage still reaches the level, else [min, max]
+    while k + 1 <= (n + 1) // 2 and sign_coverage(n, k + 1) >= level:
+        k += 1
+    low, high, coverage = d[k - 1], d[n - k], sign_coverage(n, k)
+    return Paired(n, median, low, high, coverage,
+                  coverage >= level and (low > 0 or high < 0))
+
+
+def references(records: list[dict]) -> dict[str, tuple[str, str]]:
+    """family -> (scaling, head) of the study's reference pairing (``reference`` in its file)."""
+    for r in records:
+        ref = (r.get("config") or {}).get("reference")
+        if ref:
+            return {family: (str(p["scaling"]), str(p["head"])) for family, p in ref.items()}
+    return {}
+
+
+def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str, tuple[str, str]],
+               level: float = 0.95) -> None:
+    """Each summary row (``rows`` in the order of ``cells``) gets its primary metric's paired
+    difference to the reference pairing of the same family, model and settings: ``paired_n``,
+    ``paired_median``, ``paired_low``, ``paired_high``, ``paired_coverage`` and, in words,
+    ``vs_reference``."""
+    def per_seed(runs: list[dict], metric: str) -> dict[int, float]:
+        return {int(r["seed"]): float(r["metrics"][metric]) for r in runs
+                if r.get("status") == "ok" and isinstance((r.get("metrics") or {}).get(metric),
+                                                          (int, float))}
+
+    keyed = {(c[0], c[1], c[2], c[3], c[4]): runs for c, runs in cells.items()}
+    for row, (cell, runs) in zip(rows, cells.items()):
+        family, model, scaling, head, settings = cell
+        if family not in refs:
+            continue
+        if (scaling, head) == refs[family]:
+            row["vs_reference"] = "reference"
+            continue
+        ref_runs = keyed.get((family, model, *refs[family], settings))
+        if ref_runs is None:
+            row["vs_reference"] = "no reference run with these settings"
+            continue
+        p = paired_difference(per_seed(runs, row["primary"]), per_seed(ref_runs, row["primary"]),
+                              level)
+        row.update(paired_n=p.n, paired_median=p.median, paired_low=p.low, paired_high=p.high,
+                   paired_coverage=p.coverage, vs_reference=p.words(row["direction"], level))

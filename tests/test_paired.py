@@ -1,0 +1,64 @@
+"""The paired difference to the reference, against intervals computed by hand."""
+import math
+
+import pytest
+
+from harness.paired import paired_difference, sign_coverage
+
+
+def test_coverage_of_the_order_statistics_by_hand():
+    assert sign_coverage(3, 1) == pytest.approx(1 - 2 / 8)  # [min, max] of 3: 75%
+    assert sign_coverage(5, 1) == pytest.approx(1 - 2 / 32)  # 93.75%
+    assert sign_coverage(6, 1) == pytest.approx(1 - 2 / 64)  # 96.875%
+    # n = 10, k = 2: 1 - 2 (1 + 10) / 1024
+    assert sign_coverage(10, 2) == pytest.approx(1 - 22 / 1024)
+
+
+def test_ten_seeds_against_a_hand_computed_interval():
+    ref = {s: 100.0 for s in range(10)}
+    diffs = [5.0, -1.0, 3.0, 8.0, 2.0, 6.0, 4.0, 7.0, 1.0, 9.0]
+    got = paired_difference({s: 100.0 + d for s, d in enumerate(diffs)}, ref)
+    # sorted: -1 1 2 3 4 5 6 7 8 9; k = 2 is the narrowest with coverage >= 95% (97.9%;
+    # k = 3 gives 1 - 2 * 56 / 1024 = 89.1%): [d_(2), d_(9)] = [1, 8]; median (4 + 5) / 2
+    assert (got.n, got.median, got.low, got.high) == (10, 4.5, 1.0, 8.0)
+    assert got.coverage == pytest.approx(1 - 22 / 1024)
+    assert got.separable  # 0 is outside [1, 8]
+    assert got.words("min").startswith("worse by 4.5 (10 seeds; 97.9% interval 1..8)")
+
+
+def test_three_seeds_all_worse_are_still_not_separable_at_95_percent():
+    got = paired_difference({0: 883.0, 1: 870.0, 2: 905.0}, {0: 180.0, 1: 182.0, 2: 476.0})
+    assert (got.low, got.high, got.median) == (429.0, 703.0, 688.0)
+    assert got.coverage == pytest.approx(0.75) and not got.separable
+    assert got.words("min").endswith("not separable with 3 seeds at 95%")
+
+
+def test_only_seeds_both_have_count():
+    got = paired_difference({0: 1.0, 1: math.nan, 2: 3.0, 5: 9.0}, {0: 0.0, 1: 0.0, 2: 0.0})
+    assert got.n == 2 and got.median == 2.0
+    assert paired_difference({0: 1.0}, {1: 1.0}).words() == "no seed in common with the reference"
+
+
+def _rec(scaling, head, seed, swd):
+    config = {"study": "toy", "seed": seed, "steps": 10, "scaling": {"name": scaling},
+              "head": {"name": head}, "model": {"name": "gan"},
+              "reference": {"gan": {"scaling": "symmetric", "head": "tanh"}}}
+    return {"status": "ok", "study": "toy", "family": "gan", "model": "gan", "scaling": scaling,
+            "head": head, "seed": seed, "threads": 1, "primary_metric": "swd",
+            "primary_direction": "min", "metrics": {"swd": swd}, "config": config}
+
+
+def test_the_report_pairs_each_pairing_with_the_studys_reference_by_seed():
+    from harness import stats
+
+    ref = {0: 180.0, 1: 182.0, 2: 476.0}
+    article = {0: 883.0, 1: 870.0, 2: 905.0, 3: 900.0}  # seed 3 has no reference run
+    records = [_rec("symmetric", "tanh", s, v) for s, v in ref.items()]
+    records += [_rec("raw", "identity", s, v) for s, v in article.items()]
+    rows = {(r["scaling"], r["head"]): r for r in stats.summarise(records)}
+    assert rows[("symmetric", "tanh")]["vs_reference"] == "reference"
+    raw = rows[("raw", "identity")]
+    assert (raw["paired_n"], raw["paired_median"], raw["paired_low"], raw["paired_high"]) == (
+        3, 688.0, 429.0, 703.0)
+    assert raw["vs_reference"] == ("worse by 688 (3 seeds; 75.0% interval 429..703): "
+                                   "not separable with 3 seeds at 95%")
