@@ -39,7 +39,8 @@ def _settings_lines(records) -> list[str]:
             f"{keys}"]
 
 
-def readme_text(records, table, out_dir: Path, *, commit, command=None, wall_time_s=None) -> str:
+def readme_text(records, table, out_dir: Path, *, commit, command=None, wall_time_s=None,
+                curves: bool = False) -> str:
     seeds = sorted({r["seed"] for r in records if finite(r.get("seed"))})
     if wall_time_s is None:
         wall = _duration(sum(r["wall_time_s"] for r in records if finite(r.get("wall_time_s"))))
@@ -64,6 +65,8 @@ def readme_text(records, table, out_dir: Path, *, commit, command=None, wall_tim
         f"- Date: {datetime.datetime.now().isoformat(timespec='seconds')}", "",
         "## Summary", "", table,
         "Per run: [runs.csv](runs.csv); per combination: [summary.csv](summary.csv).", "",
+        *(["## Learning curves", "", "![metrics against step, per pairing](curves.png)", ""]
+          if curves else []),
         "## Metrics", "", "![primary metric per family](metrics.png)", "",
         "## Samples", "", "![decoded vs min/max-stretched samples](montage.png)", "",
     ]

@@ -71,6 +71,7 @@ def cannot_write(out: Path, err: OSError) -> str:
 def _write(records, sweep_dir, out: Path, *, command, wall_time_s) -> Path:
     # matplotlib here, not at import: every run's process loads this module (Hydra builds its
     # callbacks for single runs and sweep workers too) and draws nothing
+    from harness.curves import plot_curves
     from harness.figures import build_montage, plot_metrics
 
     out.mkdir(parents=True, exist_ok=True)
@@ -82,9 +83,11 @@ def _write(records, sweep_dir, out: Path, *, command, wall_time_s) -> Path:
     write_summary_csv(rows, out / "summary.csv")
     (out / "summary.md").write_text(table)
     plot_metrics(rows, out / "metrics.png")
+    curves = plot_curves(records, rows, out / "curves.png")
     build_montage(records, out / "montage.png")
     (out / "README.md").write_text(readme_text(records, table, out, commit=commit,
-                                               command=command, wall_time_s=wall_time_s))
+                                               command=command, wall_time_s=wall_time_s,
+                                               curves=curves))
     return out
 
 
@@ -106,7 +109,8 @@ def main(argv=None) -> int:
     if error:
         print(error, file=sys.stderr)
         return 1
-    print(f"wrote {out}/: README.md summary.md summary.csv runs.csv metrics.png montage.png\n")
+    print(f"wrote {out}/: README.md summary.md summary.csv runs.csv metrics.png curves.png "
+          "montage.png\n")
     print((out / "summary.md").read_text())
     return 0
 

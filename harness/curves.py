@@ -1,0 +1,104 @@
+"""A report's learning curves, ``curves.png``: each pairing's metrics against step, from the
+runs' ``history.csv`` files, so "does not train" can be told from "trains slowly".
+
+Per family one row of panels: the primary metric, then the range metrics it has (``mean_gap``,
+``out_of_range``). Per cell (pairing and setting columns) the median over its ok seeds at each
+evaluated step, and a band from the lowest to the highest seed. One colour per scaling and one
+line style per head, the same in every panel. Reference lines: the family's floor (GAN: real
+against real; seg: the majority class), where its records have it. Step 0 is the untrained
+model, so the curves start at the untrained baseline.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from harness.history import HISTORY, read_history
+from harness.pixels import SCALINGS
+from harness.stats import by_cell, cell_fields, finite, head_order, shown_settings, with_settings
+
+RANGE = ("mean_gap", "out_of_range")
+FLOORS = {"swd": ("swd_real", "real against real"), "miou": ("majority_miou", "majority class")}
+STYLES = ("-", "--", ":", "-.")
+
+
+def scaling_colour(scaling: str) -> str:
+    """One colour per scaling, fixed by ``harness.pixels`` order: the same in every figure."""
+    names = list(SCALINGS)
+    return f"C{names.index(scaling) if scaling in names else len(names)}"
+
+
+def _curve(runs: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, median, low, high) over the seeds that evaluated each step."""
+    by_step: dict[float, list[float]] = {}
+    for r in runs:
+        if r.get("status") != "ok":
+            continue
+        for row in read_history(Path(r["run_dir"]) / HISTORY):
+            if finite(row.get(metric)):
+                by_step.setdefault(row["step"], []).append(row[metric])
+    steps = np.array(sorted(by_step))
+    values = [np.array(by_step[s]) for s in steps]
+    return (steps, np.array([np.median(v) for v in values]),
+            np.array([v.min() for v in values]), np.array([v.max() for v in values]))
+
+
+def plot_curves(records: list[dict], rows: list[dict], path: Path) -> bool:
+    """Draw ``curves.png``; False (nothing written) where no run kept a history."""
+    cells = by_cell(records)
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    panels = {f: [next(r["primary"] for r in rows if r["family"] == f)] for f in families}
+    drawn = False
+    for f in families:
+        kept = [m for m in RANGE if any(finite(r.get(f"{m}_mean")) for r in rows
+                                        if r["family"] == f)]
+        panels[f] += kept
+    width = max(len(p) for p in panels.values())
+    fig = Figure(figsize=(4.6 * width + 2.6, 3.4 * len(families)))
+    for i, family in enumerate(families):
+        frows = [r for r in rows if r["family"] == family]
+        shown = shown_settings(frows)
+        heads = sorted({r["head"] for r in frows}, key=head_order)
+        for j, metric in enumerate(panels[family]):
+            ax = fig.add_subplot(len(families), width, i * width + j + 1)
+            for cell, runs in cells.items():
+                row = cell_fields(cell)
+                if row["family"] != family:
+                    continue
+                steps, median, low, high = _curve(runs, metric)
+                if not len(steps):
+                    continue
+                drawn = True
+                colour = scaling_colour(row["scaling"])
+                label = with_settings(f"{row['scaling']} + {row['head']}", row, shown)
+                style = STYLES[heads.index(row["head"]) % len(STYLES)]
+                ax.plot(steps, median, style, color=colour, label=label, linewidth=1.4)
+                ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
+            _floor(ax, records, family, metric)
+            ax.set_xlabel("step")
+            ax.set_title(f"{family}: {metric}", fontsize=10)
+            ax.grid(alpha=0.3)
+            if j == len(panels[family]) - 1:  # one legend per family: every panel's lines
+                handles = {}
+                for a in fig.axes[-len(panels[family]):]:
+                    for h, label in zip(*a.get_legend_handles_labels()):
+                        handles.setdefault(label, h)
+                ax.legend(handles.values(), handles.keys(), fontsize=7, loc="upper left",
+                          bbox_to_anchor=(1.01, 1.0))
+    if drawn:
+        fig.suptitle("median over seeds (band: lowest to highest seed); step 0 = untrained",
+                     fontsize=10)
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+    return drawn
+
+
+def _floor(ax, records: list[dict], family: str, metric: str) -> None:
+    name, label = FLOORS.get(metric, (None, None))
+    values = [r["metrics"][name] for r in records if r.get("family") == family
+              and r.get("status") == "ok" and finite((r.get("metrics") or {}).get(name))]
+    if values:
+        ax.axhline(float(np.median(values)), color="black", linestyle="--", linewidth=0.8,
+                   label=label)

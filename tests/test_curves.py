@@ -1,0 +1,45 @@
+"""Learning curves come from the runs' history files: per step the median and the range over
+the seeds that evaluated it; no file, no figure."""
+import csv
+
+from harness import curves, report
+
+
+def _run(tmp_path, seed, rows, status="ok"):
+    run_dir = tmp_path / f"seed{seed}"
+    run_dir.mkdir()
+    with (run_dir / "history.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, ["step", "wall_time_s", "swd"])
+        w.writeheader()
+        w.writerows({"step": s, "wall_time_s": s / 10, "swd": v} for s, v in rows)
+    return {"status": status, "study": "toy", "family": "gan", "model": "gan", "scaling": "raw",
+            "head": "identity", "seed": seed, "primary_metric": "swd",
+            "primary_direction": "min", "metrics": {"swd": rows[-1][1], "swd_real": 10.0},
+            "run_dir": str(run_dir), "config": {"seed": seed}}
+
+
+def test_median_and_band_per_step_over_the_ok_seeds(tmp_path):
+    runs = [_run(tmp_path, 0, [(0, 900), (100, 500), (200, 300)]),
+            _run(tmp_path, 1, [(0, 910), (100, 400), (200, 200)]),
+            _run(tmp_path, 2, [(0, 920), (100, 600)]),  # killed after step 100, kept its rows
+            _run(tmp_path, 3, [(0, 1.0), (100, 1.0)], status="failed")]  # not drawn
+    steps, median, low, high = curves._curve(runs, "swd")
+    assert steps.tolist() == [0, 100, 200]
+    assert median.tolist() == [910, 500, 250]
+    assert low.tolist() == [900, 400, 200] and high.tolist() == [920, 600, 300]
+
+
+def test_the_report_draws_curves_only_where_runs_kept_a_history(tmp_path):
+    runs = [_run(tmp_path, s, [(0, 900 + s), (100, 500 + s)]) for s in range(2)]
+    rows = report.summarise(runs)
+    assert curves.plot_curves(runs, rows, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+    for r in runs:
+        (tmp_path / f"seed{r['seed']}" / "history.csv").unlink()
+    assert not curves.plot_curves(runs, rows, tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_each_scaling_has_its_own_colour_fixed_by_the_pixels_module():
+    colours = [curves.scaling_colour(s) for s in ("raw", "unit", "symmetric", "imagenet")]
+    assert colours == ["C0", "C1", "C2", "C3"]  # harness.pixels order, whatever a report holds
