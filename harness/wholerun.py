@@ -55,9 +55,9 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
             seed = [] if "seed" in params else ["seed=0"]
             runs = [[*base, *(f"{k}={v}" for k, v in rec.items() if k not in params), *extra,
                      *seed] for rec in records for extra in grid]
-            families = {family_of(compose("train", r)).family for r in runs}
-            for overrides in runs:
-                cfg = compose("train", overrides)
+            cfgs = [compose("train", r) for r in runs]
+            families = {family_of(cfg).family for cfg in cfgs}
+            for overrides, cfg in zip(runs, cfgs):
                 found.setdefault(f"{path.stem}: {cfg.model.name}",
                                  (family_of(cfg).family, len(families) == 1, overrides))
     return found
