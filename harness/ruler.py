@@ -1,0 +1,276 @@
+"""A recognisability ruler for samples of the embedded digits: does a sample read as a digit?
+
+SWD and the moment gaps say how far samples are from the real images, patch by patch; they do
+not say whether a person would read a digit in them. The ruler is a small CNN classifier,
+trained once and deterministically on the training split of the embedded digits at the
+study's image size, and these numbers computed with it on uint8 samples exactly as given:
+
+- ``kid``: the kernel inception distance (Binkowski et al. 2018; torchmetrics'
+  ``KernelInceptionDistance``) between the samples and real held-out digits, in the
+  classifier's penultimate feature space instead of Inception's; lower is better. It is an
+  unbiased estimate, so two sets from one distribution give about 0 (slightly below is
+  possible); ``kid_std`` is its spread over the subsets.
+- ``confident``: the fraction of samples the classifier gives one class with probability
+  >= 0.9.
+- ``coverage``: how many of the 10 classes the confident samples fall in (mode collapse shows
+  as a low count; ``coverage_frac`` is the count out of 10), and ``entropy``: the entropy of
+  the confident samples' class histogram divided by log 10 (1: all ten classes equally often,
+  0: one class, or no confident sample).
+
+The classifier reads ``x / 255``, with no per-image normalisation, so brightness and contrast
+count: a dim digit is not a digit to it, whatever a min/max-stretched view of it shows. Whether
+the samples are the decoded images or the article's stretched view
+(``harness.visuals.stretch_grid``) is the caller's choice. It is also trained to give smooth
+random blobs a flat prediction (outlier exposure, Hendrycks et al. 2019), so that a noisy or
+blurry sample is not confidently a digit, as a plain classifier finds most of them.
+
+The trained weights are cached as ``<data_dir>/ruler/digits-<size>px-<key>.pt``, ``<key>``
+naming the training recipe, the torch version and the caller's torch thread count (which
+changes the float order, so the weights): a second call loads the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import pickle
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import load_images
+
+# The held-out split is ImageData's: the same permutation (seed 12345) and the same size (a
+# quarter of the set, 449 of 1797), so with data.eval_size >= 449 the ruler never trained on
+# the images a GAN run is measured against, and trained on exactly the GAN's training images.
+SPLIT_SEED = 12345
+RECIPE = dict(width=16, features=64, epochs=20, batch_size=64, lr=5e-3, outliers=0.5, seed=0)
+CONFIDENT = 0.9  # the probability a sample's top class needs for it to count as recognised
+KID_SUBSETS, KID_SUBSET_SIZE = 50, 100  # subsets of 100: fits a few hundred samples
+
+
+class DigitNet(nn.Module):
+    """Three 3x3 conv + ReLU stages (two 2x max-pools), average-pooled to 4x4, one hidden
+    layer (the penultimate features KID reads), 10 logits. Reads uint8 (N, 1, S, S): 32 and 48
+    px (any S >= 16)."""
+
+    def __init__(self, width: int = 16, features: int = 64):
+        super().__init__()
+        w = width
+        self.body = nn.Sequential(
+            nn.Conv2d(1, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(), nn.Linear(4 * w * 16, features), nn.ReLU())
+        self.head = nn.Linear(features, 10)
+        # KID's features are divided by this: their RMS over the training digits, set after
+        # training, so the polynomial kernel sees O(1) values (as Inception's pooled features).
+        self.register_buffer("feature_scale", torch.ones(()))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> penultimate features (N, features)."""
+        return self.body(x.float() / 255)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+class Embedding(nn.Module):
+    """The classifier's penultimate features as a module: torchmetrics' KID ``feature``."""
+
+    def __init__(self, net: DigitNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.embed(x) / self.net.feature_scale
+
+
+# ---------------------------------------------------------------------------------- data
+def digits(image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The embedded digits as the harness loads them (uint8 (1797, 1, S, S)) and their labels
+    (int64 (1797,)), in scikit-learn's order."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    images = load_images("digits", channels=1, image_size=image_size)
+    return images, torch.from_numpy(sk_digits().target).long()
+
+
+def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(held-out, training) indices of ``n`` images: ImageData's split."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    n_held = n // 4
+    return perm[:n_held], perm[n_held:]
+
+
+def held_out(image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The held-out digits (uint8) and labels: never seen by the classifier."""
+    images, labels = digits(image_size)
+    idx, _ = split(len(images))
+    return images[idx], labels[idx]
+
+
+# ----------------------------------------------------------------------------- training
+def recipe(image_size: int) -> dict:
+    """Everything the trained weights depend on."""
+    return dict(RECIPE, image_size=image_size, split_seed=SPLIT_SEED, source="digits",
+                torch=torch.__version__.split("+")[0], threads=torch.get_num_threads())
+
+
+def recipe_key(r: dict) -> str:
+    return hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()[:8]
+
+
+@torch.no_grad()
+def predict(net: DigitNet, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    """Class probabilities (N, 10) of uint8 images, in eval mode, in batches."""
+    net.eval()
+    return torch.cat([F.softmax(net(images[i:i + batch]), 1)
+                      for i in range(0, len(images), batch)])
+
+
+def accuracy(net: DigitNet, images: torch.Tensor, labels: torch.Tensor) -> float:
+    return (predict(net, images).argmax(1) == labels).float().mean().item()
+
+
+def initial(r: dict) -> DigitNet:
+    """The untrained network of recipe ``r``, seeded; the caller's global RNG is untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(r["seed"])
+        return DigitNet(r["width"], r["features"])
+
+
+def smooth_noise(n: int, size: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` uint8 images of smooth random blobs: uniform noise on a grid of 2..8 cells,
+    bilinearly upsampled to ``size``. Not digits, but the scale of their strokes."""
+    cells = int(torch.randint(2, 9, (), generator=gen))
+    z = torch.rand(n, 1, cells, cells, generator=gen)
+    z = F.interpolate(z, size=size, mode="bilinear", align_corners=False)
+    return (z * 255).round().to(torch.uint8)
+
+
+def train(image_size: int) -> tuple[DigitNet, dict]:
+    """A DigitNet trained on the training split: Adam, fixed epochs, minibatches in a seeded
+    order, on the CPU with the caller's thread count. The caller's global RNG is left as it
+    was. Returns the network and what to record (held-out accuracy, seconds)."""
+    r = recipe(image_size)
+    images, labels = digits(image_size)
+    held, tr = split(len(images))
+    x, y = images[tr], labels[tr]
+    start = time.perf_counter()
+    net = initial(r)
+    order = torch.Generator().manual_seed(r["seed"])
+    opt = torch.optim.Adam(net.parameters(), lr=r["lr"])
+    steps = r["epochs"] * math.ceil(len(x) / r["batch_size"])
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)  # a quiet last epoch
+    net.train()
+    for _ in range(r["epochs"]):
+        for idx in torch.randperm(len(x), generator=order).split(r["batch_size"]):
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            if r["outliers"]:  # outlier exposure: blobs should get a flat prediction
+                blobs = smooth_noise(len(idx) // 2, image_size, order)
+                loss = loss - r["outliers"] * F.log_softmax(net(blobs), 1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            decay.step()
+    net.eval()
+    with torch.no_grad():
+        net.feature_scale.fill_(net.embed(x).pow(2).mean().sqrt())
+    seconds = time.perf_counter() - start
+    return net, dict(recipe=r, held_out_accuracy=accuracy(net, images[held], labels[held]),
+                     train_seconds=seconds)
+
+
+def load_classifier(image_size: int, data_dir: str | Path = "data"
+                    ) -> tuple[DigitNet, dict, Path]:
+    """The trained classifier for ``image_size``: loaded from the cache under ``data_dir``,
+    or trained and saved there (atomically: parallel runs never read half a file). Returns the
+    network (eval mode), its record (recipe, held-out accuracy, training seconds, whether it
+    was loaded) and the cache file."""
+    r = recipe(image_size)
+    path = Path(data_dir) / "ruler" / f"digits-{image_size}px-{recipe_key(r)}.pt"
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):  # absent or unreadable
+        saved = {}
+    if saved.get("recipe") == r:
+        net = initial(r)
+        net.load_state_dict(saved["state_dict"])
+        info = {k: v for k, v in saved.items() if k != "state_dict"}
+        return net.eval(), {**info, "loaded": True}, path
+    net, info = train(image_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save({**info, "state_dict": net.state_dict()}, tmp)
+    os.replace(tmp, path)
+    return net, {**info, "loaded": False}, path
+
+
+# ------------------------------------------------------------------------------ measuring
+class Ruler:
+    """A trained classifier and one fixed set of real digits: ``ruler(samples)`` gives the
+    recognisability metrics of uint8 samples (N, 1, S, S), N >= 2.
+
+    KID uses subsets of ``min(100, N, len(reference))`` images (torchmetrics needs subsets no
+    bigger than either set; 100 fits a few hundred samples and keeps the estimate's spread
+    small), ``subsets`` of them, drawn with a fixed seed: the same samples give the same KID."""
+
+    def __init__(self, net: DigitNet, reference: torch.Tensor, info: dict | None = None,
+                 subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE, seed: int = 0):
+        self.net, self.info = net.eval(), info or {}
+        self.image_size = reference.shape[-1]
+        self.reference = self._check(reference, "reference")
+        self.subsets, self.subset_size, self.seed = subsets, subset_size, seed
+
+    def _check(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        want = (1, self.image_size, self.image_size)
+        if x.dtype != torch.uint8 or x.dim() != 4 or tuple(x.shape[1:]) != want or len(x) < 2:
+            raise ValueError(f"{name} must be uint8 (N, {', '.join(map(str, want))}) with "
+                             f"N >= 2, got {x.dtype} {tuple(x.shape)}")
+        return x.detach().cpu()
+
+    @torch.no_grad()
+    def kid(self, samples: torch.Tensor) -> tuple[float, float]:
+        """(mean, std over subsets) of KID between ``samples`` and the reference."""
+        from torchmetrics.image.kid import KernelInceptionDistance
+
+        samples = self._check(samples, "samples")
+        size = min(self.subset_size, len(samples), len(self.reference))
+        with warnings.catch_warnings():  # "will save all extracted features": a few hundred
+            warnings.filterwarnings("ignore", "Metric `Kernel Inception Distance`")
+            kid = KernelInceptionDistance(feature=Embedding(self.net), subsets=self.subsets,
+                                          subset_size=size)
+        kid.update(self.reference, real=True)
+        kid.update(samples, real=False)
+        with torch.random.fork_rng(devices=[]):  # compute() draws subsets from the global RNG
+            torch.manual_seed(self.seed)
+            mean, std = kid.compute()
+        return mean.item(), std.item()
+
+    def __call__(self, samples: torch.Tensor) -> dict[str, float]:
+        samples = self._check(samples, "samples")
+        probs = predict(self.net, samples)
+        top, cls = probs.max(1)
+        sure = top >= CONFIDENT
+        coverage = len(cls[sure].unique())
+        hist = torch.bincount(cls[sure], minlength=10).double()
+        hist = hist[hist > 0] / max(1, int(sure.sum()))
+        entropy = 0.0 - (hist * hist.log()).sum().item() / math.log(10)  # 0.0 -: never -0.0
+        kid, kid_std = self.kid(samples)
+        return {"kid": kid, "kid_std": kid_std, "confident": sure.float().mean().item(),
+                "coverage": coverage, "coverage_frac": coverage / 10, "entropy": entropy}
+
+
+def load_ruler(image_size: int, data_dir: str | Path = "data",
+               reference: torch.Tensor | None = None) -> Ruler:
+    """The ruler for ``image_size`` (32 and 48 px studies): the cached classifier (trained on
+    first use) and, unless given, the held-out digits as KID's reference."""
+    net, info, path = load_classifier(image_size, data_dir)
+    ref = held_out(image_size)[0] if reference is None else reference
+    return Ruler(net, ref, {**info, "path": str(path)})
