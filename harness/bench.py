@@ -196,8 +196,9 @@ def main(argv=None) -> int:
                         help="1: also time one whole run of each family's study (alone, and "
                              "as the first of two in one sweep) against its bare steps; 0 skips it")
     parser.add_argument("--tuning", type=int, default=1,
-                        help="1: also time each study network's memory formats and thread "
-                             "layouts, and predict full_grid's wall time; 0 skips it")
+                        help="1 (CPU only): also time the memory formats and thread layouts "
+                             "of every study network of --families, and predict full_grid's "
+                             "wall time (needs every family); 0 skips it")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench"))
     args = parser.parse_args(argv)
     os.environ.update(FIXED_MALLOC)  # read by each process this one starts, at its start
@@ -234,12 +235,12 @@ def main(argv=None) -> int:
 
         whole = wholerun.measure(args.families, ["threads=1"])
     formats, layouts, ops = [], [], {}
-    if args.tuning:
+    if args.tuning and args.accelerator == "cpu":  # these build their networks on the CPU
         from . import forecast, tuning
 
-        formats = tuning.memory_formats()
-        layouts = tuning.thread_layouts() if args.accelerator == "cpu" else []
-        ops = forecast.ops_per_step()
+        formats = tuning.memory_formats(args.families)
+        layouts = tuning.thread_layouts(args.families)
+        ops = forecast.ops_per_step(args.families)
     write(out, rows, sweep, whole, args, machine(), formats, layouts, ops)
     print(f"wrote {out}/bench_{args.accelerator}.csv and {out}/README_{args.accelerator}.md")
     return 0
@@ -303,7 +304,10 @@ def write(out: Path, rows: list[dict], sweep: dict | None, whole: list[dict], ar
                   "training steps at 1 thread: contiguous against channels_last, built from one "
                   "seed in one process, alternating timed blocks (median). Then two jobs' steps "
                   "as two 1-thread processes at once (started behind a barrier) against one "
-                  "2-thread process doing both in turn (`harness/tuning.py`).", "",
+                  "2-thread process's time for one job's steps, counted twice "
+                  "(`harness/tuning.py`). channels_last is a family's default where it is "
+                  "faster by more than 5% for every network of the family (two measurements of "
+                  "one network differ by up to 3%).", "",
                   *tuning_markdown(list(formats), list(layouts))]
     if whole and layouts:
         from .forecast import markdown as forecast_markdown

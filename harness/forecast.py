@@ -60,8 +60,8 @@ def markdown(whole: list[dict], layouts: list[dict], ops: dict[str, int]) -> lis
     settings, runs = grid_runs()
     by_family = {r["family"]: r for r in whole}
     lay = {r["network"].split(": ")[1]: r for r in layouts if r["network"].startswith("default: ")}
-    if not by_family or not lay or set(runs) - set(by_family) - set(lay):
-        return []
+    if any(f not in by_family or f not in lay for f in runs):
+        return []  # the grid holds every family: each one's costs are needed
     cost = {f: per_run(by_family[f], lay[f], settings["steps"], settings["eval_every"])
             for f in runs}
 
@@ -102,7 +102,8 @@ def markdown(whole: list[dict], layouts: list[dict], ops: dict[str, int]) -> lis
                   f"so a step is bound by its kernel launches ({shown} operations per training "
                   f"step, counted here; about {LAUNCH_S * 1e6:.0f} us each): one run at a time "
                   f"takes about {_hours(serial)} for the grid, and k runs at once divide that "
-                  f"by k until the host's cores (16 on the H200 machine) or the GPU saturate: "
+                  f"by k until the host's cores or the GPU saturate (k = 8 assumes a host of "
+                  f"at least 8 cores): "
                   f"about **{_hours(serial / 8)}** at k = 8. Unmeasured: confirm with "
                   "`python -m harness.bench --accelerator gpu` (steps/s per family) and a slice "
                   "of the grid with `trainer=gpu hydra/launcher=local hydra.launcher.n_jobs=k` "
@@ -145,11 +146,11 @@ METADATA = {f"aten::{n}" for n in ("view", "as_strided", "t", "transpose", "perm
                                    "_local_scalar_dense", "empty_like")}
 
 
-def ops_per_step() -> dict[str, int]:
+def ops_per_step(families) -> dict[str, int]:
     """family -> leaf operations in one training step of its default network."""
     from .tuning import _spawn
     from .wholerun import study_networks
 
     return {family: _spawn(_count, overrides)
             for name, (family, _, overrides) in study_networks().items()
-            if name.startswith("default: ")}
+            if name.startswith("default: ") and family in families}

@@ -153,7 +153,9 @@ def out_excess(y: torch.Tensor, scaling: Scaling) -> float:
     """Mean distance outside ``[lo, hi]`` of the values that are outside, in grey levels (0
     when none is): how far the clip moves the pixels it moves. Averaged over every pixel it
     would mostly count the pixels it leaves alone."""
-    pixels = scaling.to_pixels(y)
-    excess = (pixels - pixels.clamp(0, 255)).abs()
-    outside = excess[excess > 0]
-    return float(outside.mean()) if outside.numel() else 0.0
+    lo, hi = scaling.lo, scaling.hi
+    outside = (y < lo) | (y > hi)  # the same test as out_of_range, in the scaling's space
+    if not bool(outside.any()):
+        return 0.0
+    levels = ((lo - y).clamp_min(0) + (y - hi).clamp_min(0)) * scaling.div  # grey levels
+    return float(levels[outside].mean())

@@ -87,7 +87,9 @@ def import_seconds(stderr: str) -> float:
 
 def harness_run(overrides: list[str], extra: list[str], seeds: int = 1) -> dict:
     """One run as a user starts it (``seeds`` > 1: that many seeds in one sweep process, as a
-    study's job runs them): the process's wall time, its imports and the first run's record."""
+    study's job runs them), in this process's environment (under the bench: its fixed malloc
+    thresholds): the process's wall time, its imports and the first run's record. Imports made
+    inside a phase (a data source's, TensorBoard's) count in both, so the rest is a little low."""
     with tempfile.TemporaryDirectory() as tmp:
         where = ([f"hydra.run.dir={tmp}/run"] if seeds == 1 else
                  [f"seed={','.join(map(str, range(seeds)))}", "hydra/launcher=basic",

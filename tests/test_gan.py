@@ -48,7 +48,7 @@ def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_
                            "training_loop", "grids"}
     assert on_disk["memory_format"] == "channels_last"  # the gan family's default
     assert all(v >= 0 for v in phases.values()) and phases["training_loop"] > 0
-    assert sum(phases.values()) <= on_disk["wall_time_s"]
+    assert sum(phases.values()) <= on_disk["wall_time_s"] + 0.004  # 7 phases, each to 1 ms
     m = on_disk["metrics"]
     assert 0 <= m["out_of_range"] <= 1 and m["swd"] > 0 and m["swd_init"] > 0
     assert m["swd"] < m["swd_init"]  # 40 steps already move the generator towards the data
