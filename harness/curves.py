@@ -30,13 +30,17 @@ def scaling_colour(scaling: str) -> str:
     return f"C{names.index(scaling) if scaling in names else len(names)}"
 
 
-def _curve(runs: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _histories(runs: list[dict]) -> list[list[dict]]:
+    """The history rows of each ok run (read once, drawn in every panel)."""
+    return [read_history(Path(r["run_dir"]) / HISTORY) for r in runs if r.get("status") == "ok"]
+
+
+def _curve(histories: list[list[dict]], metric: str
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(steps, median, low, high) over the seeds that evaluated each step."""
     by_step: dict[float, list[float]] = {}
-    for r in runs:
-        if r.get("status") != "ok":
-            continue
-        for row in read_history(Path(r["run_dir"]) / HISTORY):
+    for history in histories:
+        for row in history:
             if finite(row.get(metric)):
                 by_step.setdefault(row["step"], []).append(row[metric])
     steps = np.array(sorted(by_step))
@@ -47,7 +51,7 @@ def _curve(runs: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def plot_curves(records: list[dict], rows: list[dict], path: Path) -> bool:
     """Draw ``curves.png``; False (nothing written) where no run kept a history."""
-    cells = by_cell(records)
+    cells = {cell: _histories(runs) for cell, runs in by_cell(records).items()}
     families = list(dict.fromkeys(r["family"] for r in rows))
     panels = {f: [next(r["primary"] for r in rows if r["family"] == f)] for f in families}
     drawn = False
@@ -63,11 +67,11 @@ def plot_curves(records: list[dict], rows: list[dict], path: Path) -> bool:
         heads = sorted({r["head"] for r in frows}, key=head_order)
         for j, metric in enumerate(panels[family]):
             ax = fig.add_subplot(len(families), width, i * width + j + 1)
-            for cell, runs in cells.items():
+            for cell, histories in cells.items():
                 row = cell_fields(cell)
                 if row["family"] != family:
                     continue
-                steps, median, low, high = _curve(runs, metric)
+                steps, median, low, high = _curve(histories, metric)
                 if not len(steps):
                     continue
                 drawn = True

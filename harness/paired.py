@@ -81,7 +81,6 @@ def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str,
                 if r.get("status") == "ok" and isinstance((r.get("metrics") or {}).get(metric),
                                                           (int, float))}
 
-    keyed = {(c[0], c[1], c[2], c[3], c[4]): runs for c, runs in cells.items()}
     for row, (cell, runs) in zip(rows, cells.items()):
         family, model, scaling, head, settings = cell
         if family not in refs:
@@ -89,7 +88,7 @@ def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str,
         if (scaling, head) == refs[family]:
             row["vs_reference"] = "reference"
             continue
-        ref_runs = keyed.get((family, model, *refs[family], settings))
+        ref_runs = cells.get((family, model, *refs[family], settings))
         if ref_runs is None:
             row["vs_reference"] = "no reference run with these settings"
             continue

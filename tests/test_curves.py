@@ -23,7 +23,7 @@ def test_median_and_band_per_step_over_the_ok_seeds(tmp_path):
             _run(tmp_path, 1, [(0, 910), (100, 400), (200, 200)]),
             _run(tmp_path, 2, [(0, 920), (100, 600)]),  # killed after step 100, kept its rows
             _run(tmp_path, 3, [(0, 1.0), (100, 1.0)], status="failed")]  # not drawn
-    steps, median, low, high = curves._curve(runs, "swd")
+    steps, median, low, high = curves._curve(curves._histories(runs), "swd")
     assert steps.tolist() == [0, 100, 200]
     assert median.tolist() == [910, 500, 250]
     assert low.tolist() == [900, 400, 200] and high.tolist() == [920, 600, 300]
