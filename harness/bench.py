@@ -136,14 +136,20 @@ def measure(family: str, mode: str, threads: int, accelerator: str, queue) -> No
                "peak_rss_mb": peak_mb})
 
 
-def run_one(family: str, mode: str, threads: int, accelerator: str) -> dict:
+def in_fresh_process(target, *args):
+    """``target(*args, queue)`` in a newly spawned interpreter (nothing imported or allocated
+    before it, as a user's run starts): returns what it put on the queue."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    p = ctx.Process(target=measure, args=(family, mode, threads, accelerator, queue))
+    p = ctx.Process(target=target, args=(*args, queue))
     p.start()
     out = queue.get()
     p.join()
     return out
+
+
+def run_one(family: str, mode: str, threads: int, accelerator: str) -> dict:
+    return in_fresh_process(measure, family, mode, threads, accelerator)
 
 
 def sweep_seconds(parallel: bool, steps_scale: float, out_dir: Path) -> float:

@@ -40,14 +40,21 @@ def grid_runs() -> tuple[dict, dict[str, tuple[int, int]]]:
     return {"steps": study.steps, "eval_every": study.eval_every}, runs
 
 
+def evaluations(steps: int, eval_every: int) -> int:
+    """How many evaluations a run makes: one every ``eval_every`` steps before the last, then
+    the final one (``eval_every`` 0: the final one only)."""
+    return (max(0, -(-steps // eval_every) - 1) if eval_every else 0) + 1
+
+
 def per_run(whole: dict, layout: dict, steps: int, eval_every: int) -> dict:
-    """Seconds of one full_grid run of a family: fixed, training and evaluations, imports apart."""
-    n_evals = max(0, -(-whole["steps"] // whole["eval_every"]) - 1) + 1  # scheduled + final
-    per_eval = (whole["evaluations"] + whole["final_evaluation"]) / n_evals
+    """Seconds of one full_grid run of a family: fixed, training and evaluations (``run``: the
+    three together), imports apart."""
+    per_eval = ((whole["evaluations"] + whole["final_evaluation"])
+                / evaluations(whole["steps"], whole["eval_every"]))
     fixed = sum(whole[k] for k in ("setup", "build", "baseline", "grids", "rest_s"))
     step = layout["parallel_1_thread_s"] / layout["steps_per_job"]
-    evals = max(0, -(-steps // eval_every) - 1) + 1
-    return {"fixed": fixed, "train": steps * step, "evals": evals * per_eval,
+    train, evals = steps * step, evaluations(steps, eval_every) * per_eval
+    return {"fixed": fixed, "train": train, "evals": evals, "run": fixed + train + evals,
             "step": step, "per_eval": per_eval, "imports": whole["imports_s"]}
 
 
@@ -70,10 +77,11 @@ def markdown(whole: list[dict], layouts: list[dict], ops: dict[str, int]) -> lis
         c = cost[f]
         train = c["train"] if step is None else settings["steps"] * step
         extra = c["imports"] if imports else 0.0
-        return runs[f][0] * (c["fixed"] + train + c["evals"] + extra) + runs[f][1] * (c["fixed"] + extra)
+        trained, skipped = runs[f]
+        return trained * (c["fixed"] + train + c["evals"] + extra) + skipped * (c["fixed"] + extra)
 
     total_runs = sum(a + b for a, b in runs.values())
-    longest = max(c["fixed"] + c["train"] + c["evals"] for c in cost.values())
+    longest = max(c["run"] for c in cost.values())
     cpu = sum(family_s(f) for f in runs) / 2 + max(c["imports"] for c in cost.values())
     seg_slice = family_s("seg") / 3 / 2 + cost["seg"]["imports"]  # one seed of three
     lines = ["## Scaling on paper: `full_grid`", "",
@@ -85,9 +93,8 @@ def markdown(whole: list[dict], layouts: list[dict], ops: dict[str, int]) -> lis
              "| fixed s per run | one run | all its runs, one job |",
              "|---|---|---|---|---|---|---|"]
     for f, c in cost.items():
-        one = c["fixed"] + c["train"] + c["evals"]
         lines.append(f"| {f} | {runs[f][0]} + {runs[f][1]} | {c['step']:.3f} | "
-                     f"{c['per_eval']:.2f} | {c['fixed']:.1f} | {_hours(one)} | "
+                     f"{c['per_eval']:.2f} | {c['fixed']:.1f} | {_hours(c['run'])} | "
                      f"{_hours(family_s(f))} |")
     lines += ["", f"- **This CPU (2 cores, `hydra/launcher=local`, 2 jobs of 1 thread):** "
               f"**{_hours(cpu)}**. Confirm with a slice: `python -m harness.train -m "
@@ -122,11 +129,11 @@ def _count(overrides: list[str], queue) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     from .bench import bare_steps
-    from .tuning import _batches, _compose
+    from .tuning import batch_list, compose_run
     from .train import build_run
 
-    model, data = build_run(_compose([*overrides, "threads=1", "steps=3"]))
-    batches = _batches(model, data, 3)
+    model, data = build_run(compose_run([*overrides, "threads=1", "steps=3"]))
+    batches = batch_list(model, data, 3)
     bare_steps(model, batches[:2])
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         bare_steps(model, batches[2:], first_step=3)
@@ -148,9 +155,9 @@ METADATA = {f"aten::{n}" for n in ("view", "as_strided", "t", "transpose", "perm
 
 def ops_per_step(families) -> dict[str, int]:
     """family -> leaf operations in one training step of its default network."""
-    from .tuning import _spawn
+    from .bench import in_fresh_process
     from .wholerun import study_networks
 
-    return {family: _spawn(_count, overrides)
+    return {family: in_fresh_process(_count, overrides)
             for name, (family, _, overrides) in study_networks().items()
             if name.startswith("default: ") and family in families}

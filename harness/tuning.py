@@ -21,13 +21,14 @@ from __future__ import annotations
 import multiprocessing as mp
 import statistics
 import time
+from .bench import in_fresh_process
 from .wholerun import study_networks
 
 BLOCKS = 3  # alternating timed blocks per memory format
 CLEAR = 1.05  # a speed-up that two measurements of the same network cannot give by chance
 
 
-def _compose(overrides: list[str]):
+def compose_run(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
     from .train import CONF_DIR
@@ -36,7 +37,7 @@ def _compose(overrides: list[str]):
         return compose("train", [*overrides, "checkpoint_every=0", "logger=none"])
 
 
-def _batches(model, data, n: int) -> list:
+def batch_list(model, data, n: int) -> list:
     model.use_data(data)
     model.train()
     batches = list(data.train_dataloader())
@@ -50,9 +51,9 @@ def _formats(overrides: list[str], steps: int, queue) -> None:
 
     models, batches = {}, None
     for fmt, flag in (("contiguous", "false"), ("channels_last", "true")):
-        cfg = _compose([*overrides, f"channels_last={flag}", "threads=1", f"steps={steps}"])
+        cfg = compose_run([*overrides, f"channels_last={flag}", "threads=1", f"steps={steps}"])
         model, data = build_run(cfg)
-        batches = _batches(model, data, steps)
+        batches = batch_list(model, data, steps)
         models[fmt] = model
     for fmt in models:  # warm-up, untimed
         bare_steps(models[fmt], batches[:3])
@@ -65,16 +66,6 @@ def _formats(overrides: list[str], steps: int, queue) -> None:
             bare_steps(models[fmt], batches[i * block:(i + 1) * block], first_step=4 + i * block)
             rates[fmt].append(block / (time.perf_counter() - start))
     queue.put({fmt: statistics.median(r) for fmt, r in rates.items()})
-
-
-def _spawn(target, *args):
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    p = ctx.Process(target=target, args=(*args, queue))
-    p.start()
-    out = queue.get()
-    p.join()
-    return out
 
 
 def timed_steps() -> dict[str, int]:
@@ -90,7 +81,7 @@ def memory_formats(families) -> list[dict]:
     for name, (family, _, overrides) in study_networks().items():
         if family not in families:
             continue
-        rates = _spawn(_formats, overrides, steps_of[family])
+        rates = in_fresh_process(_formats, overrides, steps_of[family])
         row = {"network": name, "run": " ".join(overrides),
                "contiguous_steps_per_s": rates["contiguous"],
                "channels_last_steps_per_s": rates["channels_last"],
@@ -106,8 +97,8 @@ def _job(overrides: list[str], threads: int, steps: int, barrier, queue) -> None
     from .bench import bare_steps
     from .train import build_run
 
-    model, data = build_run(_compose([*overrides, f"threads={threads}", f"steps={steps}"]))
-    batches = _batches(model, data, steps)
+    model, data = build_run(compose_run([*overrides, f"threads={threads}", f"steps={steps}"]))
+    batches = batch_list(model, data, steps)
     bare_steps(model, batches[:3])  # warm-up, untimed
     if barrier is not None:
         barrier.wait()
@@ -134,7 +125,7 @@ def thread_layouts(families, cores: int = 2) -> list[dict]:
         parallel = max(queue.get() for _ in procs)
         for p in procs:
             p.join()
-        one = _spawn(_job, overrides, cores, steps, None)
+        one = in_fresh_process(_job, overrides, cores, steps, None)
         sequential = cores * one  # the same jobs one after the other, each with every core
         row = {"network": name, "steps_per_job": steps, "jobs": cores,
                "parallel_1_thread_s": parallel, "sequential_all_threads_s": sequential,

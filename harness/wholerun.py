@@ -16,7 +16,6 @@ parallel job), so the same run is also timed as the first of two in one sweep pr
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import subprocess
 import sys
 import tempfile
@@ -127,13 +126,9 @@ def _bare(overrides: list[str], queue) -> None:
 
 def bare_run(overrides: list[str], extra: list[str]) -> float:
     """Seconds for the run's training steps alone, in a plain loop in a fresh process."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    p = ctx.Process(target=_bare, args=([*overrides, *extra], queue))
-    p.start()
-    seconds = queue.get()
-    p.join()
-    return seconds
+    from .bench import in_fresh_process
+
+    return in_fresh_process(_bare, [*overrides, *extra])
 
 
 def measure(families: list[str], extra: list[str] = ()) -> list[dict]:
