@@ -159,3 +159,12 @@ def out_excess(y: torch.Tensor, scaling: Scaling) -> float:
         return 0.0
     levels = ((lo - y).clamp_min(0) + (y - hi).clamp_min(0)) * scaling.div  # grey levels
     return float(levels[outside].mean())
+
+
+def span(pixels: torch.Tensor) -> float:
+    """1st to 99th percentile of the values, in grey levels (0..255 units, unclipped): how much
+    of the range the images use, which a mean and a std can hide (real digits: about 255)."""
+    v = pixels.detach().float().flatten().cpu()
+    step = max(1, len(v) // 4_000_000)  # torch.quantile takes at most 16M values
+    lo, hi = torch.quantile(v[::step], torch.tensor([0.01, 0.99]))
+    return float(hi - lo)

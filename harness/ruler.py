@@ -21,8 +21,9 @@ The classifier reads ``x / 255``, with no per-image normalisation, so brightness
 count: a dim digit is not a digit to it, whatever a min/max-stretched view of it shows. Whether
 the samples are the decoded images or the article's stretched view
 (``harness.visuals.stretch_grid``) is the caller's choice. It is also trained to give smooth
-random blobs a flat prediction (outlier exposure, Hendrycks et al. 2019), so that a noisy or
-blurry sample is not confidently a digit, as a plain classifier finds most of them.
+random blobs and flat grey images a flat prediction (outlier exposure, Hendrycks et al. 2019),
+so that a noisy, blurry or blank sample is not confidently a digit, as a plain classifier
+finds most of them (without the flat ones, an all-black batch read as 100% one digit).
 
 The trained weights are cached as ``<data_dir>/ruler/digits-<size>px-<key>.pt``, ``<key>``
 naming the training recipe, the torch version and the caller's torch thread count (which
@@ -49,7 +50,10 @@ from .data import load_images
 # quarter of the set, 449 of 1797), so with data.eval_size >= 449 the ruler never trained on
 # the images a GAN run is measured against, and trained on exactly the GAN's training images.
 SPLIT_SEED = 12345
-RECIPE = dict(width=16, features=64, epochs=20, batch_size=64, lr=5e-3, outliers=0.5, seed=0)
+RECIPE = dict(width=16, features=64, epochs=20, batch_size=64, lr=5e-3, outliers=0.5, flat=0.25,
+              seed=0)
+SOURCES = ("digits",)  # data sources (``data.source``) with the labels a ruler is trained on
+REPORTED = ("kid", "confident", "coverage")  # what a run's record keeps, per view
 CONFIDENT = 0.9  # the probability a sample's top class needs for it to count as recognised
 KID_SUBSETS, KID_SUBSET_SIZE = 50, 100  # subsets of 100: fits a few hundred samples
 
@@ -145,12 +149,16 @@ def initial(r: dict) -> DigitNet:
         return DigitNet(r["width"], r["features"])
 
 
-def smooth_noise(n: int, size: int, gen: torch.Generator) -> torch.Tensor:
+def smooth_noise(n: int, size: int, gen: torch.Generator, flat: float = 0.0) -> torch.Tensor:
     """``n`` uint8 images of smooth random blobs: uniform noise on a grid of 2..8 cells,
-    bilinearly upsampled to ``size``. Not digits, but the scale of their strokes."""
+    bilinearly upsampled to ``size``. Not digits, but the scale of their strokes. The first
+    ``flat`` of them are one random grey level each (black included): what an untrained or
+    collapsed generator decodes to, and what a plain classifier calls a digit."""
     cells = int(torch.randint(2, 9, (), generator=gen))
     z = torch.rand(n, 1, cells, cells, generator=gen)
     z = F.interpolate(z, size=size, mode="bilinear", align_corners=False)
+    k = round(n * flat)
+    z[:k] = torch.rand(k, 1, 1, 1, generator=gen).pow(2)  # dark levels more often
     return (z * 255).round().to(torch.uint8)
 
 
@@ -173,7 +181,7 @@ def train(image_size: int) -> tuple[DigitNet, dict]:
         for idx in torch.randperm(len(x), generator=order).split(r["batch_size"]):
             loss = F.cross_entropy(net(x[idx]), y[idx])
             if r["outliers"]:  # outlier exposure: blobs should get a flat prediction
-                blobs = smooth_noise(len(idx) // 2, image_size, order)
+                blobs = smooth_noise(len(idx) // 2, image_size, order, r["flat"])
                 loss = loss - r["outliers"] * F.log_softmax(net(blobs), 1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -248,12 +256,25 @@ class Ruler:
                                           subset_size=size)
         kid.update(self.reference, real=True)
         kid.update(samples, real=False)
-        with torch.random.fork_rng(devices=[]):  # compute() draws subsets from the global RNG
-            torch.manual_seed(self.seed)
-            mean, std = kid.compute()
+        threads = torch.get_num_threads()
+        # 100x100 kernels: one thread is fastest (on a busy 2-core machine two threads spun
+        # 300x slower) and makes KID's value independent of the run's thread count
+        torch.set_num_threads(1)
+        try:
+            with torch.random.fork_rng(devices=[]):  # compute() draws subsets from the global RNG
+                torch.manual_seed(self.seed)
+                mean, std = kid.compute()
+        finally:
+            torch.set_num_threads(threads)
         return mean.item(), std.item()
 
     def __call__(self, samples: torch.Tensor) -> dict[str, float]:
+        kid, kid_std = self.kid(samples)
+        return {"kid": kid, "kid_std": kid_std, **self.classify(samples)}
+
+    def classify(self, samples: torch.Tensor) -> dict[str, float]:
+        """The classifier's part alone: ``confident``, ``coverage`` (and its fraction), and
+        ``entropy``."""
         samples = self._check(samples, "samples")
         probs = predict(self.net, samples)
         top, cls = probs.max(1)
@@ -262,9 +283,19 @@ class Ruler:
         hist = torch.bincount(cls[sure], minlength=10).double()
         hist = hist[hist > 0] / max(1, int(sure.sum()))
         entropy = 0.0 - (hist * hist.log()).sum().item() / math.log(10)  # 0.0 -: never -0.0
-        kid, kid_std = self.kid(samples)
-        return {"kid": kid, "kid_std": kid_std, "confident": sure.float().mean().item(),
-                "coverage": coverage, "coverage_frac": coverage / 10, "entropy": entropy}
+        return {"confident": sure.float().mean().item(), "coverage": coverage,
+                "coverage_frac": coverage / 10, "entropy": entropy}
+
+
+def views(ruler: Ruler, decoded: torch.Tensor, article: torch.Tensor) -> dict[str, float]:
+    """The ``REPORTED`` metrics of the decoded samples (``kid``, ...) and of the article's
+    view of the same samples (``kid_article``, ...): recognisable as a user gets them, and as
+    the article saw them."""
+    out: dict[str, float] = {}
+    for suffix, samples in (("", decoded), ("_article", article)):
+        metrics = ruler(samples)
+        out.update({f"{k}{suffix}": float(metrics[k]) for k in REPORTED})
+    return out
 
 
 def load_ruler(image_size: int, data_dir: str | Path = "data",

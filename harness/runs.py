@@ -74,7 +74,8 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
            "steps": cfg.steps, "range_mismatch": None,
            # changes the float order, so the numbers: a report cell never mixes the two
            "memory_format": "channels_last" if cfg.channels_last else "contiguous",
-           "primary_metric": None, "primary_direction": None, "metrics": {},
+           "primary_metric": None, "primary_direction": None, "primary_units": None,
+           "metrics": {},
            "config_key": key, "log_version": log_version(cfg, key, run_dir),
            "started": datetime.now().isoformat(timespec="seconds"), "commit": code_commit(),
            "command": "python -m harness.train " + " ".join(sys.argv[1:]),
@@ -83,7 +84,8 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
     try:
         family, (scaling, head) = family_of(cfg), pixels_of(cfg)  # resolved once, passed on
         rec.update(family=family.family, primary_metric=family.primary[0],
-                   primary_direction=family.primary[1], threads=job_threads(cfg),
+                   primary_direction=family.primary[1], primary_units=family.units,
+                   threads=job_threads(cfg),
                    # a head on class scores (seg) has no pixel interval to miss
                    range_mismatch=family.pixel_output and range_mismatch(head, scaling))
         rec["resumed_from"] = str(resume_from) if resume_from else None

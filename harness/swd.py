@@ -1,9 +1,10 @@
-"""Sliced Wasserstein distance on Laplacian-pyramid patches (Karras et al. 2018).
+"""Sliced Wasserstein distance on Laplacian-pyramid patches (Karras et al. 2018), two readings.
 
-Deviation from ProGAN, on purpose: both descriptor sets are normalised by the
-*real* set's per-channel mean/std. ProGAN normalises each set by its own
-statistics, which hides global brightness/contrast shifts -- exactly the kind of
-error a pixel-scaling or output-head choice tends to introduce.
+``swd``: both descriptor sets normalised by the *real* set's per-channel mean/std, a deviation
+from ProGAN on purpose, so that global brightness/contrast shifts -- the kind of error a
+pixel-scaling or output-head choice tends to introduce -- count. ``swd_own``: ProGAN's own
+normalisation, each set by its own statistics, which ignores such shifts per level: a large
+``swd`` with a small ``swd_own`` reads "right structure, wrong range".
 """
 import torch
 import torch.nn.functional as F
@@ -67,6 +68,11 @@ def _patches(x, p, k, gen):
     return out.permute(0, 1, 4, 2, 3).reshape(n * k, c, p * p)
 
 
+def _moments(d):
+    """Per-channel mean and std (clamped above 0) of (count, C, p*p) descriptors."""
+    return d.mean(dim=(0, 2), keepdim=True), d.std(dim=(0, 2), keepdim=True).clamp_min(1e-8)
+
+
 def _sort_rows(x):
     """In-place row sort: sorting dominates SWD and numpy's SIMD sort is ~3x faster than torch's."""
     x.numpy().sort(axis=1)
@@ -74,12 +80,16 @@ def _sort_rows(x):
 
 
 class RealSWD:
-    """SWD against one fixed real set, its half of the work done once.
+    """SWD against one fixed real set, in both readings, its half of the work done once.
+
+    The real side is normalised by its own statistics in both readings, so the readings share
+    everything but the fake set's normalisation: ``swd`` uses the real set's mean/std (range
+    errors count), ``swd_own`` the fake set's own (ProGAN's; structure only).
 
     Every evaluation of a run compares new samples with the same held-out images, and every
     random draw depends on the shapes alone, so the real side (patches, their normalisation and
-    their sorted projections, about half the time) is computed on the first call and replayed
-    after: ``RealSWD(real)(fake)`` equals ``swd(real, fake)`` bit for bit. The sorted
+    their sorted projections, a third of a fresh call's time) is computed on the first call and
+    replayed after: ``RealSWD(real)(fake)`` equals ``swd(real, fake)`` bit for bit. The sorted
     projections are kept per fake-set size: about 120 MB per pyramid level for 449 images.
     """
 
@@ -96,12 +106,13 @@ class RealSWD:
 
     @torch.no_grad()
     def __call__(self, fake) -> dict[str, float]:
-        """SWD (x1e3) per Laplacian level and averaged: {"swd", "swd_l<res>", ...}."""
+        """SWD (x1e3) per Laplacian level and averaged, fake set normalised by the real set's
+        statistics and by its own: {"swd", "swd_l<res>", ..., "swd_own", "swd_own_l<res>", ...}."""
         _check(self.real, fake)
         kept = self.kept.get(len(fake))
         fresh = []
         gen = torch.Generator().manual_seed(self.seed)
-        out = {}
+        by_real, by_own = {}, {}
         for i, (lr, lf) in enumerate(zip(self.pyramid, laplacian_pyramid(fake.cpu().float() / 255,
                                                                           self.min_res))):
             p = min(self.p, *lr.shape[-2:])
@@ -110,15 +121,16 @@ class RealSWD:
                 mean, std, rows_real = kept[i]
             else:
                 dr = _patches(lr, p, self.k, gen)
-                mean = dr.mean(dim=(0, 2), keepdim=True)
-                std = dr.std(dim=(0, 2), keepdim=True).clamp_min(1e-8)
+                mean, std = _moments(dr)
                 dr = ((dr - mean) / std).flatten(1)
-            df = ((_patches(lf, p, self.k, gen) - mean) / std).flatten(1)
+            pf = _patches(lf, p, self.k, gen)
+            own_mean, own_std = _moments(pf)
+            df, df_own = ((pf - mean) / std).flatten(1), ((pf - own_mean) / own_std).flatten(1)
             n_real, n_fake = len(lr) * self.k, len(df)
             if n_real != n_fake:  # the bigger set is subsampled to the smaller
                 perm = torch.randperm(max(n_real, n_fake), generator=gen)[:min(n_real, n_fake)]
                 if n_fake > n_real:
-                    df = df[perm]
+                    df, df_own = df[perm], df_own[perm]
                 elif not kept:
                     dr = dr[perm]
             dirs = []
@@ -128,17 +140,19 @@ class RealSWD:
             if not kept:
                 rows_real = [_sort_rows(d @ dr.T) for d in dirs]  # (dirs, count): rows contiguous
                 fresh.append((mean, std, rows_real))
-            dist = torch.stack([(a - _sort_rows(d @ df.T)).abs().mean()
-                                for a, d in zip(rows_real, dirs)]).mean().item()
-            out[f"swd_l{lr.shape[-2]}"] = 1e3 * dist
+            for out, key, x in ((by_real, "swd", df), (by_own, "swd_own", df_own)):
+                dist = torch.stack([(a - _sort_rows(d @ x.T)).abs().mean()
+                                    for a, d in zip(rows_real, dirs)]).mean().item()
+                out[f"{key}_l{lr.shape[-2]}"] = 1e3 * dist
         if not kept:
             self.kept[len(fake)] = fresh
-        return {"swd": sum(out.values()) / len(out), **out}
+        return {"swd": sum(by_real.values()) / len(by_real), **by_real,
+                "swd_own": sum(by_own.values()) / len(by_own), **by_own}
 
 
 def swd(real, fake, **kwargs):
-    """SWD (x1e3) per Laplacian level and averaged; returns {"swd", "swd_l<res>", ...}. Keep a
-    ``RealSWD`` to compare many sets with one real set."""
+    """SWD (x1e3) per Laplacian level and averaged, both readings (see ``RealSWD.__call__``).
+    Keep a ``RealSWD`` to compare many sets with one real set."""
     return RealSWD(real, **kwargs)(fake)
 
 

@@ -52,12 +52,19 @@ def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_
     m = on_disk["metrics"]
     assert 0 <= m["out_of_range"] <= 1 and m["swd"] > 0 and m["swd_init"] > 0
     assert m["swd"] < m["swd_init"]  # 40 steps already move the generator towards the data
-    for name in ("samples_decoded.png", "samples_stretched.png"):
+    # the ruler on the digits: recognisability as decoded and as the article's saver showed it
+    for view in ("", "_article"):
+        assert 0 <= m[f"confident{view}"] <= 1 and m[f"coverage{view}"] in range(11)
+        assert m[f"kid{view}"] > 0.05  # 40 steps of a tiny network: far from real digits
+    assert m["confident_real"] > 0.9  # real training digits against the same classifier
+    assert 200 < m["span_real"] <= 255 and m["span"] >= 0
+    for name in ("samples_decoded.png", "samples_article.png"):
         assert (tmp_path / "run" / name).stat().st_size > 100
     tags = tb_tags(tmp_path / "logs")
     assert {"gan/final/swd", "gan/final/out_of_range", "gan/train/d_loss", "gan/eval/swd",
             "primary_metric"} <= tags["scalars"]
-    assert {"gan/samples/decoded", "gan/samples/stretched"} <= tags["images"]
+    assert {"gan/samples/decoded", "gan/samples/article"} <= tags["images"]
+    assert {"gan/eval/kid", "gan/eval/confident_article"} <= tags["scalars"]
     assert {"gan/hist/last_layer_z", "gan/hist/head_output"} <= tags["histograms"]
     assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= tags["hparams"]
     folder = list((tmp_path / "logs").rglob("events.out.tfevents.*"))[0].parent
@@ -111,3 +118,16 @@ def test_data_without_what_the_family_needs_is_one_line_before_any_work(tmp_path
     assert rec["status"] == "failed" and rec["family"] == "gan"
     assert rec["message"] == ("DataError: model family 'gan' needs data with train_images, "
                               "eval_images; SegData lacks eval_images")
+
+
+def test_article_view_stretches_each_grid_once():
+    from harness.models.gan import GANModule
+    from harness.visuals import stretch_grid
+
+    out = torch.cat([torch.full((64, 1, 4, 4), 0.1), torch.full((64, 1, 4, 4), 0.5)])
+    out[0, 0, 0, 0], out[64, 0, 0, 0] = -0.3, 2.0  # each grid's own min/max
+    module = GANModule.__new__(GANModule)
+    module.n_grid = 64
+    view = GANModule.article_view(module, out)
+    assert torch.equal(view[:64], stretch_grid(out[:64])) and torch.equal(view[64:], stretch_grid(out[64:]))
+    assert view[1].unique().tolist() == [255] and view[65].unique().tolist() == [0]  # grid 1: its max; grid 2: its min

@@ -163,3 +163,13 @@ def test_mode_collapse_shows_as_coverage(measure, halves):
     assert len(threes) >= 20 and m["confident"] >= 0.9  # measured 29 images, 0.966
     assert m["coverage"] == 1 and m["coverage_frac"] == 0.1 and m["entropy"] == 0.0
     assert m["kid"] > 1.0  # measured 5.0: one class of ten is far from all ten
+
+
+@pytest.mark.slow
+def test_blank_batches_are_not_digits(measure, halves):
+    """What an untrained or collapsed generator decodes to (all black under raw + identity):
+    a plain classifier called such a batch 100% one digit."""
+    for level in (0, 40, 255):
+        m = measure(torch.full(halves[1].shape, level, dtype=torch.uint8))
+        assert m["confident"] == 0 and m["coverage"] == 0, (level, m)
+        assert m["kid"] > 1.0, (level, m)  # measured 1.35 (black) to 2.83

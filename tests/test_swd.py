@@ -33,15 +33,60 @@ def smooth_images(n, c, size, seed):
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
+def half(x):
+    return (x.float() * 0.5).round().to(torch.uint8)
+
+
 def test_noise_far_real_close(digits, baseline):
+    """Noise is far in both readings: its structure is wrong, not only its range."""
     real, rr = digits[0], baseline
     g = torch.Generator().manual_seed(1)
     noise = torch.randint(0, 256, real.shape, dtype=torch.uint8, generator=g)
     rn = swd(real, noise, **FAST)
-    assert set(rr) == {"swd", "swd_l32", "swd_l16"}
+    assert set(rr) == {"swd", "swd_l32", "swd_l16", "swd_own", "swd_own_l32", "swd_own_l16"}
     assert rr["swd"] == pytest.approx((rr["swd_l32"] + rr["swd_l16"]) / 2)
-    assert 0 < rr["swd"] < 50  # measured ~15
-    assert rn["swd"] > 20 * rr["swd"]  # measured ~130x
+    assert rr["swd_own"] == pytest.approx((rr["swd_own_l32"] + rr["swd_own_l16"]) / 2)
+    assert 0 < rr["swd"] < 50 and 0 < rr["swd_own"] < 50  # measured ~14 both
+    assert rn["swd"] > 20 * rr["swd"]  # measured ~140x
+    assert rn["swd_own"] > 5 * rr["swd_own"]  # measured ~15x
+    assert min(rn["swd_own_l32"], rn["swd_own_l16"]) > 5 * max(rr["swd_own_l32"], rr["swd_own_l16"])
+
+
+def test_real_set_normalisation_unchanged(digits):
+    """``swd`` as computed before ``swd_own`` existed (same draws, same numbers): equal, fewer
+    and more fake images than real. Tolerance for other BLAS builds; one extra draw moves >1%."""
+    real, other = digits[0][:300], digits[1]
+    before = {300: (20.278455689549446, 21.44765481352806, 19.10925656557083),
+              250: (21.09623607248068, 22.25913293659687, 19.933339208364487),
+              400: (21.630135364830494, 21.338069811463356, 21.922200918197632)}
+    for n, values in before.items():
+        out = swd(real, other[:n], **FAST)
+        assert (out["swd"], out["swd_l32"], out["swd_l16"]) == pytest.approx(values, rel=1e-5)
+
+
+def test_range_error_only_in_real_set_normalisation(digits, baseline):
+    """Right structure, wrong range: the real set at half brightness against itself."""
+    real = digits[0]
+    out = swd(real, half(real), **FAST)
+    assert out["swd"] > 20 * baseline["swd"]  # measured ~35x
+    assert out["swd_own"] == pytest.approx(baseline["swd_own"], rel=0.25)  # measured 14.1 vs 14.3
+    assert out["swd_own"] < out["swd"] / 20
+
+
+def test_own_normalisation_ignores_exact_scaling(digits):
+    """Even values halved exactly (no rounding): each set's own statistics cancel the factor
+    per channel, so ``swd_own`` keeps its value while ``swd`` does not."""
+    real, even = digits[0][:300], digits[1][:300] & 0xFE
+    a, b = swd(real, even, **FAST), swd(real, even // 2, **FAST)
+    assert b["swd"] > 10 * a["swd"]
+    for k in ("swd_own", "swd_own_l32", "swd_own_l16"):
+        assert b[k] == pytest.approx(a[k], rel=1e-4)
+    rgb, other = smooth_images(64, 3, 32, seed=0), smooth_images(64, 3, 32, seed=1) & 0xFE
+    dimmed = other.clone()
+    dimmed[:, 0] //= 2  # one channel only: the normalisation is per channel
+    a, b = swd(rgb, other, **FAST), swd(rgb, dimmed, **FAST)
+    assert b["swd"] > 2 * a["swd"]
+    assert b["swd_own"] == pytest.approx(a["swd_own"], rel=1e-4)
 
 
 SHIFTS = {"plus40": lambda x: (x.int() + 40).clamp(max=255), "times0.6": lambda x: x.float() * 0.6}
@@ -52,7 +97,9 @@ def test_global_shift_visible(digits, baseline, shift):
     """ProGAN's per-set normalisation would hide this; real-set normalisation must not."""
     real, other = digits
     shifted = shift(other).round().to(torch.uint8)
-    assert swd(real, shifted, **FAST)["swd"] > 5 * baseline["swd"]  # measured ~15-30x
+    out = swd(real, shifted, **FAST)
+    assert out["swd"] > 5 * baseline["swd"]  # measured ~15-35x
+    assert out["swd_own"] < 2 * baseline["swd_own"]  # measured ~1-1.4x: hidden there
     gap, gap_rr = moment_gap(real, shifted), moment_gap(real, other)
     assert gap["mean_gap"] > 0.08 and gap_rr["mean_gap"] < 0.01
     assert gap["real_mean"] == pytest.approx(gap_rr["real_mean"])
@@ -91,6 +138,10 @@ def test_a_kept_real_side_gives_the_numbers_of_a_fresh_one(digits, n_fake):
     samples, of the same or another count, must equal a computation from scratch."""
     real, other = digits[0][:300], digits[1]
     kept = RealSWD(real, seed=5, **FAST)
+    first = kept(other[:n_fake])
+    assert list(kept.kept) == [n_fake]
+    assert kept(other[:n_fake]) == first  # replayed real side, both readings
+    assert first["swd_own"] != first["swd"]
     for shift in (0, 40, 90):
         fake = (other[:n_fake].int() + shift).clamp(max=255).to(torch.uint8)
         assert kept(fake) == RealSWD(real, seed=5, **FAST)(fake)
@@ -115,7 +166,7 @@ def test_bad_inputs():
 def test_rgb_48_levels():
     real, other = smooth_images(256, 3, 48, seed=0), smooth_images(256, 3, 48, seed=1)
     out = swd(real, other, **FAST)
-    assert set(out) == {"swd", "swd_l48", "swd_l24"}
+    assert set(out) == {"swd", "swd_l48", "swd_l24", "swd_own", "swd_own_l48", "swd_own_l24"}
     g = torch.Generator().manual_seed(2)
     noisy = real.int() + torch.randint(-60, 61, real.shape, generator=g)
     far = swd(real, noisy.clamp(0, 255).to(torch.uint8), **FAST)
@@ -125,4 +176,6 @@ def test_rgb_48_levels():
 @pytest.mark.parametrize("size,keys", [(64, {"swd_l64", "swd_l32", "swd_l16"}), (12, {"swd_l12"})])
 def test_level_sizes(size, keys):
     x = smooth_images(16, 1, size, seed=0)
-    assert set(swd(x, x, patches_per_image=8, dirs_per_repeat=16)) == keys | {"swd"}
+    keys = keys | {"swd"}
+    own = {k.replace("swd", "swd_own") for k in keys}
+    assert set(swd(x, x, patches_per_image=8, dirs_per_repeat=16)) == keys | own

@@ -32,7 +32,7 @@ def test_the_final_evaluation_is_logged_once_at_the_last_step(tmp_path):
     assert [s for s, _ in scalars["gan/eval/swd"]] == [0, 3, 6]  # 0: the untrained generator
     assert scalars["gan/eval/swd"][0][1] == pytest.approx(rec["metrics"]["swd_init"])
     assert scalars["gan/eval/swd"][-1][1] == pytest.approx(rec["metrics"]["swd"])
-    assert len(tb_tags(tmp_path / "logs")["images"]) == 2  # decoded and stretched, no copies
+    assert len(tb_tags(tmp_path / "logs")["images"]) == 2  # decoded and article, no copies
 
 
 @pytest.mark.slow

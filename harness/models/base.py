@@ -30,7 +30,7 @@ from torch import nn
 
 from ..data import DataError
 from ..history import History
-from ..pixels import Head, Scaling, out_excess, out_of_range
+from ..pixels import Head, Scaling, out_excess, out_of_range, span
 
 
 class Diverged(RuntimeError):
@@ -77,6 +77,7 @@ class FamilyModule(pl.LightningModule):
     # ---------------------------------------------------------------- the declaration
     family: ClassVar[str]  # records, reports, TensorBoard sections
     primary: ClassVar[tuple[str, str]]  # (metric, "min" | "max"): ranks, progress, HParams
+    units: ClassVar[str] = ""  # what the primary metric counts in, for the report's headers
     hparam_metrics: ClassVar[tuple[str, ...]]  # final metrics in TensorBoard's HParams table
     needs: ClassVar[type]  # a Protocol the data module must satisfy
     pixel_output: ClassVar[bool] = True  # the head acts on pixels: range_mismatch has meaning
@@ -218,7 +219,8 @@ class FamilyModule(pl.LightningModule):
         """What the decode's clip hides: how often and how far outputs leave ``[lo, hi]``."""
         self.check_output(out)
         return {"out_of_range": float(out_of_range(out, self.scaling)),
-                "out_excess": out_excess(out, self.scaling)}
+                "out_excess": out_excess(out, self.scaling),
+                "span": span(self.scaling.to_pixels(out))}
 
     # --------------------------------------------------------------------- logging
     def log_scalars(self, section: str, values: dict[str, float], step: int) -> None:

@@ -2,7 +2,9 @@
 
 Real batches arrive as uint8 and are encoded by the scaling on the device; fakes are
 ``head(G(z))``; the discriminator sees both in the scaling's space. Quality is measured on
-decoded uint8 images, the way a user sees them, so every scaling is judged on one ruler.
+decoded uint8 images, the way a user sees them, so every scaling is judged on one ruler. On
+labelled digits a classifier also says whether the samples read as digits (``harness.ruler``),
+as a user gets them and as the article's saver showed them: one min/max stretch per 8x8 grid.
 """
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import ruler as digit_ruler
+from ..pixels import span
 from ..swd import RealSWD, moment_gap
-from ..visuals import stretch_per_image, to_grid
+from ..visuals import stretch_grid, to_grid
 from .base import Evaluation, FamilyModule, eval_mode
 
 
@@ -25,25 +29,34 @@ class GANData(Protocol):
 class GANModule(FamilyModule):
     family = "gan"
     primary = ("swd", "min")
-    hparam_metrics = ("swd", "swd_init", "swd_real", "mean_gap", "std_gap", "out_of_range",
-                      "out_excess")
+    units = "SWD x1e3, real-set normalisation"
+    hparam_metrics = ("swd", "swd_init", "swd_real", "swd_own", "mean_gap", "std_gap",
+                      "out_of_range", "out_excess", "confident", "confident_article")
     needs = GANData
     bench = (("scaling=symmetric", "head=tanh"), 120)
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, lr: float = 2e-4,
                  betas: tuple[float, float] = (0.5, 0.999), d_steps: int = 1, g_steps: int = 1,
-                 eval_seed: int = 0, n_grid: int = 64, **common):
+                 eval_seed: int = 0, n_grid: int = 64, ruler_dir: str | None = "data",
+                 **common):
         super().__init__(**common)
         self.G, self.D = generator, discriminator
         self.lr, self.betas = lr, tuple(betas)
         self.d_steps, self.g_steps = d_steps, g_steps
         self.eval_seed, self.n_grid = eval_seed, n_grid
+        self.ruler_dir = ruler_dir  # where the digit classifier is cached; None: no ruler
         self.eval_real: torch.Tensor | None = None
         self.swd: RealSWD | None = None
+        self.ruler: digit_ruler.Ruler | None = None
 
     def use_data(self, data) -> None:
         self.eval_real = data.eval_images
         self.swd = RealSWD(self.eval_real)  # the held-out side of every SWD, computed once
+        source = getattr(data, "cfg", {}).get("source")
+        if self.ruler_dir is not None and source in digit_ruler.SOURCES \
+                and self.eval_real.shape[1] == 1:  # the held-out digits are KID's reference
+            self.ruler = digit_ruler.load_ruler(self.eval_real.shape[-1], self.ruler_dir,
+                                                reference=self.eval_real)
 
     def generate(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (last layer's raw output, head output in the scaling's space)."""
@@ -82,9 +95,12 @@ class GANModule(FamilyModule):
         """The untrained generator, and the floor: held-out real against as many training
         images."""
         init = {f"{k}_init": v for k, v in self.evaluate(log_step=0).items()  # step 0 of the curves
-                if k in ("swd", "mean_gap", "std_gap")}
+                if k in ("swd", "swd_own", "mean_gap", "std_gap", "confident")}
         train_real = self.trainer.datamodule.train_images[:len(self.eval_real)]
-        return {**init, "swd_real": self.swd(train_real)["swd"]}
+        floors = {"swd_real": self.swd(train_real)["swd"], "span_real": span(self.eval_real)}
+        if self.ruler is not None:
+            floors["confident_real"] = self.ruler.classify(train_real)["confident"]
+        return {**init, **floors}
 
     @torch.no_grad()
     def eval_outputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,14 +111,21 @@ class GANModule(FamilyModule):
 
     def measure(self) -> Evaluation:
         """Metrics on decoded uint8 samples against the held-out real images; grids decoded
-        as a user gets them and min/max-stretched as the article saw them."""
+        as a user gets them and as the article saw them (``article_view``)."""
         real = self.eval_real
         pre, out = self.eval_outputs(len(real))
         stats = self.output_stats(out)  # raises Diverged on a non-finite output
         fake = self.scaling.decode(out).cpu()
+        metrics = {**self.swd(fake), **moment_gap(real, fake), **stats}
+        if self.ruler is not None:
+            metrics.update(digit_ruler.views(self.ruler, fake, self.article_view(out)))
         grid = out[:self.n_grid]
-        return Evaluation(
-            metrics={**self.swd(fake), **moment_gap(real, fake), **stats},
-            grids={"decoded": to_grid(self.scaling.decode(grid)),
-                   "stretched": to_grid(stretch_per_image(grid))},
-            z=pre, out=out)
+        return Evaluation(metrics=metrics,
+                          grids={"decoded": to_grid(self.scaling.decode(grid)),
+                                 "article": to_grid(stretch_grid(grid))},
+                          z=pre, out=out)
+
+    def article_view(self, out: torch.Tensor) -> torch.Tensor:
+        """The samples as the article's saver showed them: each grid of ``n_grid`` (8x8)
+        stretched once from its own min/max to 0..255, whatever the scaling."""
+        return torch.cat([stretch_grid(g) for g in out.split(self.n_grid)])

@@ -70,6 +70,7 @@ class SegData(Protocol):
 class SegModule(FamilyModule):
     family = "seg"
     primary = ("miou", "max")
+    units = "mean IoU over the classes, 0..1"
     hparam_metrics = ("miou", "miou_init", "majority_miou", "pixel_acc", "majority_acc",
                       "val_loss")
     needs = SegData

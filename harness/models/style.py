@@ -30,6 +30,7 @@ class StyleData(Protocol):
 class StyleModule(FamilyModule):
     family = "style"
     primary = ("loss", "min")  # the trained objective (weighted content + style + TV), decoded
+    units = "weighted content + style + TV loss on decoded outputs"
     hparam_metrics = ("loss", "loss_init", "content_loss", "style_loss", "tv_loss",
                       "out_of_range", "out_excess", "vgg_imagenet")
     needs = StyleData

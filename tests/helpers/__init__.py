@@ -14,10 +14,11 @@ ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
 CONF = str(ROOT / "conf")
 
-# A tiny DCGAN on digits: seconds per run on a 2-core CPU.
+# A tiny DCGAN on digits: seconds per run on a 2-core CPU. Its digit classifier (the ruler) is
+# cached in the repository's data/ wherever a test runs, so it is trained once per test session.
 FAST = ["model.module.generator.width=8", "model.module.discriminator.width=8",
         "data.batch_size=32", "data.eval_size=128", "eval_every=0", "log_every=5",
-        "trainer.enable_progress_bar=false"]
+        "trainer.enable_progress_bar=false", f"model.module.ruler_dir={ROOT / 'data'}"]
 
 # A tiny U-Net on a small mosaic: about a second per run.
 SEG_FAST = ["model=seg", "steps=4", "eval_every=2", "log_every=2", "data.image_size=32",
