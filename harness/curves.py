@@ -56,7 +56,7 @@ def plot_curves(records: list[dict], rows: list[dict], path: Path) -> bool:
     panels = {f: [next(r["primary"] for r in rows if r["family"] == f)] for f in families}
     drawn = False
     for f in families:
-        kept = [m for m in RANGE if any(finite(r.get(f"{m}_mean")) for r in rows
+        kept = [m for m in RANGE if any(finite(r.get(f"{m}_median")) for r in rows
                                         if r["family"] == f)]
         panels[f] += kept
     width = max(len(p) for p in panels.values())

@@ -1,50 +1,58 @@
-"""A report's pictures: ``metrics.png`` (primary metric per family) and ``montage.png``
-(samples side by side, decoded and min/max-stretched).
+"""A report's bar chart, ``metrics.png``: per family the primary metric of every cell.
 
-The montage puts what a user sees beside what the article's image saver showed, so a wrongly
-ranged head cannot hide behind the stretch. Drawing lives here, apart from the numbers
-(``harness.stats``), so a plot change cannot touch a table.
+Medians and interquartile ranges, as the tables give them, so the chart cannot disagree with
+them; a scaling has the colour it has in ``curves.png``; the untrained model and the family's
+floor are drawn where the records have them, so a bar can be read as "learned" or "not".
+The montage (``harness.montage``) is re-exported here, where the report looks for both.
 """
 from __future__ import annotations
 
 import math
-import textwrap
 from pathlib import Path
+from statistics import median as median_of
 
-import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from PIL import Image, ImageDraw, ImageFont
+from matplotlib.transforms import offset_copy
 
-from harness.stats import (by_cell, cell_fields, finite, head_order, shown_settings, status_text,
-                           with_settings)
+from harness.curves import FLOORS, scaling_colour
+from harness.montage import build_montage
+from harness.stats import finite, head_order, shown_settings, status_text, with_settings
 from harness.tables import better
 
-DECODED, STRETCHED = "samples_decoded.png", "samples_stretched.png"
-HEADERS = ("decoded (what a user sees)", "min/max-stretched (what the article saw)")
+__all__ = ["plot_metrics", "metrics_figure", "build_montage"]
+
+ALPHAS = (1.0, 0.55, 0.3, 0.15)  # series that share a scaling (models, setting values)
+UNTRAINED = "untrained"
 
 
 def plot_metrics(rows: list[dict], path: Path) -> None:
-    """One panel per family: primary metric by head, one bar per scaling, 95% CI error bars.
+    metrics_figure(rows).savefig(path, dpi=110)
 
-    Hatched bars are range mismatches (the negative controls); a combination with no ok run has
-    no bar but its status counts written at the base. Rows split by a setting column are
-    separate series, e.g. ``raw, steps=301``.
+
+def metrics_figure(rows: list[dict]) -> Figure:
+    """One panel per family: the primary metric's median by head, one bar per scaling
+    (``scaling_colour``), error bars from the 25th to the 75th percentile over seeds.
+
+    Hatched bars are range mismatches (the negative controls); the rank-1 cell has a star; a
+    cell with no ok run has no bar but its status counts written at the base.
     """
     families = list(dict.fromkeys(r["family"] for r in rows))
     n_heads = max(len({r["head"] for r in rows if r["family"] == f}) for f in families)
-    fig = Figure(figsize=(max(6.0, 1.4 * n_heads + 2) + 2.5, 3.6 * len(families)))  # + legend
+    fig = Figure(figsize=(max(6.0, 1.4 * n_heads + 2) + 2.8, 3.6 * len(families)))  # + legend
     for i, family in enumerate(families):
         _plot_family(fig.add_subplot(len(families), 1, i + 1),
                      [r for r in rows if r["family"] == family])
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return fig
 
 
 def _plot_family(ax, rows: list[dict]) -> None:
     metric, direction = rows[0]["primary"], rows[0]["direction"]
     several_models, shown = len({r["model"] for r in rows}) > 1, shown_settings(rows)
     series = list(dict.fromkeys(_series(r, several_models, shown) for r in rows))
+    looks = _looks(rows, series, several_models, shown)
     by_head: dict[str, list[dict]] = {}
     for r in sorted(rows, key=lambda r: head_order(r["head"])):  # stable: scalings in order
         by_head.setdefault(r["head"], []).append(r)
@@ -52,115 +60,72 @@ def _plot_family(ax, rows: list[dict]) -> None:
     for x0, hrows in enumerate(by_head.values()):  # only the combinations run, side by side
         for j, r in enumerate(hrows):
             _bar(ax, r, x0 + (j - (len(hrows) - 1) / 2) * width, width, metric,
-                 series.index(_series(r, several_models, shown)))
-    handles = [Patch(facecolor=f"C{i}", edgecolor="black", label=s) for i, s in enumerate(series)]
+                 looks[_series(r, several_models, shown)])
+    drawn = {_series(r, several_models, shown) for r in rows if finite(r.get(f"{metric}_median"))}
+    handles = [Patch(facecolor=colour, alpha=alpha, edgecolor="black", label=s)
+               for s, (colour, alpha) in looks.items() if s in drawn]
     if any(r["range_mismatch"] for r in rows):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="//",
                              label="range mismatch"))
+    handles += _references(ax, rows, metric)
+    if any(r.get("rank") == 1 for r in rows):
+        handles.append(Line2D([], [], marker="*", markersize=11, color="gold",
+                              markeredgecolor="black", linestyle="none",
+                              label=f"best median ({better(direction)} is better)"))
     ax.legend(handles=handles, title="scaling", fontsize=8, title_fontsize=8,
               loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never on them
     ax.set_xticks(range(len(by_head)), list(by_head))
     ax.set_xlim(-0.6, len(by_head) - 0.4)
+    ax.margins(y=0.12)  # room for the star above the tallest error bar
     ax.set_ylabel(f"{metric} ({better(direction)} is better)" if metric else "no metric")
-    ax.set_title(f"{rows[0]['family']}: {metric} by head, mean ± 95% CI over seeds")
+    ax.set_title(f"{rows[0]['family']}: {metric} by head; median, bars: interquartile range "
+                 "over seeds", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
 
 
-def _bar(ax, r: dict, x: float, width: float, metric: str, colour: int) -> None:
-    mean, half = r.get(f"{metric}_mean", math.nan), r.get(f"{metric}_ci95", math.nan)
-    if not finite(mean):
+def _looks(rows, series, several_models, shown) -> dict[str, tuple[str, float]]:
+    """series -> (colour of its scaling, alpha): series of one scaling differ in alpha."""
+    scaling = {_series(r, several_models, shown): r["scaling"] for r in rows}
+    seen: dict[str, int] = {}
+    looks = {}
+    for s in series:
+        k = seen[scaling[s]] = seen.get(scaling[s], -1) + 1
+        looks[s] = (scaling_colour(scaling[s]), ALPHAS[min(k, len(ALPHAS) - 1)])
+    return looks
+
+
+def _bar(ax, r: dict, x: float, width: float, metric: str, look: tuple[str, float]) -> None:
+    median = r.get(f"{metric}_median", math.nan)
+    if not finite(median):
         ax.text(x, 0, status_text(r), rotation=90, ha="center", va="bottom", fontsize=8,
                 color="dimgray")
         return
-    ax.bar(x, mean, width, yerr=half if finite(half) else None, capsize=3, color=f"C{colour}",
-           edgecolor="black", linewidth=0.5, hatch="//" if r["range_mismatch"] else None)
+    q25, q75 = (r.get(f"{metric}_{q}", median) for q in ("q25", "q75"))
+    q25, q75 = (q if finite(q) else median for q in (q25, q75))
+    colour, alpha = look
+    ax.bar(x, median, width, yerr=[[median - q25], [q75 - median]], capsize=3, color=colour,
+           alpha=alpha, edgecolor="black", linewidth=0.5,
+           hatch="//" if r["range_mismatch"] else None, gid=f"{r['scaling']} + {r['head']}")
+    if r.get("rank") == 1:
+        above = offset_copy(ax.transData, fig=ax.figure, y=7, units="points")
+        ax.plot([x], [max(median, q75)], marker="*", markersize=11, color="gold",
+                markeredgecolor="black", linestyle="none", zorder=5, gid="best",
+                transform=above)
+
+
+def _references(ax, rows: list[dict], metric: str) -> list[Line2D]:
+    """The untrained model's and the floor's medians over the family's cells, as lines."""
+    floor, floor_label = FLOORS.get(metric, (None, None))
+    lines = []
+    for name, label, style in ((f"{metric}_init", UNTRAINED, ":"), (floor, floor_label, "--")):
+        values = [r[f"{name}_median"] for r in rows if finite(r.get(f"{name}_median"))]
+        if name and values:
+            level = median_of(values)
+            lines.append(ax.axhline(level, color="black", linestyle=style, linewidth=1.0,
+                                    label=f"{label}: {level:.3g}"))
+    return lines
 
 
 def _series(row: dict, several_models: bool, shown: list[str]) -> str:
     name = f"{row['model']}/{row['scaling']}" if several_models else row["scaling"]
     return with_settings(name, row, shown)
-
-
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has one fixed-size bitmap font
-        return ImageFont.load_default()
-
-
-def _sample_run(runs: list[dict]) -> dict:
-    """The first seed with samples on disk, else the first seed (its status fills the cells)."""
-    for r in runs:
-        if any((Path(r["run_dir"]) / name).is_file() for name in (DECODED, STRETCHED)):
-            return r
-    return runs[0]
-
-
-def _open(path: Path) -> Image.Image | None:
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except OSError:
-        return None
-
-
-def build_montage(records: list[dict], path: Path) -> None:
-    """One row per cell: label, decoded samples, min/max-stretched samples (the second
-    column only where some run has them: segmentation's overlays have no stretched view)."""
-    cells = by_cell(records)
-    picks = [_sample_run(runs) for runs in cells.values()]
-    labels = _labels(picks, [cell_fields(c) for c in cells])
-    names = [DECODED] + [STRETCHED] * any((Path(r["run_dir"]) / STRETCHED).is_file() for r in picks)
-    headers = HEADERS[:len(names)]
-    cells = [[_open(Path(r["run_dir"]) / name) for name in names] for r in picks]
-    loaded = [im for row in cells for im in row if im is not None]
-    height = int(np.clip(max((im.height for im in loaded), default=128), 96, 320))
-    cells = [[_fit(im, height) for im in row] for row in cells]
-    pad, top, header_font, label_font = 8, 34, _font(17), _font(16)
-    margin = max([230] + [round(label_font.getlength(line)) + 2 * pad
-                          for label in labels for line in label.splitlines()])
-    width = max([im.width for row in cells for im in row if im is not None]
-                + [round(header_font.getlength(h)) + 2 * pad for h in headers])
-    canvas = Image.new("RGB", (margin + len(names) * (width + pad) + pad,
-                               top + len(picks) * (height + pad)), "white")
-    draw = ImageDraw.Draw(canvas)
-    for j, header in enumerate(headers):
-        x = margin + pad + j * (width + pad) + width // 2
-        draw.text((x, top // 2), header, fill="black", font=header_font, anchor="mm")
-    for i, (r, label, row) in enumerate(zip(picks, labels, cells)):
-        y = top + i * (height + pad)
-        draw.multiline_text((pad, y + 4), label, fill="black", font=label_font, spacing=5)
-        for j, im in enumerate(row):
-            im = im if im is not None else _placeholder(r, width, height)
-            canvas.paste(im, (margin + pad + j * (width + pad) + (width - im.width) // 2, y))
-    canvas.save(path)
-
-
-def _fit(im: Image.Image | None, height: int) -> Image.Image | None:
-    """Scale to ``height``; nearest-neighbour when enlarging so pixels stay visible as pixels."""
-    if im is None or im.height == height:
-        return im
-    size = (max(1, round(im.width * height / im.height)), height)
-    return im.resize(size, Image.NEAREST if height > im.height else Image.LANCZOS)
-
-
-def _labels(picks: list[dict], fields: list[dict]) -> list[str]:
-    """Each row's label; its first line names the setting columns that tell apart the rows of
-    its family, e.g. ``raw + identity, steps=301``."""
-    return [_label(r, with_settings(f"{f['scaling']} + {f['head']}", f,
-                                    shown_settings([g for g in fields
-                                                    if g["family"] == f["family"]])))
-            for r, f in zip(picks, fields)]
-
-
-def _label(r: dict, title: str) -> str:
-    lines = [title, str(r.get("model", "")), f"seed {r.get('seed', '?')}: {r.get('status', '?')}"]
-    return "\n".join(lines + (["range mismatch"] if r.get("range_mismatch") else []))
-
-
-def _placeholder(r: dict, width: int, height: int) -> Image.Image:
-    im = Image.new("RGB", (width, height), (160, 160, 160))
-    text = f"{r.get('status', '?')}: {r.get('message', '') or 'no samples'}"
-    wrapped = "\n".join(textwrap.wrap(text, max(10, (width - 12) // 9))[: max(1, height // 20)])
-    ImageDraw.Draw(im).multiline_text((6, 6), wrapped, fill="black", font=_font(14))
-    return im

@@ -38,9 +38,23 @@ class Paired:
             return "no seed in common with the reference"
         better = (self.median < 0) == (direction == "min")
         side = "better" if better else "worse"
-        text = (f"{side} by {abs(self.median):.3g} ({self.n} seeds; {self.coverage:.1%} interval "
-                f"{self.low:.3g}..{self.high:.3g})")
-        return text if self.separable else f"{text}: not separable with {self.n} seeds at {level:.0%}"
+        text = (f"{side} by {abs(self.median):.3g} ({seeds(self.n)}; {self.coverage:.1%} "
+                f"interval {self.low:.3g}..{self.high:.3g})")
+        return text if self.separable else f"{text}: not separable with {seeds(self.n)} at {level:.0%}"
+
+    def short(self) -> str:
+        """A table cell: ``+540 [480, 700] 93.8%, n=5: separable``; the sign is the metric's
+        (x - reference)."""
+        if self.n == 0:
+            return "no seed in common"
+        verdict = "separable" if self.separable else "not separable"
+        interval = (f" [{self.low:.3g}, {self.high:.3g}] {self.coverage:.1%}" if self.n > 1
+                    else "")
+        return f"{self.median:+.3g}{interval}, n={self.n}: {verdict}"
+
+
+def seeds(n: int) -> str:
+    return f"{n} seed" + ("" if n == 1 else "s")
 
 
 def paired_difference(values: dict[int, float], reference: dict[int, float],
@@ -61,6 +75,13 @@ def paired_difference(values: dict[int, float], reference: dict[int, float],
                   coverage >= level and (low > 0 or high < 0))
 
 
+def _per_seed(runs: list[dict], metric: str) -> dict[int, float]:
+    """seed -> the metric of that seed's ok run."""
+    return {int(r["seed"]): float(r["metrics"][metric]) for r in runs
+            if r.get("status") == "ok" and isinstance((r.get("metrics") or {}).get(metric),
+                                                      (int, float))}
+
+
 def references(records: list[dict]) -> dict[str, tuple[str, str]]:
     """family -> (scaling, head) of the study's reference pairing (``reference`` in its file)."""
     for r in records:
@@ -74,13 +95,8 @@ def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str,
                level: float = 0.95) -> None:
     """Each summary row (``rows`` in the order of ``cells``) gets its primary metric's paired
     difference to the reference pairing of the same family, model and settings: ``paired_n``,
-    ``paired_median``, ``paired_low``, ``paired_high``, ``paired_coverage`` and, in words,
-    ``vs_reference``."""
-    def per_seed(runs: list[dict], metric: str) -> dict[int, float]:
-        return {int(r["seed"]): float(r["metrics"][metric]) for r in runs
-                if r.get("status") == "ok" and isinstance((r.get("metrics") or {}).get(metric),
-                                                          (int, float))}
-
+    ``paired_median``, ``paired_low``, ``paired_high``, ``paired_coverage``,
+    ``paired_separable`` and, in words, ``vs_reference``."""
     for row, (cell, runs) in zip(rows, cells.items()):
         family, model, scaling, head, settings = cell
         if family not in refs:
@@ -92,7 +108,33 @@ def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str,
         if ref_runs is None:
             row["vs_reference"] = "no reference run with these settings"
             continue
-        p = paired_difference(per_seed(runs, row["primary"]), per_seed(ref_runs, row["primary"]),
-                              level)
+        metric = row["primary"]
+        p = paired_difference(_per_seed(runs, metric), _per_seed(ref_runs, metric), level)
         row.update(paired_n=p.n, paired_median=p.median, paired_low=p.low, paired_high=p.high,
-                   paired_coverage=p.coverage, vs_reference=p.words(row["direction"], level))
+                   paired_coverage=p.coverage, paired_separable=p.separable,
+                   paired_short=p.short(), vs_reference=p.words(row["direction"], level))
+
+
+def noise_floors(rows: list[dict], cells: dict[tuple, list[dict]], records: list[dict],
+                 level: float = 0.95) -> dict[str, str]:
+    """family -> in words, the paired difference between the two pairings its study names as
+    computing the same function (``noise_floor`` in the study file): what seeds, float order
+    and a different path to the same numbers alone move the primary metric."""
+    named = next(((r.get("config") or {}).get("noise_floor") for r in records
+                  if (r.get("config") or {}).get("noise_floor")), None) or {}
+    out: dict[str, str] = {}
+    for family, (a, b) in named.items():
+        pa, pb = ((str(p["scaling"]), str(p["head"])) for p in (a, b))
+        for row, (cell, runs) in zip(rows, cells.items()):
+            fam, model, scaling, head, settings = cell
+            other = cells.get((fam, model, *pb, settings))
+            if fam != family or (scaling, head) != pa or other is None:
+                continue
+            metric = row["primary"]
+            p = paired_difference(_per_seed(runs, metric), _per_seed(other, metric), level)
+            text = (f"{' + '.join(pa)} minus {' + '.join(pb)} (the same function): "
+                    + ("no seed in common" if p.n == 0 else
+                       f"median paired difference of {metric} {p.median:.3g} ({seeds(p.n)}; "
+                       f"{p.coverage:.1%} interval {p.low:.3g}..{p.high:.3g})"))
+            out[family] = text if family not in out else f"{out[family]}; {text}"
+    return out

@@ -39,14 +39,22 @@ def _settings_lines(records) -> list[str]:
             f"{keys}"]
 
 
+def _time_lines(records, wall_time_s, started) -> list[str]:
+    """The runs' own compute time (kept in their records when a re-run reuses them) and the
+    last sweep's wall time, apart: a re-run that reused every run took seconds, the runs not."""
+    own = sum(r["wall_time_s"] for r in records if finite(r.get("wall_time_s")))
+    lines = [f"- Compute time of the runs: {_duration(own)}, the sum of each run's own wall time"]
+    if wall_time_s is not None:
+        reused = [r for r in records if started and str(r.get("started", "")) < started]
+        lines.append(f"- Last sweep: {_duration(wall_time_s)} wall time"
+                     + (f", {len(reused)} of {len(records)} runs reused from earlier sweeps"
+                        if started else ""))
+    return lines
+
+
 def readme_text(records, table, out_dir: Path, *, commit, command=None, wall_time_s=None,
-                curves: bool = False) -> str:
+                started=None, curves: bool = False) -> str:
     seeds = sorted({r["seed"] for r in records if finite(r.get("seed"))})
-    if wall_time_s is None:
-        wall = _duration(sum(r["wall_time_s"] for r in records if finite(r.get("wall_time_s"))))
-        wall += ", sum over runs"
-    else:
-        wall = _duration(wall_time_s) + ", whole sweep"
     steps = sorted({(r.get("config") or {}).get("steps") for r in records} - {None})
     lines = [
         f"# Results: {study_name(records)}", "",
@@ -61,13 +69,14 @@ def readme_text(records, table, out_dir: Path, *, commit, command=None, wall_tim
         f"- Runs: {len(records)}" + (f", seeds {', '.join(map(str, seeds))}" if seeds else "")
         + (f", {' or '.join(map(str, steps))} steps each" if steps else ""),
         *_settings_lines(records),
-        f"- Wall time: {wall}",
+        *_time_lines(records, wall_time_s, started),
         f"- Date: {datetime.datetime.now().isoformat(timespec='seconds')}", "",
         "## Summary", "", table,
-        "Per run: [runs.csv](runs.csv); per combination: [summary.csv](summary.csv).", "",
+        "Every metric, as median and quartiles over seeds: [summary.csv](summary.csv); per "
+        "run: [runs.csv](runs.csv).", "",
         *(["## Learning curves", "", "![metrics against step, per pairing](curves.png)", ""]
           if curves else []),
         "## Metrics", "", "![primary metric per family](metrics.png)", "",
-        "## Samples", "", "![decoded vs min/max-stretched samples](montage.png)", "",
+        "## Samples", "", "![decoded samples beside the article's view](montage.png)", "",
     ]
     return "\n".join(lines)

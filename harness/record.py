@@ -16,7 +16,8 @@ STATUSES = ("ok", "diverged", "failed", "interrupted", "skipped")
 # What changes where a run's files go or how it is shown, never its numbers or its curves: left
 # out of the config key, so a run is reused (and keeps its log folder) whatever these say.
 # eval_every and log_every stay in: a user who changes them asks for other curves.
-NOT_RESULT = ("paths", "logger", "callbacks", "question", "reference", "checkpoint_every",
+NOT_RESULT = ("paths", "logger", "callbacks", "question", "reference", "target", "noise_floor",
+              "checkpoint_every",
               "trainer.enable_progress_bar")
 
 

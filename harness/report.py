@@ -3,7 +3,7 @@ callback that every multirun ends with.
 
 Only the entry points live here; the numbers are in ``harness.stats``, the tables in
 ``harness.tables``, the pictures in ``harness.figures`` and the README in ``harness.readme``.
-The names other code uses (``load_records``, ``summarise``, ``mean_ci95``, ``markdown_table``)
+The names other code uses (``load_records``, ``summarise``, ``median_iqr``, ``markdown_table``)
 stay reachable as ``harness.report.<name>``; conf/hydra/default.yaml names ``ReportCallback``.
 
     python -m harness.report multirun/raw_pixel_gan [--out results/raw_pixel_gan]
@@ -16,16 +16,18 @@ import logging
 import shlex
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
+from harness.paired import noise_floors
 from harness.readme import readme_text
 from harness.record import code_commit, read_record, write_json
-from harness.stats import load_records, mean_ci95, study_name, summarise
+from harness.stats import by_cell, load_records, median_iqr, study_name, summarise
 from harness.tables import markdown_table, write_runs_csv, write_summary_csv
 
-__all__ = ["load_records", "summarise", "mean_ci95", "markdown_table", "write_report", "main",
+__all__ = ["load_records", "summarise", "median_iqr", "markdown_table", "write_report", "main",
            "ReportCallback", "LAST_REPORT_ERROR"]
 
 log = logging.getLogger(__name__)
@@ -36,10 +38,11 @@ SWEEP_INFO = "sweep.json"  # the last sweep's command and wall time, so a re-rep
 LAST_REPORT_ERROR: str | None = None
 
 
-def write_report(sweep_dir, out_dir, *, command=None, wall_time_s=None) -> Path:
-    """Write the report files into ``out_dir`` and return it; other files there are left alone."""
+def write_report(sweep_dir, out_dir, *, command=None, wall_time_s=None, started=None) -> Path:
+    """Write the report files into ``out_dir`` and return it; other files there are left alone.
+    ``command``, ``wall_time_s`` and ``started`` (ISO time) describe the last sweep."""
     return _write(_records(sweep_dir), sweep_dir, Path(out_dir), command=command,
-                  wall_time_s=wall_time_s)
+                  wall_time_s=wall_time_s, started=started)
 
 
 def _records(sweep_dir) -> list[dict]:
@@ -68,7 +71,7 @@ def cannot_write(out: Path, err: OSError) -> str:
     return f"error: cannot write the report to '{out}': {reason}"
 
 
-def _write(records, sweep_dir, out: Path, *, command, wall_time_s) -> Path:
+def _write(records, sweep_dir, out: Path, *, command, wall_time_s, started=None) -> Path:
     # matplotlib here, not at import: every run's process loads this module (Hydra builds its
     # callbacks for single runs and sweep workers too) and draws nothing
     from harness.curves import plot_curves
@@ -78,7 +81,7 @@ def _write(records, sweep_dir, out: Path, *, command, wall_time_s) -> Path:
     commits = sorted({str(r["commit"]) for r in records if r.get("commit")})
     commit = ", ".join(commits) or code_commit()
     rows = summarise(records)
-    table = markdown_table(rows)
+    table = markdown_table(rows, noise_floors(rows, by_cell(records), records))
     write_runs_csv(records, sweep_dir, out / "runs.csv")
     write_summary_csv(rows, out / "summary.csv")
     (out / "summary.md").write_text(table)
@@ -87,7 +90,7 @@ def _write(records, sweep_dir, out: Path, *, command, wall_time_s) -> Path:
     build_montage(records, out / "montage.png")
     (out / "README.md").write_text(readme_text(records, table, out, commit=commit,
                                                command=command, wall_time_s=wall_time_s,
-                                               curves=curves))
+                                               started=started, curves=curves))
     return out
 
 
@@ -105,7 +108,7 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else Path("results") / study_name(records)
     sweep = read_record(Path(args.sweep_dir) / SWEEP_INFO) or {}
     error = _write_or_say(records, args.sweep_dir, out, command=sweep.get("command"),
-                          wall_time_s=sweep.get("wall_time_s"))
+                          wall_time_s=sweep.get("wall_time_s"), started=sweep.get("started"))
     if error:
         print(error, file=sys.stderr)
         return 1
@@ -127,11 +130,13 @@ class ReportCallback(Callback):
     def __init__(self, out_root: str = "results"):
         self.out_root = out_root
         self.start: float | None = None
+        self.started: str | None = None  # ISO time: a run that started before was reused
 
     def on_multirun_start(self, config, **kwargs) -> None:
         global LAST_REPORT_ERROR
         LAST_REPORT_ERROR = None
         self.start = time.monotonic()
+        self.started = datetime.now().isoformat(timespec="seconds")
 
     def on_multirun_end(self, config, **kwargs) -> None:
         global LAST_REPORT_ERROR
@@ -146,10 +151,11 @@ class ReportCallback(Callback):
         elapsed = None if self.start is None else time.monotonic() - self.start
         command = "python -m harness.train " + shlex.join(sys.argv[1:])
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        write_json(sweep_dir / SWEEP_INFO, {"command": command, "wall_time_s": elapsed})
+        write_json(sweep_dir / SWEEP_INFO, {"command": command, "wall_time_s": elapsed,
+                                            "started": self.started})
         out = Path(self.out_root) / str(config.study)
         error = _write_or_say(_records(sweep_dir), sweep_dir, out, command=command,
-                              wall_time_s=elapsed)
+                              wall_time_s=elapsed, started=self.started)
         if error:
             log.error(error)
         else:

@@ -3,8 +3,8 @@
 The numbers of a report live here, apart from how they are drawn, so they can be checked
 without writing a file. Design section 4: per cell, i.e. (family, model, scaling, head) and the
 value of every *setting column* (a config key that differs between runs of one combination, see
-``varying_settings``), the mean and 95% interval over seeds: runs that differ in more than their
-seed are never averaged together. Failed, diverged and skipped runs are counted, never dropped.
+``varying_settings``), the median and interquartile range over seeds: runs that differ in more
+than their seed are never summarised together. Failed, diverged and skipped runs are counted, never dropped.
 Each family is ranked on the primary metric its records declare (``primary_metric`` and
 ``primary_direction``), and scalings and heads are ordered as ``harness.pixels`` defines them.
 """
@@ -25,10 +25,6 @@ IDENTITY = ("study", *COMBO, "seed")
 # Config keys that a cell's own fields or its seeds already say: never a setting column.
 RESTATED = ("seed", "study", "model.name", "scaling.name", "head.name")
 MISSING = "–"  # the value of a key a record's config lacks: a value of its own, not a wildcard
-# Student t 0.975 quantiles for df = 1..30 (no scipy needed); 1.96 beyond.
-T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
-        2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
-        2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
 
 
 # --------------------------------------------------------------------------- records
@@ -185,15 +181,18 @@ def study_name(records: list[dict]) -> str:
 # --------------------------------------------------------------------------- statistics
 
 
-def mean_ci95(values) -> tuple[float, float]:
-    """Mean and Student-t 95% half-width of the finite values; half-width NaN below 2 values."""
+def median_iqr(values) -> tuple[float, float, float]:
+    """(median, 25th, 75th percentile) of the finite values (linear interpolation, numpy's
+    default); NaN for none. A seed's heavy tail moves neither much, and they never leave the
+    metric's range, unlike a t interval on three seeds."""
     v = np.array([x for x in values if finite(x)], dtype=float)
     if v.size == 0:
-        return math.nan, math.nan
-    if v.size == 1:
-        return float(v[0]), math.nan
-    t = T975[v.size - 2] if v.size - 1 <= len(T975) else 1.96
-    return float(v.mean()), float(t * v.std(ddof=1) / math.sqrt(v.size))
+        return math.nan, math.nan, math.nan
+    q25, median, q75 = np.percentile(v, [25, 50, 75])
+    return float(median), float(q25), float(q75)
+
+
+STATS = ("median", "q25", "q75")  # a summary row's columns per metric: <metric>_<stat>
 
 
 def summarise(records: list[dict], primary: dict | None = None) -> list[dict]:
@@ -202,19 +201,29 @@ def summarise(records: list[dict], primary: dict | None = None) -> list[dict]:
     Metrics are averaged over the finite values of ``ok`` runs only, so a diverged run cannot
     drag a mean and a failed one cannot fake a value; the status counts show what was left out.
     Columns: the combination, the setting columns, ``n``, the status counts, ``range_mismatch``,
-    ``<metric>_mean`` and ``<metric>_ci95`` (the 95% half-width), plus per family the
-    ``primary`` metric, its ``rank`` and ``group`` (see ``_rank``), and where the study names a
-    reference pairing, the paired per-seed difference to it (``harness.paired.add_paired``). ``primary`` maps a family to
-    ``(metric, "min" | "max")`` and overrides what the records declare.
+    ``<metric>_median``, ``<metric>_q25`` and ``<metric>_q75`` (``median_iqr``), plus per
+    family the ``primary`` metric and its ``rank``, and where the study names a reference
+    pairing, the paired per-seed difference to it (``harness.paired.add_paired``), the only
+    comparison a report draws, and the steps to the study's target (``harness.quality``). ``primary`` maps a family to ``(metric, "min" | "max")`` and
+    overrides what the records declare.
     """
     from harness.paired import add_paired, references
+    from harness.quality import add_quality, targets
 
     cells = by_cell(records)
     rows = [_summarise_cell(cell, runs) for cell, runs in cells.items()]
     choices = {**declared_primary(records), **(primary or {})}
+    units: dict[str, str] = {}
+    for r in records:  # the first record of the family that declares them
+        if r.get("primary_units"):
+            units.setdefault(_combo(r)[0], str(r["primary_units"]))
     for family in dict.fromkeys(r["family"] for r in rows):
-        _rank([r for r in rows if r["family"] == family], *choices.get(family, (None, "min")))
+        frows = [r for r in rows if r["family"] == family]
+        _rank(frows, *choices.get(family, (None, "min")))
+        for r in frows:
+            r["units"] = units.get(family, "")
     add_paired(rows, cells, references(records))
+    add_quality(rows, cells, targets(records))
     return rows
 
 
@@ -237,7 +246,8 @@ def _summarise_cell(cell: tuple, runs: list[dict]) -> dict:
     row["range_mismatch"] = any(bool(r.get("range_mismatch")) for r in runs)
     ok = [r for r in runs if r.get("status") == "ok"]
     for name in dict.fromkeys(k for r in runs for k in metrics_of(r)):
-        row[f"{name}_mean"], row[f"{name}_ci95"] = mean_ci95(metrics_of(r).get(name) for r in ok)
+        stats = median_iqr(metrics_of(r).get(name) for r in ok)
+        row.update({f"{name}_{s}": v for s, v in zip(STATS, stats)})
     return row
 
 
@@ -280,35 +290,21 @@ def status_text(row: dict) -> str:
 
 
 def metric_names(rows: list[dict]) -> list[str]:
-    return list(dict.fromkeys(k[: -len("_mean")] for r in rows for k in r if k.endswith("_mean")))
+    return list(dict.fromkeys(k[: -len("_median")] for r in rows for k in r
+                              if k.endswith("_median")))
 
 
 def _rank(rows: list[dict], metric: str | None, direction: str) -> None:
-    """Rank one family's rows on its primary metric and label the groups.
-
-    Group "a": the best combination and every one whose 95% interval overlaps the best's, i.e.
-    not distinguishable from it with these seeds. "b": interval entirely on the worse side.
-    "?": a single finite seed, so no interval. Overlap is a conservative eyeball test (two
-    intervals can overlap while a proper test still separates them), which is fine for a
-    "which combinations are worth a closer look" label. Rows without a finite mean get no rank.
-    """
+    """Rank one family's rows on the median of its primary metric (1: best). A rank orders;
+    it does not separate: only the paired difference to the reference says whether two
+    pairings differ (``harness.paired``). Rows without a finite median get no rank."""
     names = metric_names(rows)
     if metric not in names:  # the family's records do not report it: fall back to the first one
         metric = names[0] if names else None
     sign = -1 if direction == "max" else 1
-    ranked = sorted((r for r in rows if finite(r.get(f"{metric}_mean"))),
-                    key=lambda r: sign * r[f"{metric}_mean"])
+    ranked = sorted((r for r in rows if finite(r.get(f"{metric}_median"))),
+                    key=lambda r: sign * r[f"{metric}_median"])
     for r in rows:
-        r["primary"], r["direction"], r["rank"], r["group"] = metric, direction, None, ""
+        r["primary"], r["direction"], r["rank"] = metric, direction, None
     for i, r in enumerate(ranked, 1):
         r["rank"] = i
-        r["group"] = _group(r, ranked[0], metric)
-
-
-def _group(row: dict, best: dict, metric: str) -> str:
-    if row is best:
-        return "a"
-    (m, h), (bm, bh) = ((r[f"{metric}_mean"], r[f"{metric}_ci95"]) for r in (row, best))
-    if not (finite(h) and finite(bh)):
-        return "?"
-    return "a" if abs(m - bm) <= h + bh else "b"

@@ -62,3 +62,19 @@ def test_the_report_pairs_each_pairing_with_the_studys_reference_by_seed():
         3, 688.0, 429.0, 703.0)
     assert raw["vs_reference"] == ("worse by 688 (3 seeds; 75.0% interval 429..703): "
                                    "not separable with 3 seeds at 95%")
+    assert raw["paired_coverage"] == pytest.approx(0.75) and raw["paired_separable"] is False
+    assert raw["paired_short"] == "+688 [429, 703] 75.0%, n=3: not separable"
+    assert "paired_short" not in rows[("symmetric", "tanh")]
+
+
+def test_short_cell_says_the_sign_the_interval_and_the_verdict():
+    # 6 seeds, each 2..7 lower than the reference: k = 1 covers 96.9% >= 95%, [-7, -2]
+    got = paired_difference({s: 10.0 - d for s, d in enumerate([2, 3, 4, 5, 6, 7])},
+                            {s: 10.0 for s in range(6)})
+    assert (got.median, got.low, got.high, got.separable) == (-4.5, -7.0, -2.0, True)
+    assert got.short() == "-4.5 [-7, -2] 96.9%, n=6: separable"
+    assert got.words("min") == "better by 4.5 (6 seeds; 96.9% interval -7..-2)"
+    one = paired_difference({0: 3.0}, {0: 1.0})  # one seed: no interval worth showing
+    assert one.short() == "+2, n=1: not separable"
+    assert one.words("max").endswith("not separable with 1 seed at 95%")
+    assert paired_difference({0: 1.0}, {1: 1.0}).short() == "no seed in common"

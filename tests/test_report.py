@@ -9,11 +9,10 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from harness import pixels, report
+from harness import pixels, report, stats
 
-T2 = 4.3027  # Student t(0.975, df=2)
-HALF_123 = T2 * 1 / math.sqrt(3)  # values 1, 2, 3: sd 1, n 3 -> 2.484
 COMMAND = "python -m harness.train -m experiment=toy"
+EARLIER = "2020-01-01T00:00:00"  # every toy run started before any sweep these tests start
 
 
 def _run(root, name, *, scaling, head, seed, status="ok", metrics=None, mismatch=False,
@@ -24,7 +23,7 @@ def _run(root, name, *, scaling, head, seed, status="ok", metrics=None, mismatch
         "status": status, "message": message, "study": "toy", "family": family, "model": model,
         "scaling": scaling, "head": head, "seed": seed, "range_mismatch": mismatch,
         "primary_metric": "swd", "primary_direction": "min", "metrics": metrics or {},
-        "wall_time_s": 2.0, "command": COMMAND,
+        "wall_time_s": 2.0, "command": COMMAND, "started": EARLIER,
         "config": {"study": "toy", "question": "Does raw + identity train?", "steps": 5},
     }
     (run_dir / "run.json").write_text(json.dumps(record))
@@ -72,21 +71,31 @@ def test_load_records_missing_dir(tmp_path):
         report.load_records(tmp_path / "nope")
 
 
-def test_summary_means_intervals_and_counts(sweep):
+def test_median_iqr_by_hand():
+    """numpy's linear interpolation: 1, 2, 3 -> median 2, quartiles 1.5 and 2.5; non-finite
+    values are left out; none left, NaN."""
+    assert report.median_iqr([3.0, 1.0, 2.0]) == (2.0, 1.5, 2.5)
+    assert report.median_iqr([1.0, 2.0, 3.0, 10.0]) == (2.5, 1.75, 4.75)  # 1 + 0.75, 3 + 1.75
+    assert report.median_iqr([4.0, None, math.nan, math.inf]) == (4.0, 4.0, 4.0)
+    assert all(math.isnan(x) for x in report.median_iqr([None, math.nan]))
+    assert not hasattr(report, "mean_ci95") and not hasattr(stats, "T975")
+
+
+def test_summary_medians_quartiles_and_counts(sweep):
     rows = report.summarise(report.load_records(sweep))
     assert [(r["scaling"], r["head"]) for r in rows] == [("raw", "identity"), ("raw", "tanh")]
     ident, tanh = rows
-    assert ident["swd_mean"] == pytest.approx(2.0)
-    assert ident["swd_ci95"] == pytest.approx(HALF_123, abs=1e-3)
-    assert ident["swd_ci95"] == pytest.approx(2.484, abs=1e-3)
+    assert (ident["swd_median"], ident["swd_q25"], ident["swd_q75"]) == (2.0, 1.5, 2.5)
     assert (ident["n"], ident["ok"], ident["failed"], ident["range_mismatch"]) == (3, 3, 0, False)
-    # the failed seed is counted but adds nothing to the mean
+    # the failed seed is counted but adds nothing to the median
     assert (tanh["n"], tanh["ok"], tanh["failed"], tanh["range_mismatch"]) == (4, 3, 1, True)
-    assert tanh["swd_mean"] == pytest.approx(11.0)
-    assert tanh["out_of_range_mean"] == pytest.approx(0.5)
-    assert math.isnan(tanh["out_of_range_ci95"]) is False and tanh["out_of_range_ci95"] == 0.0
-    # intervals [-0.48, 4.48] and [8.52, 13.48] do not overlap
-    assert (ident["rank"], ident["group"], tanh["rank"], tanh["group"]) == (1, "a", 2, "b")
+    assert (tanh["swd_median"], tanh["swd_q25"], tanh["swd_q75"]) == (11.0, 10.5, 11.5)
+    assert (tanh["out_of_range_median"], tanh["out_of_range_q25"],
+            tanh["out_of_range_q75"]) == (0.5, 0.5, 0.5)
+    assert (ident["primary"], ident["direction"], ident["units"]) == ("swd", "min", "")
+    assert (ident["rank"], tanh["rank"]) == (1, 2)
+    for r in rows:  # the old schema is gone
+        assert not [k for k in r if k == "group" or k.endswith(("_mean", "_ci95"))], r
 
 
 def _rec(head, seed, value, status="ok", family="seg", metric="miou", declares=None,
@@ -99,25 +108,47 @@ def _rec(head, seed, value, status="ok", family="seg", metric="miou", declares=N
     return record
 
 
-def test_groups_direction_and_excluded_values():
+def test_rank_by_median_direction_and_excluded_values():
     records = [
-        _rec("identity", 0, 0.80, declares=("miou", "max")),  # best: higher miou
-        *[_rec("identity", s, v) for s, v in enumerate([0.82, 0.84], 1)],
-        *[_rec("sigmoid", s, v) for s, v in enumerate([0.78, 0.80, 0.82])],  # overlaps the best
-        *[_rec("tanh", s, v) for s, v in enumerate([0.10, 0.11, 0.12])],  # clearly worse
-        _rec("tanh_fit", 0, 0.5), _rec("tanh_fit", 1, None),  # one finite seed -> no interval
+        _rec("identity", 0, 0.80, declares=("miou", "max")),  # higher miou is better
+        *[_rec("identity", s, v) for s, v in enumerate([0.82, 0.84], 1)],  # median 0.82
+        *[_rec("sigmoid", s, v) for s, v in enumerate([0.78, 0.80, 0.82])],  # median 0.80
+        *[_rec("tanh", s, v) for s, v in enumerate([0.10, 0.11, 0.12])],  # median 0.11
+        # one bad seed: mean 0.637 would rank it 3rd, its median 0.90 ranks it 1st
+        *[_rec("tanh_wide", s, v) for s, v in enumerate([0.10, 0.90, 0.91])],
+        _rec("tanh_fit", 0, 0.5), _rec("tanh_fit", 1, None),  # one finite seed
         _rec("tanh_fit", 2, float("nan")), _rec("tanh_fit", 3, 9.0, status="diverged"),
         _rec("clamp_fit", 0, None, status="skipped"),
     ]
     rows = {r["head"]: r for r in report.summarise(records)}
-    assert rows["identity"]["primary"] == "miou"
-    assert [rows[h]["rank"] for h in ("identity", "sigmoid", "tanh_fit", "tanh", "clamp_fit")] \
-        == [1, 2, 3, 4, None]
-    assert [rows[h]["group"] for h in ("identity", "sigmoid", "tanh", "tanh_fit", "clamp_fit")] \
-        == ["a", "a", "b", "?", ""]
-    assert rows["tanh_fit"]["miou_mean"] == 0.5 and math.isnan(rows["tanh_fit"]["miou_ci95"])
-    assert (rows["tanh_fit"]["ok"], rows["tanh_fit"]["diverged"]) == (3, 1)
-    assert rows["sigmoid"]["miou_ci95"] == pytest.approx(T2 * 0.02 / math.sqrt(3), abs=1e-6)
+    assert {r["primary"] for r in rows.values()} == {"miou"}
+    assert {r["direction"] for r in rows.values()} == {"max"}
+    order = ("tanh_wide", "identity", "sigmoid", "tanh_fit", "tanh", "clamp_fit")
+    assert [rows[h]["rank"] for h in order] == [1, 2, 3, 4, 5, None]
+    assert [rows[h]["miou_median"] for h in order[:5]] == pytest.approx([0.90, 0.82, 0.80, 0.5,
+                                                                         0.11])
+    assert (rows["tanh_wide"]["miou_q25"], rows["tanh_wide"]["miou_q75"]) == pytest.approx(
+        (0.5, 0.905))  # 0.1 + (0.9 - 0.1) / 2, 0.9 + (0.91 - 0.9) / 2
+    assert (rows["sigmoid"]["miou_q25"], rows["sigmoid"]["miou_q75"]) == pytest.approx(
+        (0.79, 0.81))
+    # None, NaN and the diverged seed's 9.0 are left out: one value, a zero-width IQR
+    fit = rows["tanh_fit"]
+    assert (fit["miou_median"], fit["miou_q25"], fit["miou_q75"]) == (0.5, 0.5, 0.5)
+    assert (fit["ok"], fit["diverged"]) == (3, 1)
+    assert math.isnan(rows["clamp_fit"]["miou_median"]) and rows["clamp_fit"]["skipped"] == 1
+    assert not any("group" in r for r in rows.values())
+
+
+def test_summarise_needs_no_files():
+    """The numbers can be checked without writing a file: a record without a ``run_dir`` (built
+    by hand, as in the tests here) has no history to read, so no steps to quality and no last
+    step, even where the study names a target; never a KeyError."""
+    records = [{**_rec("identity", s, v, declares=("miou", "max")),
+                "config": {"target": {"seg": 0.85}}} for s, v in enumerate([0.8, 0.9])]
+    (row,) = report.summarise(records)
+    assert row["miou_median"] == pytest.approx(0.85) and row["target"] == 0.85
+    assert math.isnan(row["last_step"])
+    assert (row["quality_reached"], row["steps_to_quality"]) == ("", "")
 
 
 def test_primary_override_and_fallback():
@@ -143,11 +174,15 @@ def test_family_ranked_by_the_metric_its_records_declare():
     rows = {(r["family"], r["head"]): r for r in report.summarise(records)}
     assert (rows["toy", "tanh"]["primary"], rows["toy", "tanh"]["direction"]) == ("acc", "max")
     assert (rows["toy", "tanh"]["rank"], rows["toy", "identity"]["rank"]) == (1, 2)
-    assert (rows["toy", "tanh"]["group"], rows["toy", "identity"]["group"]) == ("a", "b")
     assert (rows["gan", "tanh"]["rank"], rows["gan", "identity"]["rank"]) == (1, 2)
     table = report.markdown_table(list(rows.values()))
-    assert "**toy**: ranked by `acc` (higher is better)" in table
-    assert "**gan**: ranked by `swd` (lower is better)" in table
+    gan, toy = table.split("### gan\n")[1].split("### toy\n")
+    assert "| rank | pairing | swd, median [IQR] (lower is better) | runs | range |" in gan
+    assert "| rank | pairing | acc, median [IQR] (higher is better) | runs | range |" in toy
+    # best first: tanh's acc 0.91 (median of 0.90, 0.92) above identity's 0.51
+    assert toy.index("| 1 | unit + tanh | 0.91 [0.905, 0.915] |") < toy.index(
+        "| 2 | unit + identity | 0.51 [0.505, 0.515] |")
+    assert gan.index("| 1 | unit + tanh | 3 |") < gan.index("| 2 | unit + identity | 5 |")
 
 
 def test_scaling_and_head_order_follow_pixels(monkeypatch):
@@ -170,13 +205,11 @@ def test_report_files(written):
     for name in ("runs.csv", "summary.csv", "summary.md", "metrics.png", "montage.png",
                  "README.md"):
         assert (written / name).is_file(), name
-    with Image.open(written / "metrics.png") as im:
-        assert im.width >= 400 and im.height >= 300
-    with Image.open(written / "montage.png") as im:  # 2 rows x (label margin + 2 image columns)
-        assert im.width > 2 * 96 + 200 and 2 * 96 <= im.height < 400
-        montage = im.convert("RGB")
-    colours = set(montage.getdata())
-    assert (0, 0, 200) in colours and (200, 0, 0) in colours  # decoded and stretched pasted
+    # what the pictures hold (layout, pasted samples) is tests/test_figures.py's
+    for name in ("metrics.png", "montage.png"):
+        with Image.open(written / name) as im:
+            assert im.format == "PNG"
+    assert not (written / "curves.png").exists()  # no run kept a history.csv
 
 
 def test_csvs(written):
@@ -186,18 +219,32 @@ def test_csvs(written):
     assert len(failed) == 1 and failed[0]["message"] == "RuntimeError: boom"
     assert failed[0]["swd"] == "" and runs[0]["swd"] == "1.0"
     assert runs[0]["run_dir"] == "raw-identity-0"
+    assert "steps_to_quality" not in runs[0]  # the study names no target
+    with (written / "summary.csv").open() as f:
+        header = next(csv.reader(f))
+    assert header[:15] == ["family", "model", "scaling", "head", "n", "ok", "diverged", "failed",
+                           "interrupted", "skipped", "range_mismatch", "primary", "direction",
+                           "units", "rank"]
+    assert header[-6:] == ["swd_median", "swd_q25", "swd_q75", "out_of_range_median",
+                           "out_of_range_q25", "out_of_range_q75"]
+    # no reference, no target: none of their columns; no group, mean or CI any more
+    assert not {"group", "target", "quality_reached", "steps_to_quality", "vs_reference",
+                "paired_n", "paired_separable", "swd_mean", "swd_ci95"} & set(header)
     summary = list(csv.DictReader((written / "summary.csv").open()))
-    assert [(r["head"], r["n"], r["failed"], r["group"]) for r in summary] == [
-        ("identity", "3", "0", "a"), ("tanh", "4", "1", "b")]
-    assert float(summary[0]["swd_ci95"]) == pytest.approx(HALF_123, abs=1e-3)
+    assert [(r["head"], r["n"], r["failed"], r["rank"]) for r in summary] == [
+        ("identity", "3", "0", "1"), ("tanh", "4", "1", "2")]
+    assert [(r["swd_median"], r["swd_q25"], r["swd_q75"]) for r in summary] == [
+        ("2.0", "1.5", "2.5"), ("11.0", "10.5", "11.5")]
 
 
 def test_summary_markdown(written):
     lines = (written / "summary.md").read_text().splitlines()
-    ident = next(line for line in lines if "| identity |" in line)
-    tanh = next(line for line in lines if "| tanh |" in line)
-    assert "2 ± 2.48" in ident and "mismatch" not in ident and "3 ok" in ident
-    assert "11 ± 2.48" in tanh and "| mismatch |" in tanh and "3 ok, 1 failed" in tanh
+    table = lines[lines.index("| rank | pairing | swd, median [IQR] (lower is better) | runs "
+                              "| range |"):]
+    assert table[2:4] == ["| 1 | raw + identity | 2 [1.5, 2.5] | 3 ok | ok |",
+                          "| 2 | raw + tanh | 11 [10.5, 11.5] | 3 ok, 1 failed | mismatch |"]
+    assert "### gan" in lines
+    assert "Best raw + identity (median swd 2); worst raw + tanh (median swd 11)." in lines
 
 
 def test_readme(written):
@@ -206,8 +253,12 @@ def test_readme(written):
     assert "Does raw + identity train?" in text
     assert COMMAND in text  # taken from the records
     assert "Commit: `" in text and "torch " in text and "threads" in text
-    assert "90.0 s" in text
-    assert "2 ± 2.48" in text
+    # 7 runs of 2.0 s each (the failed one too); the sweep's own 90 s apart
+    assert "- Compute time of the runs: 14.0 s (0.2 min), the sum of each run's own wall time" \
+        in text
+    assert "- Last sweep: 90.0 s (1.5 min) wall time\n" in text  # no start time: no reuse count
+    assert "Wall time:" not in text
+    assert "| 1 | raw + identity | 2 [1.5, 2.5] | 3 ok | ok |" in text
     assert "(metrics.png)" in text and "(montage.png)" in text
     assert "Findings: see [findings.md](findings.md)" in text
     assert (written / "findings.md").read_text() == "hand-written findings\n"
@@ -224,7 +275,7 @@ def test_main_default_out_dir(sweep, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert report.main([str(sweep)]) == 0
     out = capsys.readouterr().out
-    assert "results/toy" in out and "11 ± 2.48" in out
+    assert "results/toy" in out and "| 2 | raw + tanh | 11 [10.5, 11.5] |" in out
     assert (tmp_path / "results" / "toy" / "README.md").is_file()
     assert "Findings" not in (tmp_path / "results" / "toy" / "README.md").read_text()
 
@@ -236,7 +287,12 @@ def test_callback_writes_report_and_never_raises(sweep, tmp_path, monkeypatch, c
     callback.on_multirun_start(config)
     callback.on_multirun_end(config)
     readme = (tmp_path / "results" / "toy" / "README.md").read_text()
-    assert f"`{COMMAND}`" in readme and "whole sweep" in readme
+    assert f"`{COMMAND}`" in readme
+    assert "- Compute time of the runs: 14.0 s (0.2 min)" in readme
+    # every toy run started in 2020, before this sweep: all 7 reused
+    assert ", 7 of 7 runs reused from earlier sweeps" in readme
+    saved = json.loads((sweep / report.SWEEP_INFO).read_text())
+    assert saved["started"] > EARLIER and saved["wall_time_s"] >= 0
 
     assert report.LAST_REPORT_ERROR is None
 

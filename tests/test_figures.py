@@ -1,0 +1,217 @@
+"""metrics.png and montage.png from synthetic run directories: the montage of a default-sized
+study stays under 1 MB, shows each family's own views, and the bars keep curves.png's colours."""
+
+import json
+
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgb
+from PIL import Image
+
+from harness import montage
+from harness.curves import scaling_colour
+from harness.figures import build_montage, metrics_figure, plot_metrics
+from harness.stats import summarise
+
+GREY = montage.GREY
+DECODED, ARTICLE, STRETCHED = montage.DECODED, montage.ARTICLE, montage.STRETCHED
+SIZES = {"gan": (274, 274), "style": (522, 266), "seg": (586, 202)}  # to_grid's real sizes
+VIEWS = {"gan": (DECODED, ARTICLE), "style": (DECODED, STRETCHED), "seg": (DECODED,)}
+PRIMARY = {"gan": ("swd", "min"), "style": ("loss", "min"), "seg": ("miou", "max")}
+DEFAULT = [("gan", "raw", "identity"), ("gan", "raw", "tanh_fit"), ("gan", "symmetric", "tanh"),
+           ("gan", "symmetric", "identity"), ("gan", "unit", "sigmoid"),
+           ("style", "raw", "identity"), ("style", "raw", "tanh_fit"),
+           ("style", "symmetric", "tanh"), ("seg", "raw", "identity"),
+           ("seg", "symmetric", "identity"), ("seg", "imagenet", "identity"),
+           ("seg", "imagenet", "sigmoid")]
+
+
+def _record(root, family, scaling, head, *, seed=0, status="ok", message="", metrics=None,
+            images=None):
+    """A run.json-like record; ``images`` maps a sample file to a PIL image to write."""
+    run_dir = root / f"{family}-{scaling}-{head}-{seed}"
+    run_dir.mkdir(parents=True)
+    for name, im in (images or {}).items():
+        im.save(run_dir / name)
+    metric, direction = PRIMARY[family]
+    record = {"family": family, "model": family, "scaling": scaling, "head": head, "seed": seed,
+              "status": status, "message": message, "range_mismatch": head == "identity"
+              and scaling == "raw", "run_dir": str(run_dir),
+              "metrics": metrics if metrics is not None else {metric: 1.0},
+              "config": {"study": "test", "steps": 5}, "primary_metric": metric,
+              "primary_direction": direction}
+    (run_dir / "run.json").write_text(json.dumps(record))
+    return record
+
+
+def _noise(rng, family):
+    w, h = SIZES[family]
+    if family == "gan":  # digits: grey, as to_grid repeats one channel
+        return Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)).convert("RGB")
+    return Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def _solid(family, colour):
+    return Image.new("RGB", SIZES[family], colour)
+
+
+def _pixels(path):
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _where(pixels, colour, run=40):
+    """(x_min, x_max, y_min, y_max) of the region of exactly ``colour`` (rows with at least
+    ``run`` such pixels: a pasted image, not anti-aliased text); None if there is none."""
+    mask = (pixels == colour).all(axis=2)
+    rows = np.flatnonzero(mask.sum(axis=1) >= run)
+    if not len(rows):
+        return None
+    xs = np.flatnonzero(mask[rows].sum(axis=0) >= len(rows) / 2)
+    return xs.min(), xs.max(), rows.min(), rows.max()
+
+
+def test_default_study_montage_is_under_1mb(tmp_path):
+    """Incompressible noise at the default study's grid sizes: the worst case for PNG."""
+    rng = np.random.default_rng(0)
+    records = [_record(tmp_path / "sweep", f, s, h,
+                       images={name: _noise(rng, f) for name in VIEWS[f]})
+               for f, s, h in DEFAULT]
+    build_montage(records, tmp_path / "montage.png")
+    size = (tmp_path / "montage.png").stat().st_size
+    assert size < 1_000_000, size
+    with Image.open(tmp_path / "montage.png") as im:
+        # 12 rows of at least MIN_H, three section headers; two columns of views at most
+        assert 12 * montage.MIN_H < im.height < 3000
+        assert im.width < montage.MAX_W * 2 + 400
+
+
+GAN_COLOURS = {DECODED: (0, 0, 200), ARTICLE: (200, 0, 0)}
+STYLE_COLOURS = {DECODED: (0, 150, 0), STRETCHED: (150, 0, 150)}
+SEG_COLOUR = (200, 200, 0)
+
+
+@pytest.fixture()
+def solid_montage(tmp_path):
+    """One cell per family in solid colours, plus a failed GAN run with no files."""
+    root = tmp_path / "sweep"
+    records = [
+        _record(root, "gan", "symmetric", "tanh",
+                images={n: _solid("gan", c) for n, c in GAN_COLOURS.items()}),
+        _record(root, "gan", "raw", "identity", status="failed",
+                message="RuntimeError: boom", metrics={}),
+        _record(root, "style", "symmetric", "tanh",
+                images={n: _solid("style", c) for n, c in STYLE_COLOURS.items()}),
+        _record(root, "seg", "imagenet", "identity", images={DECODED: _solid("seg", SEG_COLOUR)}),
+    ]
+    build_montage(records, tmp_path / "montage.png")
+    return records, _pixels(tmp_path / "montage.png")
+
+
+def test_each_family_shows_its_own_views(solid_montage):
+    records, pixels = solid_montage
+    decoded, article = (_where(pixels, c) for c in GAN_COLOURS.values())
+    assert decoded and article and article[0] > decoded[1]  # the article's view to the right
+    assert article[1] - article[0] + 1 == montage.MAX_H  # 274 px shrunk to the cap
+    content, stretched = (_where(pixels, c) for c in STYLE_COLOURS.values())
+    assert content and stretched and stretched[0] > content[1]
+    width = stretched[1] - stretched[0] + 1  # 522x266 fitted to MAX_W wide
+    assert width == pytest.approx(montage.MAX_W, abs=2)
+    assert _where(pixels, SEG_COLOUR) is not None
+    sections = {r["family"]: montage._section(r["family"], [(r, "")]) for r in records
+                if r["status"] == "ok"}
+    assert {f: s["names"] for f, s in sections.items()} == {
+        "gan": [DECODED, ARTICLE], "style": [DECODED, STRETCHED], "seg": [DECODED]}
+    assert all(len(lines) > 0 for s in sections.values() for lines in s["headers"])
+
+
+def test_failed_run_keeps_one_grey_placeholder(solid_montage):
+    _, pixels = solid_montage
+    grey = _where(pixels, GREY)
+    decoded, article = (_where(pixels, c) for c in GAN_COLOURS.values())
+    assert grey is not None
+    assert grey[0] == decoded[0] and grey[1] == article[1]  # one box across the gan columns
+    assert grey[2] < decoded[2]  # the failed raw + identity row sorts first
+    assert (pixels[grey[2]:grey[3] + 1, grey[0]:grey[1] + 1] == (0, 0, 0)).all(axis=2).any()
+
+
+def test_a_family_with_no_samples_at_all(tmp_path):
+    records = [_record(tmp_path / "sweep", "style", "raw", h, status="diverged",
+                       message="non-finite output", metrics={}) for h in ("identity", "tanh")]
+    build_montage(records, tmp_path / "montage.png")
+    pixels = _pixels(tmp_path / "montage.png")
+    x0, x1, y0, y1 = _where(pixels, GREY)
+    assert x1 - x0 + 1 == montage.MIN_COLUMN  # one column, as no run says how wide
+    assert y1 - y0 + 1 > 2 * montage.MIN_H  # both rows
+
+
+def test_seg_only_report_has_one_image_column(tmp_path):
+    records = [_record(tmp_path / "sweep", "seg", s, "identity", seed=seed,
+                       images={DECODED: _solid("seg", SEG_COLOUR)})
+               for s in ("raw", "imagenet") for seed in (0, 1)]
+    build_montage(records, tmp_path / "montage.png")
+    pixels = _pixels(tmp_path / "montage.png")
+    x0, x1, _, _ = _where(pixels, SEG_COLOUR)
+    assert x1 - x0 + 1 == pytest.approx(montage.MAX_W, abs=2)  # one view wide, not two
+    assert pixels.shape[1] - 1 - x1 <= montage.PAD  # nothing to its right
+    assert _where(pixels, GREY) is None  # no "no samples" panel
+    columns = (pixels[:, x0:x1 + 1] == SEG_COLOUR).all(axis=2).any(axis=1)
+    assert np.count_nonzero(np.diff(columns.astype(int)) == 1) == 2  # two cells, one row each
+
+
+def _metric_records(root):
+    """gan: raw and symmetric; seg: raw and imagenet, with untrained and floor metrics."""
+    records = []
+    for scaling, swd in (("raw", [5.0, 6.0, 7.0]), ("symmetric", [2.0, 3.0, 4.0])):
+        records += [_record(root, "gan", scaling, "tanh", seed=i,
+                            metrics={"swd": v, "swd_init": 20.0 + i, "swd_real": 0.5})
+                    for i, v in enumerate(swd)]
+    for scaling, miou in (("raw", [0.2, 0.3]), ("imagenet", [0.6, 0.7])):
+        records += [_record(root, "seg", scaling, "identity", seed=i,
+                            metrics={"miou": v, "miou_init": 0.05, "majority_miou": 0.1})
+                    for i, v in enumerate(miou)]
+    records.append(_record(root, "seg", "symmetric", "identity", status="failed", metrics={}))
+    return records
+
+
+def test_metric_bars_keep_the_scaling_colours(tmp_path):
+    rows = summarise(_metric_records(tmp_path / "sweep"))
+    fig = metrics_figure(rows)
+    panels = {ax.get_title().split(":")[0]: ax for ax in fig.axes}
+    assert set(panels) == {"gan", "seg"}
+    assert "median, bars: interquartile range over seeds" in panels["gan"].get_title()
+    bars = {f: {p.get_gid(): p for p in ax.patches if p.get_gid()} for f, ax in panels.items()}
+    assert set(bars["gan"]) == {"raw + tanh", "symmetric + tanh"}
+    assert set(bars["seg"]) == {"raw + identity", "imagenet + identity"}  # failed: no bar
+    for family, head in (("gan", "tanh"), ("seg", "identity")):
+        raw = bars[family][f"raw + {head}"]
+        assert raw.get_facecolor()[:3] == pytest.approx(to_rgb(scaling_colour("raw")))
+    assert bars["gan"]["symmetric + tanh"].get_facecolor()[:3] == pytest.approx(
+        to_rgb(scaling_colour("symmetric")))
+    imagenet = bars["seg"]["imagenet + identity"]  # second in its panel, yet not "C1"
+    assert imagenet.get_facecolor()[:3] == pytest.approx(to_rgb(scaling_colour("imagenet")))
+    assert scaling_colour("imagenet") != "C1"
+    assert bars["gan"]["symmetric + tanh"].get_height() == pytest.approx(3.0)  # the median
+    errorbar = next(c.errorbar for c in panels["gan"].containers if hasattr(c, "patches")
+                    and c.patches[0].get_gid() == "symmetric + tanh")
+    (_, low), (_, high) = errorbar.lines[2][0].get_segments()[0]
+    assert (low, high) == pytest.approx((2.5, 3.5))  # q25, q75 of 2, 3, 4
+
+    lines = {f: [line.get_label() for line in ax.get_lines()
+                 if not line.get_label().startswith("_") and line.get_gid() != "best"]
+             for f, ax in panels.items()}
+    assert lines["gan"] == ["untrained: 21", "real against real: 0.5"]
+    assert lines["seg"] == ["untrained: 0.05", "majority class: 0.1"]
+    best = [line for line in panels["seg"].get_lines() if line.get_gid() == "best"]
+    assert len(best) == 1  # imagenet (higher miou is better)
+    assert best[0].get_xdata()[0] == pytest.approx(bars["seg"]["imagenet + identity"].get_x()
+                                                   + bars["seg"]["imagenet + identity"]
+                                                   .get_width() / 2)
+    legend = [t.get_text() for t in panels["seg"].get_legend().get_texts()]
+    assert legend[:2] == ["raw", "imagenet"] and "untrained: 0.05" in legend
+    text = " ".join(t.get_text() for t in panels["seg"].texts)
+    assert "1 failed" in text  # the failed cell's status at the base
+
+    plot_metrics(rows, tmp_path / "metrics.png")
+    with Image.open(tmp_path / "metrics.png") as im:
+        assert im.width > 600 and im.height > 600

@@ -1,0 +1,164 @@
+"""The front page (summary.md, and the README around it): per family one generated sentence and
+one short table, best first, against numbers computed by hand."""
+import json
+
+import pytest
+
+from harness import report, stats, tables
+from harness.paired import noise_floors
+
+REF = {"gan": {"scaling": "symmetric", "head": "tanh"}}
+FLOOR = {"gan": [{"scaling": "raw", "head": "identity"},
+                 {"scaling": "symmetric", "head": "identity"}]}
+# swd per seed. Medians: unit + sigmoid 170 < symmetric + tanh 182 (the reference) < symmetric
+# + identity 880 < raw + identity 883; the design order (raw, unit, symmetric) is another one
+SWD = {("raw", "identity"): [883.0, 870.0, 905.0],
+       ("unit", "sigmoid"): [150.0, 170.0, 200.0],
+       ("symmetric", "identity"): [880.0, 874.0, 899.0],
+       ("symmetric", "tanh"): [180.0, 182.0, 476.0]}
+
+
+def _rec(scaling, head, seed, swd, *, status="ok", units="×1e3", started="2026-01-01T10:00:00",
+         wall=1.0, **config):
+    return {"status": status, "message": "", "study": "toy", "family": "gan", "model": "gan",
+            "scaling": scaling, "head": head, "seed": seed, "threads": 1,
+            "range_mismatch": head == "identity" and scaling != "raw",
+            "primary_metric": "swd", "primary_direction": "min", "primary_units": units,
+            "metrics": {} if swd is None else {"swd": swd}, "wall_time_s": wall,
+            "started": started, "config": {"study": "toy", "seed": seed, "steps": 10, **config}}
+
+
+def _records(swd=SWD, **config):
+    return [_rec(sc, h, s, v, **config) for (sc, h), values in swd.items()
+            for s, v in enumerate(values)]
+
+
+def _table_lines(md: str, family: str = "gan") -> list[str]:
+    part = md.split(f"### {family}\n")[1].split("### ")[0]
+    return [line for line in part.splitlines() if line.startswith("|")]
+
+
+def test_the_table_is_sorted_by_rank_with_units_and_direction_in_the_header():
+    records = [*_records(), _rec("imagenet", "tanh", 0, None, status="failed")]
+    rows = stats.summarise(records)
+    lines = _table_lines(report.markdown_table(rows))
+    assert lines[0] == ("| rank | pairing | swd, median [IQR] (×1e3; lower is better) | runs "
+                        "| range |")
+    assert lines[2:] == [
+        "| 1 | unit + sigmoid | 170 [160, 185] | 3 ok | ok |",
+        "| 2 | symmetric + tanh | 182 [181, 329] | 3 ok | ok |",
+        "| 3 | symmetric + identity | 880 [877, 889.5] | 3 ok | mismatch |",
+        "| 4 | raw + identity | 883 [876.5, 894] | 3 ok | ok |",
+        "|  | imagenet + tanh | – | 1 failed | ok |"]  # no median: no rank, last
+
+
+def test_max_direction_and_no_units_in_the_header():
+    records = [{**_rec("unit", h, s, None, units=None), "primary_metric": "miou",
+                "primary_direction": "max", "family": "seg", "metrics": {"miou": v},
+                "range_mismatch": False}
+               for h, values in (("sigmoid", [0.5, 0.6, 0.7]), ("identity", [0.8, 0.8, 0.9]))
+               for s, v in enumerate(values)]
+    lines = _table_lines(report.markdown_table(stats.summarise(records)), "seg")
+    assert lines[0] == "| rank | pairing | miou, median [IQR] (higher is better) | runs | range |"
+    assert lines[2:] == ["| 1 | unit + identity | 0.8 [0.8, 0.85] | 3 ok | ok |",
+                         "| 2 | unit + sigmoid | 0.6 [0.55, 0.65] | 3 ok | ok |"]
+
+
+def test_steps_column_only_with_a_target_and_paired_column_only_with_a_reference():
+    def header(**config):
+        return _table_lines(report.markdown_table(stats.summarise(_records(**config))))[0]
+
+    assert header() == ("| rank | pairing | swd, median [IQR] (×1e3; lower is better) | runs "
+                        "| range |")
+    assert header(target={"gan": 300}) == (
+        "| rank | pairing | swd, median [IQR] (×1e3; lower is better) | steps to swd ≤ 300 "
+        "| runs | range |")
+    assert header(target={"seg": 0.5}) == header()  # another family's target
+    assert header(reference=REF) == (
+        "| rank | pairing | swd, median [IQR] (×1e3; lower is better) "
+        "| minus symmetric + tanh, paired by seed: median [interval, coverage] | runs | range |")
+    both = header(reference=REF, target={"gan": 300})
+    assert both.index("steps to swd ≤ 300") < both.index("minus symmetric + tanh")
+
+
+def test_paired_cells_against_the_reference():
+    lines = _table_lines(report.markdown_table(stats.summarise(_records(reference=REF))))
+    # unit + sigmoid minus the reference, per seed: -30, -12, -276 -> median -30, [min, max]
+    # covers 75%; raw + identity: 703, 688, 429 -> median 688
+    assert lines[2] == ("| 1 | unit + sigmoid | 170 [160, 185] | -30 [-276, -12] 75.0%, n=3: "
+                        "not separable | 3 ok | ok |")
+    assert lines[3] == "| 2 | symmetric + tanh | 182 [181, 329] | reference | 3 ok | ok |"
+    assert lines[5] == ("| 4 | raw + identity | 883 [876.5, 894] | +688 [429, 703] 75.0%, n=3: "
+                        "not separable | 3 ok | ok |")
+
+
+def test_the_sentence_names_best_and_worst_with_medians_and_ratio_to_the_reference():
+    rows = stats.summarise(_records(reference=REF))
+    # 170 / 182 = 0.934, 883 / 182 = 4.852; three seeds cover at most 75% < 95%
+    assert tables.sentence(rows) == (
+        "Best unit + sigmoid (median swd 170, 0.93x the reference); worst raw + identity "
+        "(median swd 883, 4.85x the reference). No pairing is separable from the reference "
+        "with 3 seeds at 95%.")
+    assert tables.sentence(rows) + "\n" in report.markdown_table(rows)
+    # without a reference: medians only, nothing about separability
+    assert tables.sentence(stats.summarise(_records())) == (
+        "Best unit + sigmoid (median swd 170); worst raw + identity (median swd 883).")
+
+
+def test_the_sentence_names_what_six_seeds_separate():
+    """Six seeds, unit + sigmoid lower than the reference in each: [min, max] covers 96.9% and
+    excludes 0, so it is separated; symmetric + identity is lower in one seed only."""
+    ref = [100.0, 110.0, 120.0, 130.0, 140.0, 150.0]
+    swd = {("symmetric", "tanh"): ref,
+           ("unit", "sigmoid"): [v - d for v, d in zip(ref, [5, 6, 7, 8, 9, 10])],
+           ("symmetric", "identity"): [v + d for v, d in zip(ref, [-1, 2, 3, 4, 5, 6])]}
+    rows = stats.summarise(_records(swd, reference=REF))
+    # unit + sigmoid: 95, 104, 113, 122, 131, 140 -> median 117.5, 0.94x of 125
+    assert tables.sentence(rows) == (
+        "Best unit + sigmoid (median swd 117.5, 0.94x the reference); worst symmetric + "
+        "identity (median swd 128.5, 1.03x the reference). Separated from the reference by "
+        "the paired seeds at 95%: unit + sigmoid.")
+    sig = next(r for r in rows if r["head"] == "sigmoid")
+    assert sig["paired_short"] == "-7.5 [-10, -5] 96.9%, n=6: separable"
+
+
+def test_the_noise_floor_line():
+    records = _records(reference=REF, noise_floor=FLOOR)
+    rows = stats.summarise(records)
+    floors = noise_floors(rows, stats.by_cell(records), records)
+    # raw + identity minus symmetric + identity, per seed: 3, -4, 6 -> median 3, [-4, 6] 75%
+    assert floors == {"gan": "raw + identity minus symmetric + identity (the same function): "
+                             "median paired difference of swd 3 (3 seeds; 75.0% interval -4..6)"}
+    md = report.markdown_table(rows, floors)
+    assert "\nNoise floor: raw + identity minus symmetric + identity (the same function): median " \
+           "paired difference of swd 3 (3 seeds; 75.0% interval -4..6).\n" in md
+    assert md.index("Noise floor:") > md.index("| 4 | raw + identity |")
+    assert "Noise floor" not in report.markdown_table(rows)
+    assert noise_floors(rows, stats.by_cell(records), _records()) == {}  # the study names none
+
+
+@pytest.mark.parametrize("reused, line", [
+    (3, "- Last sweep: 2.0 s (0.0 min) wall time, 3 of 3 runs reused from earlier sweeps"),
+    (2, "- Last sweep: 2.0 s (0.0 min) wall time, 2 of 3 runs reused from earlier sweeps")],
+    ids=["all reused", "one run new"])
+def test_readme_keeps_the_runs_own_time_when_a_rerun_reuses_them(tmp_path, reused, line):
+    """A re-run that reused every run took 2 s; the runs themselves took 40 + 50 + 60 s, and the
+    README says both. ``python -m harness.report`` reads the sweep's start from sweep.json."""
+    sweep = tmp_path / "sweep"
+    for i, (wall, started) in enumerate([(40.0, "2026-01-01T10:00:00"),
+                                         (50.0, "2026-01-01T10:01:00"),
+                                         (60.0, "2026-01-01T10:02:00" if reused == 3
+                                          else "2026-01-02T09:00:01")]):
+        (sweep / f"run{i}").mkdir(parents=True)
+        (sweep / f"run{i}" / "run.json").write_text(json.dumps(
+            _rec("raw", "identity", i, 800.0 + i, wall=wall, started=started)))
+    (sweep / report.SWEEP_INFO).write_text(json.dumps(
+        {"command": "python -m harness.train -m experiment=toy", "wall_time_s": 2.0,
+         "started": "2026-01-02T09:00:00"}))
+    assert report.main([str(sweep), "--out", str(tmp_path / "out")]) == 0
+    readme = (tmp_path / "out" / "README.md").read_text().splitlines()
+    assert "- Compute time of the runs: 150.0 s (2.5 min), the sum of each run's own wall time" \
+        in readme
+    assert line in readme
+    assert "- Command: `python -m harness.train -m experiment=toy`" in readme
+    assert not any(x.startswith("- Wall time") for x in readme)
