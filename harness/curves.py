@@ -1,8 +1,10 @@
 """A report's learning curves, ``curves.png``: each pairing's metrics against step, from the
 runs' ``history.csv`` files, so "does not train" can be told from "trains slowly".
 
-Per family one row of panels: the primary metric, then the range metrics it has (``mean_gap``,
-``out_of_range``). Per cell (pairing and setting columns) the median over its ok seeds at each
+Per family one row of panels: the primary metric, then those of ``PANELS`` it has: the range
+metrics (``mean_gap``, ``out_of_range``) and recognisability (``confident``, decoded samples,
+and ``confident_article``, the article's view, in one panel: where they part, stretching hid a
+range error). Per cell (pairing and setting columns) the median over its ok seeds at each
 evaluated step, and a band from the lowest to the highest seed. One colour per scaling and one
 line style per head, the same in every panel. Reference lines: the family's floor (GAN: real
 against real; seg: the majority class), where its records have it. Step 0 is the untrained
@@ -19,8 +21,10 @@ from harness.history import HISTORY, read_history
 from harness.pixels import SCALINGS
 from harness.stats import by_cell, cell_fields, finite, head_order, shown_settings, with_settings
 
-RANGE = ("mean_gap", "out_of_range")
-FLOORS = {"swd": ("swd_real", "real against real"), "miou": ("majority_miou", "majority class")}
+PANELS = ("mean_gap", "out_of_range", "confident")
+SHARED = {"confident": "confident_article"}  # drawn dotted in the same panel, same colour
+FLOORS = {"swd": ("swd_real", "real against real"), "miou": ("majority_miou", "majority class"),
+          "confident": ("confident_real", "real digits")}
 STYLES = ("-", "--", ":", "-.")
 
 
@@ -56,7 +60,7 @@ def plot_curves(records: list[dict], rows: list[dict], path: Path) -> bool:
     panels = {f: [next(r["primary"] for r in rows if r["family"] == f)] for f in families}
     drawn = False
     for f in families:
-        kept = [m for m in RANGE if any(finite(r.get(f"{m}_median")) for r in rows
+        kept = [m for m in PANELS if any(finite(r.get(f"{m}_median")) for r in rows
                                         if r["family"] == f)]
         panels[f] += kept
     width = max(len(p) for p in panels.values())
@@ -80,9 +84,16 @@ def plot_curves(records: list[dict], rows: list[dict], path: Path) -> bool:
                 style = STYLES[heads.index(row["head"]) % len(STYLES)]
                 ax.plot(steps, median, style, color=colour, label=label, linewidth=1.4)
                 ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
+                if metric in SHARED:
+                    steps, median, _, _ = _curve(histories, SHARED[metric])
+                    ax.plot(steps, median, style, color=colour, marker="x", linewidth=0.8,
+                            alpha=0.7)
             _floor(ax, records, family, metric)
             ax.set_xlabel("step")
-            ax.set_title(f"{family}: {metric}", fontsize=10)
+            title = f"{family}: {metric}"
+            if metric in SHARED:
+                title += f" (x: {SHARED[metric]})"
+            ax.set_title(title, fontsize=10)
             ax.grid(alpha=0.3)
             if j == len(panels[family]) - 1:  # one legend per family: every panel's lines
                 handles = {}

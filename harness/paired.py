@@ -132,9 +132,11 @@ def noise_floors(rows: list[dict], cells: dict[tuple, list[dict]], records: list
                 continue
             metric = row["primary"]
             p = paired_difference(_per_seed(runs, metric), _per_seed(other, metric), level)
+            interval = (f"; {p.coverage:.1%} interval {p.low:.3g}..{p.high:.3g}" if p.n > 1
+                        else ": no interval")
             text = (f"{' + '.join(pa)} minus {' + '.join(pb)} (the same function): "
                     + ("no seed in common" if p.n == 0 else
-                       f"median paired difference of {metric} {p.median:.3g} ({seeds(p.n)}; "
-                       f"{p.coverage:.1%} interval {p.low:.3g}..{p.high:.3g})"))
+                       f"median paired difference of {metric} {p.median:.3g} "
+                       f"({seeds(p.n)}{interval})"))
             out[family] = text if family not in out else f"{out[family]}; {text}"
     return out
