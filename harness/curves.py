@@ -55,6 +55,14 @@ def _curve(histories: list[list[dict]], metric: str
 
 def plot_curves(records: list[dict], rows: list[dict], path: Path) -> bool:
     """Draw ``curves.png``; False (nothing written) where no run kept a history."""
+    fig = curves_figure(records, rows)
+    if fig is not None:
+        fig.savefig(path, dpi=90)
+    return fig is not None
+
+
+def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
+    """The curves as a Figure, None where no run kept a history."""
     cells = {cell: _histories(runs) for cell, runs in by_cell(records).items()}
     families = list(dict.fromkeys(r["family"] for r in rows))
     panels = {f: [next(r["primary"] for r in rows if r["family"] == f)] for f in families}
@@ -102,12 +110,12 @@ def plot_curves(records: list[dict], rows: list[dict], path: Path) -> bool:
                         handles.setdefault(label, h)
                 ax.legend(handles.values(), handles.keys(), fontsize=7, loc="upper left",
                           bbox_to_anchor=(1.01, 1.0))
-    if drawn:
-        fig.suptitle("median over seeds (band: lowest to highest seed); step 0 = untrained",
-                     fontsize=10)
-        fig.tight_layout()
-        fig.savefig(path, dpi=90)
-    return drawn
+    if not drawn:
+        return None
+    fig.suptitle("median over seeds (band: lowest to highest seed); step 0 = untrained",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def _floor(ax, records: list[dict], family: str, metric: str) -> None:
