@@ -1,5 +1,5 @@
-"""Every numeric top-level and data setting, checked before any work: one line per bad value,
-naming the key, the value and what is accepted.
+"""Every numeric top-level and data setting, and the study's report settings, checked before
+any work: one line per bad value, naming the key, the value and what is accepted.
 
 One table, read by single runs (``harness.train``) and by the sweeper (every job of a sweep is
 checked before the first one starts), instead of checks scattered where the values are used,
@@ -76,7 +76,7 @@ def problems(cfg: DictConfig) -> list[str]:
         return [f"{getattr(e, 'full_key', None) or 'the config'} cannot be resolved: "
                 f"{str(e).splitlines()[0]}"]
     out = [f"{k} is required and has no value: set it on the command line ({k}=...)"
-           for k in missing]
+           for k in missing] + study_problems(cfg)
     for key, rule in RULES.items():
         node, _, leaf = key.rpartition(".")
         parent = OmegaConf.select(cfg, node) if node else cfg
@@ -86,3 +86,47 @@ def problems(cfg: DictConfig) -> list[str]:
         if line:
             out.append(line)
     return out
+
+
+def _pairing_problem(key: str, value: Any) -> str | None:
+    from .pixels import HEADS, SCALINGS
+
+    if not isinstance(value, dict) or set(value) != {"scaling", "head"} \
+            or value["scaling"] not in SCALINGS or value["head"] not in HEADS:
+        return (f"{key}={value!r} is not accepted: give {{scaling: <{'|'.join(SCALINGS)}>, "
+                f"head: <{'|'.join(HEADS)}>}}")
+    return None
+
+
+def study_problems(cfg: DictConfig) -> list[str]:
+    """The report's study settings (``reference``, ``target``, ``noise_floor``; per family),
+    checked with the rest: a bad one would otherwise surface in the report, after every run."""
+    from .models import families
+
+    known = families()
+    out = []
+    for group in ("reference", "target", "noise_floor"):
+        node = OmegaConf.select(cfg, group)
+        if node is None:
+            continue
+        value = OmegaConf.to_container(node, resolve=True)
+        if not isinstance(value, dict):
+            out.append(f"{group}={value!r} is not accepted: give a mapping per family "
+                       f"({', '.join(known)})")
+            continue
+        for family, v in value.items():
+            key = f"{group}.{family}"
+            if family not in known:
+                out.append(f"{key} names no family: give one of {', '.join(known)}")
+            elif group == "reference":
+                out.append(_pairing_problem(key, v))
+            elif group == "target" and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                out.append(f"{key}={v!r} is not accepted: give a number (the primary "
+                           f"metric's value that counts as quality, e.g. {key}=300)")
+            elif group == "noise_floor":
+                if not isinstance(v, list) or len(v) != 2:
+                    out.append(f"{key}={v!r} is not accepted: give two pairings, "
+                               f"[{{scaling: ..., head: ...}}, {{scaling: ..., head: ...}}]")
+                else:
+                    out += [_pairing_problem(f"{key}[{i}]", x) for i, x in enumerate(v)]
+    return [line for line in out if line]

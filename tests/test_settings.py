@@ -59,3 +59,25 @@ def test_the_command_line_stops_before_any_work(tmp_path):
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
         "error: steps=-1 is not accepted: give an integer >= 1 (training batches)"]
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize("override, line", [
+    ("+target.gan=abc", "target.gan='abc' is not accepted: give a number (the primary metric's "
+                        "value that counts as quality, e.g. target.gan=300)"),
+    ("+target.foo=3", "target.foo names no family: give one of gan, seg, style"),
+    ("+reference.gan={scaling:raw,head:nope}",
+     "reference.gan={'scaling': 'raw', 'head': 'nope'} is not accepted: give {scaling: "
+     "<raw|unit|symmetric|imagenet>, head: <identity|tanh|sigmoid|tanh_fit|sigmoid_fit|"
+     "clamp_fit|tanh_wide>}"),
+    ("+noise_floor.style=[1]", "noise_floor.style=[1] is not accepted: give two pairings, "
+                               "[{scaling: ..., head: ...}, {scaling: ..., head: ...}]"),
+])
+def test_bad_study_settings_are_one_line_before_any_run(tmp_path, override, line):
+    """A bad target, reference or noise floor would otherwise fail the report after every
+    run had finished."""
+    assert problems(make_cfg(tmp_path, override)) == [line]
+
+
+def test_the_studies_settings_pass(tmp_path):
+    for study in ("default", "raw_pixel_gan", "style_claim", "seg_scaling", "full_grid"):
+        assert problems(make_cfg(tmp_path, f"experiment={study}", fast=False)) == [], study
