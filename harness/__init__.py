@@ -1,1 +1,8 @@
 """Experiment harness: pixel scalings x output heads x model families."""
+from omegaconf import OmegaConf
+
+from .record import with_study_keys
+
+# conf/hydra/default.yaml reads it; registered here, so composing the config from any entry
+# point (the command line, the sweeper's workers, the tests' compose) finds it
+OmegaConf.register_new_resolver("harness_with_study_keys", with_study_keys, replace=True)

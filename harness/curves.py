@@ -25,6 +25,7 @@ PANELS = ("mean_gap", "out_of_range", "confident")
 SHARED = {"confident": "confident_article"}  # drawn dotted in the same panel, same colour
 FLOORS = {"swd": ("swd_real", "real against real"), "miou": ("majority_miou", "majority class"),
           "confident": ("confident_real", "real digits")}
+FLOOR_STYLES = {"confident": "-."}  # a floor's line style where "--" would read as another's
 STYLES = ("-", "--", ":", "-.")
 
 
@@ -123,5 +124,6 @@ def _floor(ax, records: list[dict], family: str, metric: str) -> None:
     values = [r["metrics"][name] for r in records if r.get("family") == family
               and r.get("status") == "ok" and finite((r.get("metrics") or {}).get(name))]
     if values:
-        ax.axhline(float(np.median(values)), color="black", linestyle="--", linewidth=0.8,
+        ax.axhline(float(np.median(values)), color="black",
+                   linestyle=FLOOR_STYLES.get(metric, "--"), linewidth=0.8,
                    label=label)

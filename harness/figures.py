@@ -106,6 +106,10 @@ def _bar(ax, r: dict, x: float, width: float, metric: str, look: tuple[str, floa
     ax.bar(x, median, width, yerr=[[median - q25], [q75 - median]], capsize=3, color=colour,
            alpha=alpha, edgecolor="black", linewidth=0.5,
            hatch="//" if r["range_mismatch"] else None, gid=f"{r['scaling']} + {r['head']}")
+    init = r.get(f"{metric}_init_median")
+    if finite(init):  # each pairing's own untrained model: raw ones start elsewhere
+        ax.plot([x - width / 2, x + width / 2], [init, init], color="black", linestyle=":",
+                linewidth=1.5, gid="untrained")
     if r.get("rank") == 1:
         above = offset_copy(ax.transData, fig=ax.figure, y=7, units="points")
         ax.plot([x], [max(median, q75)], marker="*", markersize=11, color="gold",
@@ -114,15 +118,18 @@ def _bar(ax, r: dict, x: float, width: float, metric: str, look: tuple[str, floa
 
 
 def _references(ax, rows: list[dict], metric: str) -> list[Line2D]:
-    """The untrained model's and the floor's medians over the family's cells, as lines."""
+    """The floor's median over the family's cells as a line, and the legend entry of the
+    untrained marks each bar carries (``_bar``)."""
     floor, floor_label = FLOORS.get(metric, (None, None))
     lines = []
-    for name, label, style in ((f"{metric}_init", UNTRAINED, ":"), (floor, floor_label, "--")):
-        values = [r[f"{name}_median"] for r in rows if finite(r.get(f"{name}_median"))]
-        if name and values:
-            level = median_of(values)
-            lines.append(ax.axhline(level, color="black", linestyle=style, linewidth=1.0,
-                                    label=f"{label}: {level:.3g}"))
+    if any(finite(r.get(f"{metric}_init_median")) for r in rows):
+        lines.append(Line2D([], [], color="black", linestyle=":", linewidth=1.5,
+                            label=f"{UNTRAINED} (each bar's own)"))
+    values = [r[f"{floor}_median"] for r in rows if floor and finite(r.get(f"{floor}_median"))]
+    if values:
+        level = median_of(values)
+        lines.append(ax.axhline(level, color="black", linestyle="--", linewidth=1.0,
+                                label=f"{floor_label}: {level:.3g}"))
     return lines
 
 

@@ -82,13 +82,10 @@ def _per_seed(runs: list[dict], metric: str) -> dict[int, float]:
                                                       (int, float))}
 
 
-def references(records: list[dict]) -> dict[str, tuple[str, str]]:
-    """family -> (scaling, head) of the study's reference pairing (``reference`` in its file)."""
-    for r in records:
-        ref = (r.get("config") or {}).get("reference")
-        if ref:
-            return {family: (str(p["scaling"]), str(p["head"])) for family, p in ref.items()}
-    return {}
+def references(study: dict) -> dict[str, tuple[str, str]]:
+    """family -> (scaling, head) of the study's reference pairing (``study_settings``)."""
+    return {family: (str(p["scaling"]), str(p["head"]))
+            for family, p in (study.get("reference") or {}).items()}
 
 
 def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str, tuple[str, str]],
@@ -101,6 +98,7 @@ def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str,
         family, model, scaling, head, settings = cell
         if family not in refs:
             continue
+        row["reference"] = " + ".join(refs[family])
         if (scaling, head) == refs[family]:
             row["vs_reference"] = "reference"
             continue
@@ -115,13 +113,12 @@ def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str,
                    paired_short=p.short(), vs_reference=p.words(row["direction"], level))
 
 
-def noise_floors(rows: list[dict], cells: dict[tuple, list[dict]], records: list[dict],
+def noise_floors(rows: list[dict], cells: dict[tuple, list[dict]], study: dict,
                  level: float = 0.95) -> dict[str, str]:
     """family -> in words, the paired difference between the two pairings its study names as
     computing the same function (``noise_floor`` in the study file): what seeds, float order
     and a different path to the same numbers alone move the primary metric."""
-    named = next(((r.get("config") or {}).get("noise_floor") for r in records
-                  if (r.get("config") or {}).get("noise_floor")), None) or {}
+    named = study.get("noise_floor") or {}
     out: dict[str, str] = {}
     for family, (a, b) in named.items():
         pa, pb = ((str(p["scaling"]), str(p["head"])) for p in (a, b))

@@ -18,15 +18,12 @@ from harness.stats import finite
 
 
 STILL = 0.1  # a last interval that made more than this part of the gain: not flattened
+GAINED = 0.05  # a gain below this part of the untrained value is no gain to have a last part of
 
 
-def targets(records: list[dict]) -> dict[str, float]:
-    """family -> the primary metric's target value, from the records' study config."""
-    for r in records:
-        found = (r.get("config") or {}).get("target")
-        if found:
-            return {str(f): float(v) for f, v in found.items()}
-    return {}
+def targets(study: dict) -> dict[str, float]:
+    """family -> the primary metric's target value (``study_settings``' ``target``)."""
+    return {str(f): float(v) for f, v in (study.get("target") or {}).items()}
 
 
 def reached(value: float, target: float, direction: str) -> bool:
@@ -61,8 +58,8 @@ def run_steps(record: dict, target: float, metric: str | None = None,
 
 def last_gain(record: dict, metric: str | None = None, direction: str | None = None) -> float:
     """The part of a run's whole improvement (untrained to last evaluation) made in its last
-    evaluation interval; NaN below three evaluations or without an improvement of at least 1%
-    of the untrained value (a gain of nothing has no last part). A curve that has flattened
+    evaluation interval; NaN below three evaluations or without an improvement of at least
+    ``GAINED`` of the untrained value (a curve that barely moved has not "still improved"). A curve that has flattened
     gives about 0; one still climbing, a large part."""
     metric, direction = _metric(record, metric, direction)
     rows = _primary_history(record, metric)
@@ -70,7 +67,7 @@ def last_gain(record: dict, metric: str | None = None, direction: str | None = N
         return math.nan
     sign = 1 if direction == "min" else -1
     total = sign * (rows[0][metric] - rows[-1][metric])
-    if not total > 0.01 * abs(rows[0][metric]):
+    if not total > GAINED * abs(rows[0][metric]):
         return math.nan
     return sign * (rows[-2][metric] - rows[-1][metric]) / total
 

@@ -66,8 +66,8 @@ def readme_text(records, table, out_dir: Path, *, commit, command=None, wall_tim
         f"- Command: `{command or config_value(records, 'command', 'unknown')}`",
         f"- Commit: `{commit}`",
         f"- Machine: {machine_info()}",
-        f"- Runs: {len(records)}" + (f", seeds {', '.join(map(str, seeds))}" if seeds else "")
-        + (f", {' or '.join(map(str, steps))} steps each" if steps else ""),
+        f"- Runs: {len(records)}" + (f"; seeds {', '.join(map(str, seeds))}" if seeds else "")
+        + (f"; {' or '.join(map(str, steps))} steps each" if steps else ""),
         *_settings_lines(records),
         *_time_lines(records, wall_time_s, started),
         f"- Date: {datetime.datetime.now().isoformat(timespec='seconds')}", "",

@@ -16,9 +16,22 @@ STATUSES = ("ok", "diverged", "failed", "interrupted", "skipped")
 # What changes where a run's files go or how it is shown, never its numbers or its curves: left
 # out of the config key, so a run is reused (and keeps its log folder) whatever these say.
 # eval_every and log_every stay in: a user who changes them asks for other curves.
-NOT_RESULT = ("paths", "logger", "callbacks", "question", "reference", "target", "noise_floor",
-              "checkpoint_every",
+STUDY_KEYS = ("reference", "target", "noise_floor")  # how a study is reported, per family
+NOT_RESULT = ("paths", "logger", "callbacks", "question", *STUDY_KEYS, "checkpoint_every",
               "trainer.enable_progress_bar")
+
+
+def with_study_keys(keys) -> list[str]:
+    """``keys`` plus every key by which a command line sets how a study is reported
+    (``reference.gan``, ``target.seg``, ``noise_floor.style``, ``reference.gan.head``, ...,
+    for every family): runs are reused across them, so they stay out of run directory names.
+    The resolver ``harness_with_study_keys`` of ``conf/hydra/default.yaml``, registered when
+    ``harness`` is imported."""
+    from .models import families
+
+    extra = [f"{group}.{family}{leaf}" for group in STUDY_KEYS for family in families()
+             for leaf in ("", ".scaling", ".head")]
+    return [*keys, *STUDY_KEYS, "question", *extra]
 
 
 def _clean(v):

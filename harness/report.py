@@ -20,11 +20,13 @@ from datetime import datetime
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
+from omegaconf import OmegaConf
 
 from harness.paired import noise_floors
 from harness.readme import readme_text
-from harness.record import code_commit, read_record, write_json
-from harness.stats import by_cell, load_records, median_iqr, study_name, summarise
+from harness.record import STUDY_KEYS, code_commit, read_record, write_json
+from harness.stats import (by_cell, load_records, median_iqr, study_name, study_settings,
+                           summarise)
 from harness.tables import markdown_table, write_runs_csv, write_summary_csv
 
 __all__ = ["load_records", "summarise", "median_iqr", "markdown_table", "write_report", "main",
@@ -38,11 +40,13 @@ SWEEP_INFO = "sweep.json"  # the last sweep's command and wall time, so a re-rep
 LAST_REPORT_ERROR: str | None = None
 
 
-def write_report(sweep_dir, out_dir, *, command=None, wall_time_s=None, started=None) -> Path:
+def write_report(sweep_dir, out_dir, *, command=None, wall_time_s=None, started=None,
+                 study=None) -> Path:
     """Write the report files into ``out_dir`` and return it; other files there are left alone.
-    ``command``, ``wall_time_s`` and ``started`` (ISO time) describe the last sweep."""
+    ``command``, ``wall_time_s`` and ``started`` (ISO time) describe the last sweep, ``study``
+    its ``reference``, ``target`` and ``noise_floor`` (default: the newest record's)."""
     return _write(_records(sweep_dir), sweep_dir, Path(out_dir), command=command,
-                  wall_time_s=wall_time_s, started=started)
+                  wall_time_s=wall_time_s, started=started, study=study)
 
 
 def _records(sweep_dir) -> list[dict]:
@@ -71,7 +75,8 @@ def cannot_write(out: Path, err: OSError) -> str:
     return f"error: cannot write the report to '{out}': {reason}"
 
 
-def _write(records, sweep_dir, out: Path, *, command, wall_time_s, started=None) -> Path:
+def _write(records, sweep_dir, out: Path, *, command, wall_time_s, started=None,
+           study=None) -> Path:
     # matplotlib here, not at import: every run's process loads this module (Hydra builds its
     # callbacks for single runs and sweep workers too) and draws nothing
     from harness.curves import plot_curves
@@ -80,9 +85,10 @@ def _write(records, sweep_dir, out: Path, *, command, wall_time_s, started=None)
     out.mkdir(parents=True, exist_ok=True)
     commits = sorted({str(r["commit"]) for r in records if r.get("commit")})
     commit = ", ".join(commits) or code_commit()
-    rows = summarise(records)
-    table = markdown_table(rows, noise_floors(rows, by_cell(records), records))
-    write_runs_csv(records, sweep_dir, out / "runs.csv")
+    study = {**study_settings(records), **(study or {})}
+    rows = summarise(records, study=study)
+    table = markdown_table(rows, noise_floors(rows, by_cell(records), study))
+    write_runs_csv(records, sweep_dir, out / "runs.csv", study)
     write_summary_csv(rows, out / "summary.csv")
     (out / "summary.md").write_text(table)
     plot_metrics(rows, out / "metrics.png")
@@ -108,7 +114,8 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else Path("results") / study_name(records)
     sweep = read_record(Path(args.sweep_dir) / SWEEP_INFO) or {}
     error = _write_or_say(records, args.sweep_dir, out, command=sweep.get("command"),
-                          wall_time_s=sweep.get("wall_time_s"), started=sweep.get("started"))
+                          wall_time_s=sweep.get("wall_time_s"), started=sweep.get("started"),
+                          study=sweep.get("study"))
     if error:
         print(error, file=sys.stderr)
         return 1
@@ -151,11 +158,15 @@ class ReportCallback(Callback):
         elapsed = None if self.start is None else time.monotonic() - self.start
         command = "python -m harness.train " + shlex.join(sys.argv[1:])
         sweep_dir = Path(str(config.hydra.sweep.dir))
+        # this command's reference, target and noise floor: runs are reused across changes of
+        # them, so their records may hold an earlier command's
+        study = {k: OmegaConf.to_container(config[k], resolve=True) if k in config else {}
+                 for k in STUDY_KEYS}
         write_json(sweep_dir / SWEEP_INFO, {"command": command, "wall_time_s": elapsed,
-                                            "started": self.started})
+                                            "started": self.started, "study": study})
         out = Path(self.out_root) / str(config.study)
         error = _write_or_say(_records(sweep_dir), sweep_dir, out, command=command,
-                              wall_time_s=elapsed, started=self.started)
+                              wall_time_s=elapsed, started=self.started, study=study)
         if error:
             log.error(error)
         else:

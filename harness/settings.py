@@ -109,15 +109,15 @@ def study_problems(cfg: DictConfig) -> list[str]:
         node = OmegaConf.select(cfg, group)
         if node is None:
             continue
-        value = OmegaConf.to_container(node, resolve=True)
+        value = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
         if not isinstance(value, dict):
             out.append(f"{group}={value!r} is not accepted: give a mapping per family "
-                       f"({', '.join(known)})")
+                       f"({', '.join(sorted(known))})")
             continue
         for family, v in value.items():
             key = f"{group}.{family}"
             if family not in known:
-                out.append(f"{key} names no family: give one of {', '.join(known)}")
+                out.append(f"{key} names no family: give one of {', '.join(sorted(known))}")
             elif group == "reference":
                 out.append(_pairing_problem(key, v))
             elif group == "target" and (isinstance(v, bool) or not isinstance(v, (int, float))):

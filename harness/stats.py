@@ -18,7 +18,7 @@ import numpy as np
 
 from harness import pixels
 from harness import record as run_record
-from harness.record import STATUSES, read_record
+from harness.record import STATUSES, STUDY_KEYS, read_record
 
 COMBO = ("family", "model", "scaling", "head")
 IDENTITY = ("study", *COMBO, "seed")
@@ -174,6 +174,15 @@ def config_value(records: list[dict], key: str, default=None):
     return default
 
 
+def study_settings(records: list[dict]) -> dict:
+    """``reference``, ``target`` and ``noise_floor`` as the newest record's config says: none
+    of them changes a run, so runs are reused across changes of them, and the last command's
+    values are the ones to report with."""
+    newest = max(records, key=lambda r: str(r.get("started", "")), default={})
+    config = newest.get("config") or {}
+    return {k: config.get(k) or {} for k in STUDY_KEYS}
+
+
 def study_name(records: list[dict]) -> str:
     return str(config_value(records, "study", "unknown"))
 
@@ -195,7 +204,8 @@ def median_iqr(values) -> tuple[float, float, float]:
 STATS = ("median", "q25", "q75")  # a summary row's columns per metric: <metric>_<stat>
 
 
-def summarise(records: list[dict], primary: dict | None = None) -> list[dict]:
+def summarise(records: list[dict], primary: dict | None = None,
+              study: dict | None = None) -> list[dict]:
     """One row per cell (``by_cell``): run and status counts, metric means and CIs.
 
     Metrics are averaged over the finite values of ``ok`` runs only, so a diverged run cannot
@@ -205,7 +215,8 @@ def summarise(records: list[dict], primary: dict | None = None) -> list[dict]:
     family the ``primary`` metric and its ``rank``, and where the study names a reference
     pairing, the paired per-seed difference to it (``harness.paired.add_paired``), the only
     comparison a report draws, and the steps to the study's target (``harness.quality``). ``primary`` maps a family to ``(metric, "min" | "max")`` and
-    overrides what the records declare.
+    overrides what the records declare; ``study`` (``reference``, ``target``) overrides
+    ``study_settings(records)``.
     """
     from harness.paired import add_paired, references
     from harness.quality import add_quality, targets
@@ -222,8 +233,9 @@ def summarise(records: list[dict], primary: dict | None = None) -> list[dict]:
         _rank(frows, *choices.get(family, (None, "min")))
         for r in frows:
             r["units"] = units.get(family, "")
-    add_paired(rows, cells, references(records))
-    add_quality(rows, cells, targets(records))
+    study = {**study_settings(records), **(study or {})}
+    add_paired(rows, cells, references(study))
+    add_quality(rows, cells, targets(study))
     return rows
 
 
@@ -291,7 +303,7 @@ def status_text(row: dict) -> str:
 
 def metric_names(rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(k[: -len("_median")] for r in rows for k in r
-                              if k.endswith("_median")))
+                              if k.endswith("_median") and f"{k[:-len('_median')]}_q25" in r))
 
 
 def _rank(rows: list[dict], metric: str | None, direction: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from harness.quality import STILL, run_steps, steps_text, targets
 from harness.stats import (COMBO, IDENTITY, STATS, columns_of, finite, metric_names, metrics_of,
                            setting_columns, shown_settings, status_columns, status_text,
-                           values_of, varying_settings, with_settings)
+                           study_settings, values_of, varying_settings, with_settings)
 
 
 PAIRED = ("vs_reference", "paired_n", "paired_median", "paired_low", "paired_high",
@@ -31,13 +31,14 @@ def _write_csv(rows: list[dict], path: Path, columns: list[str]) -> None:
         writer.writerows(rows)
 
 
-def write_runs_csv(records: list[dict], sweep_dir, path: Path) -> None:
+def write_runs_csv(records: list[dict], sweep_dir, path: Path, study: dict | None = None
+                   ) -> None:
     """One row per run, with the setting columns' values so each run can be found in its
     summary row, and its steps to the study's target; run_dir relative to the sweep so
     committed results carry no local paths."""
     names = list(dict.fromkeys(k for r in records for k in metrics_of(r)))
     settings = list(varying_settings(records))
-    goal = targets(records)
+    goal = targets(study if study is not None else study_settings(records))
     lead = [*IDENTITY, *settings, "status", "message", "range_mismatch", "wall_time_s"]
     rows = [{**{k: r.get(k, "") for k in lead}, **values_of(r, settings),
              "steps_to_quality": _run_quality(r, goal),
@@ -118,6 +119,9 @@ def sentence(rows: list[dict]) -> str:
     text = f"Best {part(ranked[0])}"
     if len(ranked) > 1:
         text += f"; worst {part(ranked[-1])}"
+    named = next((r["reference"] for r in rows if r.get("reference")), None)
+    if named and ref is None:
+        text += f". The reference, {named}, has no ok run here: nothing is paired"
     compared = [r for r in rows if r.get("paired_n")]
     if compared:
         split = [pairing(r, rows) for r in compared if r.get("paired_separable")]
@@ -134,16 +138,15 @@ def family_table(rows: list[dict]) -> str:
     runs' statuses and whether the head can reach the data's range."""
     metric, direction, units = rows[0]["primary"], rows[0]["direction"], rows[0].get("units")
     rows = sorted(rows, key=lambda r: (r["rank"] is None, r["rank"] or 0))
-    ref = _reference(rows)
+    ref = next((r["reference"] for r in rows if r.get("reference")), None)
     target = rows[0].get("target")
     header = ["rank", "pairing",
               f"{metric}, median [IQR]" + (f" ({units}; {better(direction)} is better)"
                                            if units else f" ({better(direction)} is better)"),
               *([f"steps to {metric} {'≤' if direction == 'min' else '≥'} {target:g}"]
                 if finite(target) else []),
-              *([f"minus {pairing(ref, rows)}, paired by seed: median [interval, coverage]"]
-                if ref else []),
-              "runs", "range"]
+              *([f"minus {ref}, paired by seed: median [interval, coverage]"] if ref else []),
+              "runs", "head's range"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = ["" if r["rank"] is None else str(r["rank"]), pairing(r, rows),
@@ -152,9 +155,22 @@ def family_table(rows: list[dict]) -> str:
                     + (" (still improving)" if r.get("still_improving") else "")]
                    if finite(target) else []),
                  *([r.get("paired_short") or r.get("vs_reference", "")] if ref else []),
-                 status_text(r), "mismatch" if r["range_mismatch"] else "ok"]
+                 status_text(r), "mismatch" if r["range_mismatch"] else "covers the data"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+# A metric whose value says the measurement itself is weaker than it looks: (value, caveat).
+CAVEATS = {"vgg_imagenet": (0, "VGG ran with seeded random weights (no ImageNet weights file "
+                               "was cached), so the style and content losses are measured in a "
+                               "random network's features, not in the perceptual space fast "
+                               "style transfer uses")}
+
+
+def caveats(rows: list[dict]) -> list[str]:
+    """The ``CAVEATS`` that some ok cell of ``rows`` (one family's) shows."""
+    return [text for metric, (value, text) in CAVEATS.items()
+            if any(r.get(f"{metric}_median") == value for r in rows)]
 
 
 def markdown_table(rows: list[dict], floors: dict[str, str] | None = None) -> str:
@@ -166,11 +182,13 @@ def markdown_table(rows: list[dict], floors: dict[str, str] | None = None) -> st
              "exact sign-test interval. Steps to quality: the first evaluated step at which "
              "the median seed reached the study's target; >N: not by step N; \"still improving\": "
              f"its last evaluation interval made more than {STILL:.0%} of its gain, so the "
-             "curve has not flattened. range: "
-             "\"mismatch\" where the head cannot reach the data's whole range.\n"]
+             "curve has not flattened. head's range: \"mismatch\" where the head cannot reach "
+             "the data's whole range (what the outputs reached is in the range metrics of "
+             "summary.csv: mean_gap, span, out_of_range).\n"]
     for family in dict.fromkeys(r["family"] for r in rows):
         frows = [r for r in rows if r["family"] == family]
         parts += [f"### {family}\n", sentence(frows) + "\n", family_table(frows)]
         if floors and family in floors:
             parts.append(f"Noise floor: {floors[family]}.\n")
+        parts += [f"Caveat: {text}.\n" for text in caveats(frows)]
     return "\n".join(parts)

@@ -26,6 +26,7 @@ log = logging.getLogger("harness")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
+
 def job_threads(cfg: DictConfig) -> int:
     """``threads``, or the machine's cores shared evenly among the launcher's parallel jobs."""
     if cfg.threads:

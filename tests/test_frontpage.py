@@ -43,13 +43,13 @@ def test_the_table_is_sorted_by_rank_with_units_and_direction_in_the_header():
     rows = stats.summarise(records)
     lines = _table_lines(report.markdown_table(rows))
     assert lines[0] == ("| rank | pairing | swd, median [IQR] (×1e3; lower is better) | runs "
-                        "| range |")
+                        "| head's range |")
     assert lines[2:] == [
-        "| 1 | unit + sigmoid | 170 [160, 185] | 3 ok | ok |",
-        "| 2 | symmetric + tanh | 182 [181, 329] | 3 ok | ok |",
+        "| 1 | unit + sigmoid | 170 [160, 185] | 3 ok | covers the data |",
+        "| 2 | symmetric + tanh | 182 [181, 329] | 3 ok | covers the data |",
         "| 3 | symmetric + identity | 880 [877, 889.5] | 3 ok | mismatch |",
-        "| 4 | raw + identity | 883 [876.5, 894] | 3 ok | ok |",
-        "|  | imagenet + tanh | – | 1 failed | ok |"]  # no median: no rank, last
+        "| 4 | raw + identity | 883 [876.5, 894] | 3 ok | covers the data |",
+        "|  | imagenet + tanh | – | 1 failed | covers the data |"]  # no median: no rank, last
 
 
 def test_max_direction_and_no_units_in_the_header():
@@ -59,9 +59,9 @@ def test_max_direction_and_no_units_in_the_header():
                for h, values in (("sigmoid", [0.5, 0.6, 0.7]), ("identity", [0.8, 0.8, 0.9]))
                for s, v in enumerate(values)]
     lines = _table_lines(report.markdown_table(stats.summarise(records)), "seg")
-    assert lines[0] == "| rank | pairing | miou, median [IQR] (higher is better) | runs | range |"
-    assert lines[2:] == ["| 1 | unit + identity | 0.8 [0.8, 0.85] | 3 ok | ok |",
-                         "| 2 | unit + sigmoid | 0.6 [0.55, 0.65] | 3 ok | ok |"]
+    assert lines[0] == "| rank | pairing | miou, median [IQR] (higher is better) | runs | head's range |"
+    assert lines[2:] == ["| 1 | unit + identity | 0.8 [0.8, 0.85] | 3 ok | covers the data |",
+                         "| 2 | unit + sigmoid | 0.6 [0.55, 0.65] | 3 ok | covers the data |"]
 
 
 def test_steps_column_only_with_a_target_and_paired_column_only_with_a_reference():
@@ -69,14 +69,14 @@ def test_steps_column_only_with_a_target_and_paired_column_only_with_a_reference
         return _table_lines(report.markdown_table(stats.summarise(_records(**config))))[0]
 
     assert header() == ("| rank | pairing | swd, median [IQR] (×1e3; lower is better) | runs "
-                        "| range |")
+                        "| head's range |")
     assert header(target={"gan": 300}) == (
         "| rank | pairing | swd, median [IQR] (×1e3; lower is better) | steps to swd ≤ 300 "
-        "| runs | range |")
+        "| runs | head's range |")
     assert header(target={"seg": 0.5}) == header()  # another family's target
     assert header(reference=REF) == (
         "| rank | pairing | swd, median [IQR] (×1e3; lower is better) "
-        "| minus symmetric + tanh, paired by seed: median [interval, coverage] | runs | range |")
+        "| minus symmetric + tanh, paired by seed: median [interval, coverage] | runs | head's range |")
     both = header(reference=REF, target={"gan": 300})
     assert both.index("steps to swd ≤ 300") < both.index("minus symmetric + tanh")
 
@@ -86,10 +86,10 @@ def test_paired_cells_against_the_reference():
     # unit + sigmoid minus the reference, per seed: -30, -12, -276 -> median -30, [min, max]
     # covers 75%; raw + identity: 703, 688, 429 -> median 688
     assert lines[2] == ("| 1 | unit + sigmoid | 170 [160, 185] | -30 [-276, -12] 75.0%, n=3: "
-                        "not separable | 3 ok | ok |")
-    assert lines[3] == "| 2 | symmetric + tanh | 182 [181, 329] | reference | 3 ok | ok |"
+                        "not separable | 3 ok | covers the data |")
+    assert lines[3] == "| 2 | symmetric + tanh | 182 [181, 329] | reference | 3 ok | covers the data |"
     assert lines[5] == ("| 4 | raw + identity | 883 [876.5, 894] | +688 [429, 703] 75.0%, n=3: "
-                        "not separable | 3 ok | ok |")
+                        "not separable | 3 ok | covers the data |")
 
 
 def test_the_sentence_names_best_and_worst_with_medians_and_ratio_to_the_reference():
@@ -125,7 +125,7 @@ def test_the_sentence_names_what_six_seeds_separate():
 def test_the_noise_floor_line():
     records = _records(reference=REF, noise_floor=FLOOR)
     rows = stats.summarise(records)
-    floors = noise_floors(rows, stats.by_cell(records), records)
+    floors = noise_floors(rows, stats.by_cell(records), stats.study_settings(records))
     # raw + identity minus symmetric + identity, per seed: 3, -4, 6 -> median 3, [-4, 6] 75%
     assert floors == {"gan": "raw + identity minus symmetric + identity (the same function): "
                              "median paired difference of swd 3 (3 seeds; 75.0% interval -4..6)"}
@@ -134,7 +134,8 @@ def test_the_noise_floor_line():
            "paired difference of swd 3 (3 seeds; 75.0% interval -4..6).\n" in md
     assert md.index("Noise floor:") > md.index("| 4 | raw + identity |")
     assert "Noise floor" not in report.markdown_table(rows)
-    assert noise_floors(rows, stats.by_cell(records), _records()) == {}  # the study names none
+    none = stats.study_settings(_records())
+    assert noise_floors(rows, stats.by_cell(records), none) == {}  # the study names none
 
 
 @pytest.mark.parametrize("reused, line", [
@@ -162,3 +163,28 @@ def test_readme_keeps_the_runs_own_time_when_a_rerun_reuses_them(tmp_path, reuse
     assert line in readme
     assert "- Command: `python -m harness.train -m experiment=toy`" in readme
     assert not any(x.startswith("- Wall time") for x in readme)
+
+
+def test_the_newest_records_study_settings_are_the_ones_reported():
+    """Runs are reused across a change of target or reference (they change no number), so
+    older records may hold an earlier command's values: the newest record's win."""
+    old, new = _records(reference=REF), _records(reference={"gan": {"scaling": "raw",
+                                                                     "head": "identity"}})
+    for r in old:
+        r["started"] = "2026-01-01T00:00:00"
+    for r in new:
+        r["started"] = "2026-02-01T00:00:00"
+    mixed = [*old[:len(old) // 2], *new[len(new) // 2:]]
+    assert stats.study_settings(mixed)["reference"] == {"gan": {"scaling": "raw",
+                                                                "head": "identity"}}
+    rows = stats.summarise(mixed)
+    assert {r["vs_reference"] for r in rows if r["head"] == "identity"
+            and r["scaling"] == "raw"} == {"reference"}
+
+
+def test_a_reference_without_runs_is_said_not_dropped():
+    rows = stats.summarise(_records(reference={"gan": {"scaling": "imagenet", "head": "tanh"}}))
+    assert "The reference, imagenet + tanh, has no ok run here: nothing is paired" \
+        in tables.sentence(rows)
+    header = tables.family_table(rows).splitlines()[0]
+    assert "minus imagenet + tanh, paired by seed" in header

@@ -141,7 +141,7 @@ def test_report_files_carry_steps_to_quality(tmp_path):
         "400.0", "2/3", "200")
     md = (out / "summary.md").read_text()
     assert "| steps to swd ≤ 400 |" in md
-    assert "| 1 | raw + identity | 370 [310, 485] | 200 | 3 ok, 1 failed | ok |" in md
+    assert "| 1 | raw + identity | 370 [310, 485] | 200 | 3 ok, 1 failed | covers the data |" in md
 
 
 @pytest.mark.parametrize("first, last, text", [(150.0, 300.0, "150"), (math.inf, 300.0, ">300"),

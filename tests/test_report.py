@@ -177,8 +177,8 @@ def test_family_ranked_by_the_metric_its_records_declare():
     assert (rows["gan", "tanh"]["rank"], rows["gan", "identity"]["rank"]) == (1, 2)
     table = report.markdown_table(list(rows.values()))
     gan, toy = table.split("### gan\n")[1].split("### toy\n")
-    assert "| rank | pairing | swd, median [IQR] (lower is better) | runs | range |" in gan
-    assert "| rank | pairing | acc, median [IQR] (higher is better) | runs | range |" in toy
+    assert "| rank | pairing | swd, median [IQR] (lower is better) | runs | head's range |" in gan
+    assert "| rank | pairing | acc, median [IQR] (higher is better) | runs | head's range |" in toy
     # best first: tanh's acc 0.91 (median of 0.90, 0.92) above identity's 0.51
     assert toy.index("| 1 | unit + tanh | 0.91 [0.905, 0.915] |") < toy.index(
         "| 2 | unit + identity | 0.51 [0.505, 0.515] |")
@@ -240,8 +240,8 @@ def test_csvs(written):
 def test_summary_markdown(written):
     lines = (written / "summary.md").read_text().splitlines()
     table = lines[lines.index("| rank | pairing | swd, median [IQR] (lower is better) | runs "
-                              "| range |"):]
-    assert table[2:4] == ["| 1 | raw + identity | 2 [1.5, 2.5] | 3 ok | ok |",
+                              "| head's range |"):]
+    assert table[2:4] == ["| 1 | raw + identity | 2 [1.5, 2.5] | 3 ok | covers the data |",
                           "| 2 | raw + tanh | 11 [10.5, 11.5] | 3 ok, 1 failed | mismatch |"]
     assert "### gan" in lines
     assert "Best raw + identity (median swd 2); worst raw + tanh (median swd 11)." in lines
@@ -258,7 +258,7 @@ def test_readme(written):
         in text
     assert "- Last sweep: 90.0 s (1.5 min) wall time\n" in text  # no start time: no reuse count
     assert "Wall time:" not in text
-    assert "| 1 | raw + identity | 2 [1.5, 2.5] | 3 ok | ok |" in text
+    assert "| 1 | raw + identity | 2 [1.5, 2.5] | 3 ok | covers the data |" in text
     assert "(metrics.png)" in text and "(montage.png)" in text
     assert "Findings: see [findings.md](findings.md)" in text
     assert (written / "findings.md").read_text() == "hand-written findings\n"

@@ -78,8 +78,8 @@ def test_same_settings_give_no_column_and_the_table_of_today():
     rows = report.summarise([_record(s, float(s)) for s in range(3)])
     assert [(r["n"], stats.setting_columns(r)) for r in rows] == [(3, [])]
     table = report.markdown_table(rows).splitlines()
-    i = table.index("| rank | pairing | swd, median [IQR] (lower is better) | runs | range |")
-    assert table[i + 2] == "| 1 | raw + identity | 1 [0.5, 1.5] | 3 ok | ok |"  # swd 0, 1, 2
+    i = table.index("| rank | pairing | swd, median [IQR] (lower is better) | runs | head's range |")
+    assert table[i + 2] == "| 1 | raw + identity | 1 [0.5, 1.5] | 3 ok | covers the data |"  # swd 0, 1, 2
 
 
 def test_not_result_is_read_not_copied(monkeypatch):
@@ -93,9 +93,9 @@ def test_a_setting_shows_only_in_the_family_where_it_tells_rows_apart():
     assert [(r["family"], r["steps"], r["n"]) for r in rows] == [
         ("gan", "300", 2), ("gan", "301", 1), ("seg", "100", 2)]
     gan, seg_table = report.markdown_table(rows).split("### seg")
-    assert "| 1 | raw + identity, steps=300 | 2 [1.5, 2.5] | 2 ok | ok |" in gan
-    assert "| 2 | raw + identity, steps=301 | 5 | 1 ok | ok |" in gan
-    assert "| 1 | raw + identity | 0.5 | 2 ok | ok |" in seg_table  # steps=100 in every row
+    assert "| 1 | raw + identity, steps=300 | 2 [1.5, 2.5] | 2 ok | covers the data |" in gan
+    assert "| 2 | raw + identity, steps=301 | 5 | 1 ok | covers the data |" in gan
+    assert "| 1 | raw + identity | 0.5 | 2 ok | covers the data |" in seg_table  # steps=100 in every row
     assert "steps=" not in seg_table
 
 
@@ -118,7 +118,7 @@ def test_report_files_show_the_setting_column(tmp_path):
                                                               ("1", "300")]
     assert [(r["swd_median"], r["rank"]) for r in summary] == [("2.0", "1"), ("5.0", "2")]
     md = (out / "summary.md").read_text()
-    assert "| 2 | raw + identity, steps=301 | 5 | 1 ok | ok |" in md
+    assert "| 2 | raw + identity, steps=301 | 5 | 1 ok | covers the data |" in md
     assert "vary within a combination (one row per value, never averaged): `steps`: 300, 301" \
         in (out / "README.md").read_text()
     assert (out / "montage.png").is_file()  # its layout is tests/test_figures.py's

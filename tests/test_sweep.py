@@ -149,3 +149,18 @@ def test_command_line_steps_replace_the_records_steps_and_multirun_yaml_is_saved
     assert OmegaConf.to_container(saved.records) == [
         {"scaling": "raw", "head": "identity", "steps": 300},
         {"scaling": "symmetric", "head": "tanh", "steps": 300}]
+
+
+@pytest.mark.slow
+def test_a_new_target_reuses_the_runs_and_the_report_uses_it(tmp_path):
+    """How a study is reported changes no number: a new target (or reference) keeps the run
+    directories and their runs, and the report reads this command's value."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "seed=0", *TINY, "eval_every=1", f"hydra.sweep.dir={sweep}",
+            f"paths.results_dir={tmp_path}/r"]
+    assert run_cli(*args, "+target.gan=2000", cwd=ROOT).returncode == 0
+    again = run_cli(*args, "+target.gan=10", cwd=ROOT)
+    assert again.returncode == 0 and "(already done)" in again.stderr + again.stdout
+    assert len(list(sweep.rglob("run.json"))) == 1  # same directory: no new run
+    summary = (tmp_path / "r" / "adhoc" / "summary.md").read_text()
+    assert "steps to swd ≤ 10 |" in summary and "2000" not in summary
