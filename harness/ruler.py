@@ -52,7 +52,10 @@ from .data import load_images
 SPLIT_SEED = 12345
 RECIPE = dict(width=16, features=64, epochs=20, batch_size=64, lr=5e-3, outliers=0.5, flat=0.25,
               seed=0)
-SOURCES = ("digits",)  # data sources (``data.source``) with the labels a ruler is trained on
+# data sources (``data.source``) with labels a ruler is trained on: the embedded digits, and
+# torchvision's sets where they are on disk (under ``data.root``; a test never downloads)
+SOURCES = ("digits", "mnist", "fashion_mnist")
+MAX_TRAIN = 6000  # training images of the larger sets: about a minute on one CPU core
 REPORTED = ("kid", "confident", "coverage")  # what a run's record keeps, per view
 CONFIDENT = 0.9  # the probability a sample's top class needs for it to count as recognised
 KID_SUBSETS, KID_SUBSET_SIZE = 50, 100  # subsets of 100: fits a few hundred samples
@@ -99,10 +102,25 @@ class Embedding(nn.Module):
 def digits(image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The embedded digits as the harness loads them (uint8 (1797, 1, S, S)) and their labels
     (int64 (1797,)), in scikit-learn's order."""
-    from sklearn.datasets import load_digits as sk_digits
+    return labelled("digits", image_size)
 
-    images = load_images("digits", channels=1, image_size=image_size)
-    return images, torch.from_numpy(sk_digits().target).long()
+
+def labelled(source: str, image_size: int, root: str | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``source``'s images as the harness loads them (uint8 (N, 1, S, S)) and their labels, in
+    the order ImageData splits them."""
+    images = load_images(source, channels=1, image_size=image_size, root=root)
+    if source == "digits":
+        from sklearn.datasets import load_digits as sk_digits
+
+        return images, torch.from_numpy(sk_digits().target).long()
+    import torchvision.datasets as tvd
+
+    from .data import torchvision_set
+
+    name = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}[source]
+    ds = torchvision_set(source, root, lambda path: getattr(tvd, name)(root=path, train=True))
+    return images, torch.as_tensor(ds.targets).long()
 
 
 def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,17 +130,19 @@ def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return perm[:n_held], perm[n_held:]
 
 
-def held_out(image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The held-out digits (uint8) and labels: never seen by the classifier."""
-    images, labels = digits(image_size)
+def held_out(image_size: int, source: str = "digits", root: str | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The held-out images (uint8) and labels: never seen by the classifier."""
+    images, labels = labelled(source, image_size, root)
     idx, _ = split(len(images))
     return images[idx], labels[idx]
 
 
 # ----------------------------------------------------------------------------- training
-def recipe(image_size: int) -> dict:
+def recipe(image_size: int, source: str = "digits") -> dict:
     """Everything the trained weights depend on."""
-    return dict(RECIPE, image_size=image_size, split_seed=SPLIT_SEED, source="digits",
+    extra = {} if source == "digits" else {"max_train": MAX_TRAIN}
+    return dict(RECIPE, image_size=image_size, split_seed=SPLIT_SEED, source=source, **extra,
                 torch=torch.__version__.split("+")[0], threads=torch.get_num_threads())
 
 
@@ -162,13 +182,16 @@ def smooth_noise(n: int, size: int, gen: torch.Generator, flat: float = 0.0) -> 
     return (z * 255).round().to(torch.uint8)
 
 
-def train(image_size: int) -> tuple[DigitNet, dict]:
-    """A DigitNet trained on the training split: Adam, fixed epochs, minibatches in a seeded
-    order, on the CPU with the caller's thread count. The caller's global RNG is left as it
-    was. Returns the network and what to record (held-out accuracy, seconds)."""
-    r = recipe(image_size)
-    images, labels = digits(image_size)
+def train(image_size: int, source: str = "digits", root: str | None = None
+          ) -> tuple[DigitNet, dict]:
+    """A DigitNet trained on the training split (its first ``max_train`` images where the
+    recipe caps them): Adam, fixed epochs, minibatches in a seeded order, on the CPU with the
+    caller's thread count. The caller's global RNG is left as it was. Returns the network and
+    what to record (held-out accuracy, seconds)."""
+    r = recipe(image_size, source)
+    images, labels = labelled(source, image_size, root)
     held, tr = split(len(images))
+    tr = tr[:r.get("max_train")]
     x, y = images[tr], labels[tr]
     start = time.perf_counter()
     net = initial(r)
@@ -195,14 +218,14 @@ def train(image_size: int) -> tuple[DigitNet, dict]:
                      train_seconds=seconds)
 
 
-def load_classifier(image_size: int, data_dir: str | Path = "data"
-                    ) -> tuple[DigitNet, dict, Path]:
+def load_classifier(image_size: int, data_dir: str | Path = "data", source: str = "digits",
+                    root: str | None = None) -> tuple[DigitNet, dict, Path]:
     """The trained classifier for ``image_size``: loaded from the cache under ``data_dir``,
     or trained and saved there (atomically: parallel runs never read half a file). Returns the
     network (eval mode), its record (recipe, held-out accuracy, training seconds, whether it
     was loaded) and the cache file."""
-    r = recipe(image_size)
-    path = Path(data_dir) / "ruler" / f"digits-{image_size}px-{recipe_key(r)}.pt"
+    r = recipe(image_size, source)
+    path = Path(data_dir) / "ruler" / f"{source}-{image_size}px-{recipe_key(r)}.pt"
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):  # absent or unreadable
@@ -212,7 +235,7 @@ def load_classifier(image_size: int, data_dir: str | Path = "data"
         net.load_state_dict(saved["state_dict"])
         info = {k: v for k, v in saved.items() if k != "state_dict"}
         return net.eval(), {**info, "loaded": True}, path
-    net, info = train(image_size)
+    net, info = train(image_size, source, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save({**info, "state_dict": net.state_dict()}, tmp)
@@ -299,9 +322,11 @@ def views(ruler: Ruler, decoded: torch.Tensor, article: torch.Tensor) -> dict[st
 
 
 def load_ruler(image_size: int, data_dir: str | Path = "data",
-               reference: torch.Tensor | None = None) -> Ruler:
-    """The ruler for ``image_size`` (32 and 48 px studies): the cached classifier (trained on
-    first use) and, unless given, the held-out digits as KID's reference."""
-    net, info, path = load_classifier(image_size, data_dir)
-    ref = held_out(image_size)[0] if reference is None else reference
+               reference: torch.Tensor | None = None, source: str = "digits",
+               root: str | None = None) -> Ruler:
+    """The ruler for ``image_size`` (32 and 48 px studies) and ``source``: the cached
+    classifier (trained on first use) and, unless given, the held-out images as KID's
+    reference."""
+    net, info, path = load_classifier(image_size, data_dir, source, root)
+    ref = held_out(image_size, source, root)[0] if reference is None else reference
     return Ruler(net, ref, {**info, "path": str(path)})

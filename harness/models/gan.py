@@ -52,11 +52,12 @@ class GANModule(FamilyModule):
     def use_data(self, data) -> None:
         self.eval_real = data.eval_images
         self.swd = RealSWD(self.eval_real)  # the held-out side of every SWD, computed once
-        source = getattr(data, "cfg", {}).get("source")
-        if self.ruler_dir is not None and source in digit_ruler.SOURCES \
-                and self.eval_real.shape[1] == 1:  # the held-out digits are KID's reference
+        cfg = getattr(data, "cfg", {})
+        if self.ruler_dir is not None and cfg.get("source") in digit_ruler.SOURCES \
+                and self.eval_real.shape[1] == 1:  # the held-out images are KID's reference
             self.ruler = digit_ruler.load_ruler(self.eval_real.shape[-1], self.ruler_dir,
-                                                reference=self.eval_real)
+                                                reference=self.eval_real,
+                                                source=cfg["source"], root=cfg.get("root"))
 
     def generate(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (last layer's raw output, head output in the scaling's space)."""
