@@ -40,7 +40,9 @@ class Paired:
         side = "better" if better else "worse"
         text = (f"{side} by {abs(self.median):.3g} ({seeds(self.n)}; {self.coverage:.1%} "
                 f"interval {self.low:.3g}..{self.high:.3g})")
-        return text if self.separable else f"{text}: not separable with {seeds(self.n)} at {level:.0%}"
+        if self.separable:
+            return text
+        return f"{text}: not separable with {seeds(self.n)} at {level:.0%}"
 
     def short(self) -> str:
         """A table cell: ``+540 [480, 700] 93.8%, n=5: separable``; the sign is the metric's

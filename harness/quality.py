@@ -59,8 +59,8 @@ def run_steps(record: dict, target: float, metric: str | None = None,
 def last_gain(record: dict, metric: str | None = None, direction: str | None = None) -> float:
     """The part of a run's whole improvement (untrained to last evaluation) made in its last
     evaluation interval; NaN below three evaluations or without an improvement of at least
-    ``GAINED`` of the untrained value (a curve that barely moved has not "still improved"). A curve that has flattened
-    gives about 0; one still climbing, a large part."""
+    ``GAINED`` of the untrained value (a curve that barely moved has not "still improved"). A
+    curve that has flattened gives about 0; one still climbing, a large part."""
     metric, direction = _metric(record, metric, direction)
     rows = _primary_history(record, metric)
     if len(rows) < 3:
