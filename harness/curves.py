@@ -22,7 +22,7 @@ from harness.pixels import SCALINGS
 from harness.stats import by_cell, cell_fields, finite, head_order, shown_settings, with_settings
 
 PANELS = ("mean_gap", "out_of_range", "confident")
-SHARED = {"confident": "confident_article"}  # drawn dotted in the same panel, same colour
+SHARED = {"confident": "confident_article"}  # drawn in the same panel: same line, x markers
 FLOORS = {"swd": ("swd_real", "real against real"), "miou": ("majority_miou", "majority class"),
           "confident": ("confident_real", "real digits")}
 FLOOR_STYLES = {"confident": "-."}  # a floor's line style where "--" would read as another's

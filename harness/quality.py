@@ -49,11 +49,7 @@ def run_steps(record: dict, target: float, metric: str | None = None,
     """(first step reaching ``target``, or inf; last evaluated step, or NaN without history)
     of one ok run's ``metric`` (default: its primary one)."""
     metric, direction = _metric(record, metric, direction)
-    rows = _primary_history(record, metric)
-    if not rows:
-        return math.nan, math.nan
-    first = next((h["step"] for h in rows if reached(h[metric], target, direction)), math.inf)
-    return first, rows[-1]["step"]
+    return _steps(_primary_history(record, metric), metric, direction, target)
 
 
 def last_gain(record: dict, metric: str | None = None, direction: str | None = None) -> float:
@@ -62,7 +58,18 @@ def last_gain(record: dict, metric: str | None = None, direction: str | None = N
     ``GAINED`` of the untrained value (a curve that barely moved has not "still improved"). A
     curve that has flattened gives about 0; one still climbing, a large part."""
     metric, direction = _metric(record, metric, direction)
-    rows = _primary_history(record, metric)
+    return _gain(_primary_history(record, metric), metric, direction)
+
+
+def _steps(rows: list[dict], metric: str, direction: str, target: float
+           ) -> tuple[float, float]:
+    if not rows:
+        return math.nan, math.nan
+    first = next((h["step"] for h in rows if reached(h[metric], target, direction)), math.inf)
+    return first, rows[-1]["step"]
+
+
+def _gain(rows: list[dict], metric: str, direction: str) -> float:
     if len(rows) < 3:
         return math.nan
     sign = 1 if direction == "min" else -1
@@ -91,10 +98,11 @@ def add_quality(rows: list[dict], cells: dict[tuple, list[dict]], goal: dict[str
     for row, runs in zip(rows, cells.values()):
         metric, direction = row["primary"], row["direction"]
         target = goal.get(row["family"], math.nan)
-        pairs = [(f, last) for f, last in (run_steps(r, target, metric, direction) for r in runs)
-                 if finite(last)]
+        histories = [_primary_history(r, metric) for r in runs]  # each file read once
+        pairs = [(f, last) for f, last in (_steps(h, metric, direction, target)
+                                           for h in histories) if finite(last)]
         row["last_step"] = max((last for _, last in pairs), default=math.nan)
-        gains = [g for g in (last_gain(r, metric, direction) for r in runs) if finite(g)]
+        gains = [g for g in (_gain(h, metric, direction) for h in histories) if finite(g)]
         row["last_gain"] = float(np.median(gains)) if gains else math.nan
         row["still_improving"] = bool(gains) and row["last_gain"] > STILL
         if row["family"] not in goal:

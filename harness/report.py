@@ -85,7 +85,7 @@ def _write(records, sweep_dir, out: Path, *, command, wall_time_s, started=None,
     out.mkdir(parents=True, exist_ok=True)
     commits = sorted({str(r["commit"]) for r in records if r.get("commit")})
     commit = ", ".join(commits) or code_commit()
-    study = {**study_settings(records), **(study or {})}
+    study = study_settings(records, study)
     rows = summarise(records, study=study)
     table = markdown_table(rows, noise_floors(rows, by_cell(records), study))
     write_runs_csv(records, sweep_dir, out / "runs.csv", study)

@@ -102,10 +102,11 @@ def study_problems(cfg: DictConfig) -> list[str]:
     """The report's study settings (``reference``, ``target``, ``noise_floor``; per family),
     checked with the rest: a bad one would otherwise surface in the report, after every run."""
     from .models import families
+    from .record import STUDY_KEYS
 
     known = families()
     out = []
-    for group in ("reference", "target", "noise_floor"):
+    for group in STUDY_KEYS:
         node = OmegaConf.select(cfg, group)
         if node is None:
             continue

@@ -4,7 +4,8 @@ The numbers of a report live here, apart from how they are drawn, so they can be
 without writing a file. Design section 4: per cell, i.e. (family, model, scaling, head) and the
 value of every *setting column* (a config key that differs between runs of one combination, see
 ``varying_settings``), the median and interquartile range over seeds: runs that differ in more
-than their seed are never summarised together. Failed, diverged and skipped runs are counted, never dropped.
+than their seed are never summarised together. Failed, diverged and skipped runs are counted,
+never dropped.
 Each family is ranked on the primary metric its records declare (``primary_metric`` and
 ``primary_direction``), and scalings and heads are ordered as ``harness.pixels`` defines them.
 """
@@ -174,13 +175,14 @@ def config_value(records: list[dict], key: str, default=None):
     return default
 
 
-def study_settings(records: list[dict]) -> dict:
-    """``reference``, ``target`` and ``noise_floor`` as the newest record's config says: none
-    of them changes a run, so runs are reused across changes of them, and the last command's
-    values are the ones to report with."""
+def study_settings(records: list[dict], given: dict | None = None) -> dict:
+    """``reference``, ``target`` and ``noise_floor``: those ``given`` (the last command's, from
+    the report callback or ``sweep.json``), else as the newest record's config says. None of
+    them changes a run, so runs are reused across changes of them, and their records may hold
+    an earlier command's values."""
     newest = max(records, key=lambda r: str(r.get("started", "")), default={})
     config = newest.get("config") or {}
-    return {k: config.get(k) or {} for k in STUDY_KEYS}
+    return {k: config.get(k) or {} for k in STUDY_KEYS} | (given or {})
 
 
 def study_name(records: list[dict]) -> str:
@@ -214,9 +216,9 @@ def summarise(records: list[dict], primary: dict | None = None,
     ``<metric>_median``, ``<metric>_q25`` and ``<metric>_q75`` (``median_iqr``), plus per
     family the ``primary`` metric and its ``rank``, and where the study names a reference
     pairing, the paired per-seed difference to it (``harness.paired.add_paired``), the only
-    comparison a report draws, and the steps to the study's target (``harness.quality``). ``primary`` maps a family to ``(metric, "min" | "max")`` and
-    overrides what the records declare; ``study`` (``reference``, ``target``) overrides
-    ``study_settings(records)``.
+    comparison a report draws, and the steps to the study's target (``harness.quality``).
+    ``primary`` maps a family to ``(metric, "min" | "max")`` and overrides what the records
+    declare; ``study`` is passed to ``study_settings``.
     """
     from harness.paired import add_paired, references
     from harness.quality import add_quality, targets
@@ -233,7 +235,7 @@ def summarise(records: list[dict], primary: dict | None = None,
         _rank(frows, *choices.get(family, (None, "min")))
         for r in frows:
             r["units"] = units.get(family, "")
-    study = {**study_settings(records), **(study or {})}
+    study = study_settings(records, study)
     add_paired(rows, cells, references(study))
     add_quality(rows, cells, targets(study))
     return rows

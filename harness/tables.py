@@ -38,7 +38,7 @@ def write_runs_csv(records: list[dict], sweep_dir, path: Path, study: dict | Non
     committed results carry no local paths."""
     names = list(dict.fromkeys(k for r in records for k in metrics_of(r)))
     settings = list(varying_settings(records))
-    goal = targets(study if study is not None else study_settings(records))
+    goal = targets(study_settings(records, study))
     lead = [*IDENTITY, *settings, "status", "message", "range_mismatch", "wall_time_s"]
     rows = [{**{k: r.get(k, "") for k in lead}, **values_of(r, settings),
              "steps_to_quality": _run_quality(r, goal),
