@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup sweep test test-fast article bench tensorboard clean
+.PHONY: setup sweep test test-fast article article-long bench tensorboard clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,10 @@ test-fast: $(STAMP)
 
 article: $(STAMP)
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan
+
+article-long: $(STAMP)
+	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_long
+	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_colour
 
 bench: $(STAMP)
 	$(BIN)/python -m harness.bench

@@ -39,6 +39,23 @@ def load_digits(root: str | None, download: bool, channels: int, image_size: int
     return to_nchw((d * (255 / 16)).round().astype(np.uint8))
 
 
+COLOUR_SEED = 2026  # the colours are part of the data set: fixed, whatever the run's seed
+BACKGROUND = (64, 192)  # grey levels of the backgrounds: mid-grey, never the range's bound
+
+
+def load_colour_digits(root: str | None, download: bool, channels: int, image_size: int,
+                       skip_unreadable: bool = False) -> torch.Tensor:
+    """The digits drawn in a random colour on a random mid-grey background, one pair per image
+    (``COLOUR_SEED``): colour data on which the background is not black, so clipping at 0 no
+    longer gives every head the most common pixel value for free."""
+    grey = load_digits(root, download, 1, image_size).float() / 255  # ink, 0..1
+    rng = np.random.default_rng(COLOUR_SEED)
+    n = len(grey)
+    ink = torch.from_numpy(rng.integers(0, 256, (n, 3))).float().view(n, 3, 1, 1)
+    back = torch.from_numpy(rng.integers(*BACKGROUND, n, endpoint=True)).float().view(n, 1, 1, 1)
+    return (back + (ink - back) * grey).round().clamp(0, 255).to(torch.uint8)
+
+
 def load_folder(root: str | None, download: bool, channels: int, image_size: int,
                 skip_unreadable: bool = False) -> torch.Tensor:
     """Every image under ``root`` (recursively), resized and centre-cropped. All files are tried
@@ -80,6 +97,7 @@ def torchvision_loader(name: str, dataset: str):
 
 SOURCES: dict[str, Callable[..., torch.Tensor]] = {
     "digits": load_digits,
+    "colour_digits": load_colour_digits,
     "folder": load_folder,
     "mnist": torchvision_loader("mnist", "MNIST"),
     "fashion_mnist": torchvision_loader("fashion_mnist", "FashionMNIST"),

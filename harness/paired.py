@@ -90,6 +90,24 @@ def references(study: dict) -> dict[str, tuple[str, str]]:
             for family, p in (study.get("reference") or {}).items()}
 
 
+def reference_runs(cells: dict[tuple, list[dict]], pairing: tuple, settings: tuple):
+    """The runs of ``pairing`` (family, model, scaling, head) to compare a cell of ``settings``
+    with: the reference cell that agrees with it on every setting the reference's own cells
+    differ in. A mechanism arm (another discriminator, another budget) has no reference run
+    of its own settings; it is compared with the study's one reference cell of its data.
+    None when no cell, or more than one, fits."""
+    candidates = [dict(c[-1]) for c in cells if c[:4] == pairing]
+    if not candidates:
+        return None
+    differ = {k for k in set().union(*candidates)
+              if len({c.get(k) for c in candidates}) > 1}
+    mine = dict(settings)
+    fit = [c for c in candidates if all(c.get(k) == mine.get(k) for k in differ)]
+    if len(fit) != 1:
+        return cells.get((*pairing, settings))
+    return cells[(*pairing, tuple(fit[0].items()))]
+
+
 def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str, tuple[str, str]],
                level: float = 0.95) -> None:
     """Each summary row (``rows`` in the order of ``cells``) gets its primary metric's paired
@@ -104,7 +122,7 @@ def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str,
         if (scaling, head) == refs[family]:
             row["vs_reference"] = "reference"
             continue
-        ref_runs = cells.get((family, model, *refs[family], settings))
+        ref_runs = reference_runs(cells, (family, model, *refs[family]), settings)
         if ref_runs is None:
             row["vs_reference"] = "no reference run with these settings"
             continue

@@ -122,6 +122,9 @@ HEADS: dict[str, Head] = {
     h.name: h
     for h in (
         Head("identity", lambda z, lo, hi: z, _fixed(-math.inf, math.inf)),
+        # the identity under `symmetric`; under `raw`, "no activation, but at the right scale"
+        Head("affine_fit", lambda z, lo, hi: lo + (z + 1) / 2 * (hi - lo),
+             _fixed(-math.inf, math.inf)),
         Head("tanh", lambda z, lo, hi: torch.tanh(z), _fixed(-1.0, 1.0)),
         Head("sigmoid", lambda z, lo, hi: torch.sigmoid(z), _fixed(0.0, 1.0)),
         Head("tanh_fit", lambda z, lo, hi: lo + (torch.tanh(z) + 1) / 2 * (hi - lo), _fit),

@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
+from .models.article_dcgan import NORMS
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -56,6 +58,11 @@ RULES: dict[str, Rule] = {
     "data.crop_size": _int(8),
     "data.photo_size": _int(8, optional=True),
     "data.style_size": _int(8),
+    "model.module.last_lr_scale": Rule(float, lambda v: v > 0, "a number > 0 (1 = lr)"),
+}
+# Settings that name one of a few choices: key -> (accepted values, what they mean).
+CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
+    "model.module.discriminator.norm": (NORMS, "the discriminator's normalisation"),
 }
 
 
@@ -85,6 +92,11 @@ def problems(cfg: DictConfig) -> list[str]:
         line = _problem(key, OmegaConf.select(cfg, key), rule)
         if line:
             out.append(line)
+    for key, (accepted, meaning) in CHOICES.items():
+        value = OmegaConf.select(cfg, key)
+        if value is not None and value not in accepted:
+            out.append(f"{key}={value!r} is not accepted: give {' or '.join(accepted)} "
+                       f"({meaning})")
     return out
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -286,16 +287,28 @@ def columns_of(rows: list[dict], columns) -> list[str]:
     return list(dict.fromkeys(c for r in rows for c in columns(r)))
 
 
-def shown_settings(rows: list[dict]) -> list[str]:
+def shown_settings(rows: list[dict]) -> dict[str, str | None]:
     """The setting columns worth a column or a label among ``rows`` (one family's): those whose
-    value differs between them; one every row shares says nothing there."""
-    return [k for k in columns_of(rows, setting_columns)
-            if len({r.get(k, MISSING) for r in rows}) > 1]
+    value differs between them, each with the value most of the rows share (None on a tie).
+    One every row shares says nothing there."""
+    shown = {}
+    for k in columns_of(rows, setting_columns):
+        counts = Counter(r.get(k, MISSING) for r in rows)
+        if len(counts) > 1:
+            (top, n), (_, second) = counts.most_common(2)
+            shown[k] = top if n > second else None
+    return shown
 
 
-def with_settings(label: str, row: dict, shown: list[str]) -> str:
-    """E.g. ``raw + identity, steps=301``: a label that tells apart rows split by settings."""
-    return label + "".join(f", {k}={row.get(k, MISSING)}" for k in shown)
+def with_settings(label: str, row: dict, shown) -> str:
+    """E.g. ``raw + identity, norm=none``: a label that tells apart rows split by settings. It
+    names a setting only where the row's value is not the one most rows share, by the key's
+    last part where no other shown key ends alike."""
+    common = shown if isinstance(shown, dict) else dict.fromkeys(shown)
+    last = Counter(k.rpartition(".")[2] for k in common)
+    return label + "".join(
+        f", {k.rpartition('.')[2] if last[k.rpartition('.')[2]] == 1 else k}={row.get(k, MISSING)}"
+        for k, usual in common.items() if usual is None or row.get(k, MISSING) != usual)
 
 
 def status_text(row: dict) -> str:

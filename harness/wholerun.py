@@ -52,7 +52,9 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
                 pinned = values if key.startswith("model.") else values[:1]
                 grid = [[*g, f"{key}={v}"] for g in grid for v in pinned]
             seed = [] if "seed" in params else ["seed=0"]
-            runs = [[*base, *(f"{k}={v}" for k, v in rec.items() if k not in params), *extra,
+            first = lambda v: v[0] if isinstance(v, list) else v  # noqa: E731 (seed: [0, 1])
+            runs = [[*base, *(f"{k}={first(v)}" for k, v in rec.items() if k not in params),
+                     *extra,
                      *seed] for rec in records for extra in grid]
             cfgs = [compose("train", r) for r in runs]
             families = {family_of(cfg).family for cfg in cfgs}

@@ -47,7 +47,7 @@ def test_the_cpu_prediction_is_the_sum_of_the_measured_costs():
     one = 3 + 2000 * 0.05 + 4 * 1.0
     total = sum(t * one + s * 3 for t, s in runs.values()) / 2 + 4.0
     assert f"**{total / 3600:.1f} h**" in text
-    assert re.search(r"\| seg \| 24 \+ 60 \| 0\.050 \| 1\.00 \| 3\.0 \|", text)
+    assert re.search(r"\| seg \| 24 \+ 72 \| 0\.050 \| 1\.00 \| 3\.0 \|", text)
 
 
 def test_no_prediction_without_its_measurements():

@@ -78,3 +78,27 @@ def test_short_cell_says_the_sign_the_interval_and_the_verdict():
     assert one.short() == "+2, n=1: not separable"
     assert one.words("max").endswith("not separable with 1 seed at 95%")
     assert paired_difference({0: 1.0}, {1: 1.0}).short() == "no seed in common"
+
+
+def test_an_arm_with_settings_of_its_own_is_compared_with_the_one_reference_of_its_data():
+    from harness.paired import add_paired
+
+    def runs(values):
+        return [{"seed": s, "status": "ok", "metrics": {"swd": v}} for s, v in enumerate(values)]
+
+    def cell(scaling, head, steps, data="digits"):
+        return ("gan", "gan_article", scaling, head, (("data.source", data), ("steps", steps)))
+
+    cells = {cell("symmetric", "tanh", "3000"): runs([50, 60, 70]),
+             cell("raw", "identity", "6000"): runs([150, 260, 370]),
+             cell("symmetric", "tanh", "3000", "colour"): runs([10, 20, 30]),
+             cell("raw", "identity", "3000", "colour"): runs([11, 22, 33])}
+    rows = [{"primary": "swd", "direction": "min"} for _ in cells]
+    add_paired(rows, cells, {"gan": ("symmetric", "tanh")})
+    assert rows[1]["paired_median"] == 200 and rows[1]["paired_n"] == 3  # digits' reference
+    assert rows[3]["paired_median"] == 2  # colour's own reference, not the digits'
+    assert rows[0]["vs_reference"] == rows[2]["vs_reference"] == "reference"
+    two = {**cells, cell("symmetric", "tanh", "6000"): runs([1, 2, 3])}  # now steps tell apart
+    rows = [{"primary": "swd", "direction": "min"} for _ in two]
+    add_paired(rows, two, {"gan": ("symmetric", "tanh")})
+    assert rows[1]["paired_median"] == 258  # the reference at 6000 steps, as its own settings

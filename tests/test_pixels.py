@@ -53,6 +53,19 @@ def test_head_formulas_with_raw():
     assert get_head("identity").apply(z, s.lo, s.hi).flatten().tolist() == [-100, 0, 100]
 
 
+def test_affine_fit_is_identity_under_symmetric_and_the_data_scale_under_raw():
+    """affine_fit round-trips: the last layer's z read as a [-1, 1] value gives the same pixels
+    under every scaling (no squashing, no clip inside the network)."""
+    sym, raw = make_scaling("symmetric", 1), make_scaling("raw", 1)
+    head = get_head("affine_fit")
+    x = ALL_U8.view(1, 1, 16, 16)
+    z = sym.encode(x)  # a last layer that already outputs the right [-1, 1] values
+    assert torch.allclose(head(z, sym), z, atol=1e-6)  # up to float rounding
+    assert torch.equal(raw.decode(head(z, raw)), x)
+    assert head(torch.tensor([[[[-3.0, 3.0]]]]), raw).flatten().tolist() == [-255.0, 510.0]
+    assert not range_mismatch(head, raw) and not range_mismatch(head, sym)
+
+
 def test_clamp_fit_has_zero_gradient_outside():
     s = make_scaling("unit", 1)
     z = torch.tensor([-1.0, 0.5, 2.0]).view(1, 1, 1, 3).requires_grad_(True)

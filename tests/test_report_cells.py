@@ -128,13 +128,22 @@ def test_labels_name_the_setting():
     """The front page names a pairing with the settings that tell its rows apart, in the table
     and in the sentence (the figures' labels are tests/test_figures.py's)."""
     rows = report.summarise(STEPS)
-    assert stats.shown_settings(rows) == ["steps"]
+    assert stats.shown_settings(rows) == {"steps": None}  # a tie: no value is the usual one
     assert [tables.pairing(r, rows) for r in rows] == ["raw + identity, steps=300",
                                                       "raw + identity, steps=301"]
     assert tables.sentence(rows) == ("Best raw + identity, steps=300 (median swd 2); "
                                      "worst raw + identity, steps=301 (median swd 5).")
+    three = [*rows, {**rows[0], "head": "tanh"}]  # 300 is now what most rows share
+    shown = stats.shown_settings(three)
+    assert shown == {"steps": "300"}
+    assert [stats.with_settings(r["head"], r, shown) for r in three] == [
+        "identity", "identity, steps=301", "tanh"]
+    nested = {"model.module.discriminator.norm": None, "model.module.last_lr_scale": None}
+    assert stats.with_settings("raw + identity", {**dict.fromkeys(nested, "x")}, nested) == (
+        "raw + identity, norm=x, last_lr_scale=x")
     # a second model in the family puts the model in front
     other = [{**r, "model": "dcgan"} for r in STEPS[:1]]
     rows = report.summarise([*STEPS, *other])
-    assert [tables.pairing(r, rows) for r in rows][:2] == ["dcgan: raw + identity, steps=300",
-                                                          "gan_article: raw + identity, steps=300"]
+    assert [tables.pairing(r, rows) for r in rows] == [  # 300 steps: what most rows share
+        "dcgan: raw + identity", "gan_article: raw + identity", "gan_article: raw + identity, "
+        "steps=301"]

@@ -67,7 +67,7 @@ def test_the_command_line_stops_before_any_work(tmp_path):
     ("+target.foo=3", "target.foo names no family: give one of gan, seg, style"),
     ("+reference.gan={scaling:raw,head:nope}",
      "reference.gan={'scaling': 'raw', 'head': 'nope'} is not accepted: give {scaling: "
-     "<raw|unit|symmetric|imagenet>, head: <identity|tanh|sigmoid|tanh_fit|sigmoid_fit|"
+     "<raw|unit|symmetric|imagenet>, head: <identity|affine_fit|tanh|sigmoid|tanh_fit|sigmoid_fit|"
      "clamp_fit|tanh_wide>}"),
     ("+noise_floor.style=[1]", "noise_floor.style=[1] is not accepted: give two pairings, "
                                "[{scaling: ..., head: ...}, {scaling: ..., head: ...}]"),

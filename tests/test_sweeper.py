@@ -72,8 +72,12 @@ def test_keys_not_in_the_records_leave_them_alone():
     ([{"scaling": "raw", "head": "tanh"}, {"scaling": "raw"}],
      "hydra.sweeper.records[1] sets scaling but records[0] sets scaling, head: "
      "every record must set the same keys"),
-    ([{"scaling": "raw", "head": ["tanh", "identity"]}],
-     "hydra.sweeper.records[0].head must be a single value, got ['tanh', 'identity']"),
+    ([{"scaling": "raw", "head": {"name": "tanh"}}],
+     "hydra.sweeper.records[0].head must be a single value or a non-empty list of them (one "
+     "run each), got {'name': 'tanh'}"),
+    ([{"scaling": "raw", "seed": []}],
+     "hydra.sweeper.records[0].seed must be a single value or a non-empty list of them (one "
+     "run each), got []"),
     (["scaling=raw"], "hydra.sweeper.records[0] must be a dict of key: value, got 'scaling=raw'"),
 ])
 def test_bad_records_are_one_clear_line(records, message):
@@ -81,6 +85,17 @@ def test_bad_records_are_one_clear_line(records, message):
     with pytest.raises(sweeper.SweepError) as err:
         check_records(OmegaConf.create(records))
     assert str(err.value) == message
+
+
+def test_a_list_in_a_record_is_one_run_per_value_and_the_command_line_still_wins():
+    records = [{"head": "tanh", "seed": [0, 1, 2, 3, 4]}, {"head": "identity", "seed": [0, 1]}]
+    jobs, note = job_overrides([["x=1"]], records, {})
+    assert note == "" and jobs == [["x=1", "head=tanh", f"seed={s}"] for s in range(5)] + [
+        ["x=1", "head=identity", f"seed={s}"] for s in range(2)]
+    jobs, note = job_overrides([["seed=9"]], records, {"seed": "seed=9"})
+    assert jobs == [["seed=9", "head=tanh"], ["seed=9", "head=identity"]]
+    assert note == ("seed=9 (command line) replaces the study's per-record seed ([0, 1, 2, 3, 4], "
+                    "[0, 1]); 7 records -> 2 distinct")
 
 
 def test_every_study_pairs_up():

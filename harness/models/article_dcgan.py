@@ -2,13 +2,24 @@
 
 G: z ~ U(-1, 1) -> linear to 3x3x512 -> four 5x5 stride-2 transposed convs (256, 128, 64,
 channels), BatchNorm + ReLU between. D: four 5x5 stride-2 convs (64 without BN, then 128, 256,
-512 with BN), LeakyReLU(0.2), linear to one logit. ``width`` scales every channel count so the
-same shape fits a CPU budget; the head is applied by the LightningModule.
+512 with BN, or none with ``norm="none"``), LeakyReLU(0.2), linear to one logit. ``width``
+scales every channel count so the same shape fits a CPU budget; the head is applied by the
+LightningModule.
+
+Initialisation follows the TensorFlow original: conv weights truncated normal (std 0.02, redrawn
+beyond 2 std, as ``tf.truncated_normal_initializer``), transposed-conv and linear weights normal
+(std 0.02), biases 0, BatchNorm scale 1 and offset 0 (``tf.contrib.layers.batch_norm``; epsilon
+1e-5 and momentum 0.9 are PyTorch's defaults too). What still differs:
+
+- padding phase: TensorFlow's 'SAME' pads a stride-2 5x5 conv 1 before and 2 after; PyTorch's
+  ``padding=2`` pads 2 on both sides (and the transposed convs crop to match), so the sampling
+  grid sits one pixel over. The sizes, and everything else about the shapes, agree;
+- random streams: PyTorch's generators, not TensorFlow's, so no run is the article's run.
 """
 import torch
 from torch import nn
 
-from .dcgan import init_weights
+NORMS = ("batch", "none")  # the discriminator's normalisation (harness.settings checks it first)
 
 
 def _chans(width: float) -> list[int]:
@@ -18,6 +29,18 @@ def _chans(width: float) -> list[int]:
 def _up(a: int, b: int) -> nn.ConvTranspose2d:
     """TensorFlow 'SAME' 5x5 stride-2 transposed conv: exactly doubles the size."""
     return nn.ConvTranspose2d(a, b, 5, 2, padding=2, output_padding=1)
+
+
+def tf_init(m: nn.Module) -> None:
+    """The TensorFlow original's initialisers (see the module docstring)."""
+    if isinstance(m, nn.Conv2d):
+        nn.init.trunc_normal_(m.weight, 0.0, 0.02, a=-0.04, b=0.04)
+    elif isinstance(m, (nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.ones_(m.weight)
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d)):
+        nn.init.zeros_(m.bias)
 
 
 class Generator(nn.Module):
@@ -35,7 +58,12 @@ class Generator(nn.Module):
             layers += [_up(a, b), nn.BatchNorm2d(b), nn.ReLU(True)]
         layers.append(_up(c[-1], channels))
         self.net = nn.Sequential(*layers)
-        self.apply(init_weights)
+        self.apply(tf_init)
+
+    @property
+    def last(self) -> nn.Module:
+        """The layer whose output the head acts on."""
+        return self.net[-1]
 
     def sample_z(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         return torch.rand(n, self.z_dim, generator=generator, device=device) * 2 - 1
@@ -46,15 +74,21 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, channels: int = 3, image_size: int = 48, width: float = 1.0):
+    def __init__(self, channels: int = 3, image_size: int = 48, width: float = 1.0,
+                 norm: str = "batch"):
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"model.module.discriminator.norm='{norm}' is not accepted: "
+                             f"give one of {', '.join(NORMS)}")
         c = list(reversed(_chans(width)))  # 64, 128, 256, 512
         layers = [nn.Conv2d(channels, c[0], 5, 2, 2), nn.LeakyReLU(0.2, True)]
         for a, b in zip(c, c[1:]):
-            layers += [nn.Conv2d(a, b, 5, 2, 2), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(a, b, 5, 2, 2),
+                       *([nn.BatchNorm2d(b)] if norm == "batch" else []),
+                       nn.LeakyReLU(0.2, True)]
         self.net = nn.Sequential(*layers)
         self.fc = nn.Linear(c[-1] * (image_size // 16) ** 2, 1)
-        self.apply(init_weights)
+        self.apply(tf_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.net(x).flatten(1)).flatten()

@@ -41,6 +41,11 @@ class Generator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.apply(init_weights)
 
+    @property
+    def last(self) -> nn.Module:
+        """The layer whose output the head acts on."""
+        return self.net[-1]
+
     def sample_z(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         return torch.randn(n, self.z_dim, generator=generator, device=device)
 

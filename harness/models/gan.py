@@ -37,12 +37,17 @@ class GANModule(FamilyModule):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, lr: float = 2e-4,
                  betas: tuple[float, float] = (0.5, 0.999), d_steps: int = 1, g_steps: int = 1,
-                 eval_seed: int = 0, n_grid: int = 64, ruler_dir: str | None = "data",
-                 **common):
+                 reuse_z: bool = False, last_lr_scale: float = 1.0, eval_seed: int = 0,
+                 n_grid: int = 64, ruler_dir: str | None = "data", **common):
         super().__init__(**common)
         self.G, self.D = generator, discriminator
         self.lr, self.betas = lr, tuple(betas)
         self.d_steps, self.g_steps = d_steps, g_steps
+        self.reuse_z = reuse_z  # one z per iteration for every D and G step, as the article did
+        self.last_lr_scale = float(last_lr_scale)  # the generator's last layer's lr, x lr
+        if self.last_lr_scale != 1.0 and not hasattr(generator, "last"):
+            raise ValueError(f"model.module.last_lr_scale={last_lr_scale} needs a generator "
+                             f"that names its last layer; {type(generator).__name__} does not")
         self.eval_seed, self.n_grid = eval_seed, n_grid
         self.ruler_dir = ruler_dir  # where the digit classifier is cached; None: no ruler
         self.eval_real: torch.Tensor | None = None
@@ -66,7 +71,13 @@ class GANModule(FamilyModule):
 
     def configure_optimizers(self):
         opt_d = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=self.betas)
-        opt_g = torch.optim.Adam(self.G.parameters(), lr=self.lr, betas=self.betas)
+        groups = [{"params": list(self.G.parameters())}]
+        if self.last_lr_scale != 1.0:  # under Adam a weight moves about lr per step
+            last = {id(p) for p in self.G.last.parameters()}
+            groups = [{"params": [p for p in self.G.parameters() if id(p) not in last]},
+                      {"params": list(self.G.last.parameters()),
+                       "lr": self.lr * self.last_lr_scale}]
+        opt_g = torch.optim.Adam(groups, lr=self.lr, betas=self.betas)
         return opt_d, opt_g
 
     def train_step(self, batch, opts, backward, rng):
@@ -75,16 +86,19 @@ class GANModule(FamilyModule):
         n = len(real)
         opt_d, opt_g = opts
         ones, zeros = real.new_ones(n), real.new_zeros(n)
+        shared = self.G.sample_z(n, generator=rng, device=self.device) if self.reuse_z else None
+        noise = lambda: shared if shared is not None else self.G.sample_z(  # noqa: E731
+            n, generator=rng, device=self.device)
         for _ in range(self.d_steps):
             with torch.no_grad():
-                _, fake = self.generate(self.G.sample_z(n, generator=rng, device=self.device))
+                _, fake = self.generate(noise())
             d_loss = (F.binary_cross_entropy_with_logits(self.D(real), ones)
                       + F.binary_cross_entropy_with_logits(self.D(fake), zeros))
             opt_d.zero_grad(set_to_none=True)
             backward(d_loss)
             opt_d.step()
         for _ in range(self.g_steps):
-            pre, fake = self.generate(self.G.sample_z(n, generator=rng, device=self.device))
+            pre, fake = self.generate(noise())
             g_loss = F.binary_cross_entropy_with_logits(self.D(fake), ones)
             opt_g.zero_grad(set_to_none=True)
             backward(g_loss)

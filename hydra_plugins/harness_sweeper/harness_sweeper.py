@@ -75,11 +75,19 @@ def check_records(records: Any) -> list[dict]:
         if set(r) != set(records[0]):
             raise SweepError(f"hydra.sweeper.records[{i}] sets {', '.join(r)} but records[0] sets "
                              f"{', '.join(records[0])}: every record must set the same keys")
-        bad = [k for k, v in r.items() if not isinstance(v, SCALARS)]
+        bad = [k for k, v in r.items() if not isinstance(v, SCALARS) and not (
+            isinstance(v, list) and v and all(isinstance(x, SCALARS) for x in v))]
         if bad:
-            raise SweepError(f"hydra.sweeper.records[{i}].{bad[0]} must be a single value, "
-                             f"got {r[bad[0]]!r}")
+            raise SweepError(f"hydra.sweeper.records[{i}].{bad[0]} must be a single value or a "
+                             f"non-empty list of them (one run each), got {r[bad[0]]!r}")
     return records
+
+
+def expand(record: dict) -> list[dict]:
+    """A record with list values (e.g. ``seed: [0, 1, 2, 3, 4]``) as one record per
+    combination of them, in order: a study can give its decisive pairing more seeds."""
+    axes = [v if isinstance(v, list) else [v] for v in record.values()]
+    return [dict(zip(record, combo)) for combo in itertools.product(*axes)]
 
 
 def _as_override(key: str, value: Any) -> str:
@@ -95,13 +103,15 @@ def job_overrides(grid_jobs: list[list[str]], records: list[dict],
     it says: it is dropped from every record, and the records that become identical run once
     (first occurrence, in order). The note names what the command line replaced."""
     keys = [k for k in (records[0] if records else {}) if k in command_line]
-    kept = [tuple((k, v) for k, v in r.items() if k not in keys) for r in records]
+    kept = [tuple((k, v) for k, v in one.items() if k not in keys)
+            for r in records for one in expand({k: v for k, v in r.items() if k not in keys})]
     rows = list(dict.fromkeys(kept))  # dicts keep the first occurrence, in order
-    was = {k: ", ".join(map(str, dict.fromkeys(r[k] for r in records))) for k in keys}
+    was = {k: ", ".join(map(str, dict.fromkeys(str(r[k]) for r in records))) for k in keys}
     notes = [f"{command_line[k]} (command line) replaces the study's per-record {k} ({was[k]})"
              for k in keys]
-    if len(rows) < len(records):
-        notes.append(f"{len(records)} records -> {len(rows)} distinct")
+    runs = sum(len(expand(r)) for r in records)
+    if len(rows) < runs:
+        notes.append(f"{runs} records -> {len(rows)} distinct")
     jobs = [[*g, *(_as_override(k, v) for k, v in row)]
             for g, row in itertools.product(grid_jobs, rows or [()])]
     return jobs, "; ".join(notes)
