@@ -133,6 +133,6 @@ def _references(ax, rows: list[dict], metric: str) -> list[Line2D]:
     return lines
 
 
-def _series(row: dict, several_models: bool, shown: list[str]) -> str:
+def _series(row: dict, several_models: bool, shown: dict) -> str:
     name = f"{row['model']}/{row['scaling']}" if several_models else row["scaling"]
     return with_settings(name, row, shown)

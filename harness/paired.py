@@ -90,28 +90,34 @@ def references(study: dict) -> dict[str, tuple[str, str]]:
             for family, p in (study.get("reference") or {}).items()}
 
 
-def reference_runs(cells: dict[tuple, list[dict]], pairing: tuple, settings: tuple):
+STRICT = ("data.", "threads", "channels_last")  # never relaxed: other data, other float order
+
+
+def reference_runs(cells: dict[tuple, list[dict]], pairing: tuple,
+                   settings: tuple) -> tuple[list[dict] | None, dict[str, str]]:
     """The runs of ``pairing`` (family, model, scaling, head) to compare a cell of ``settings``
-    with: the reference cell that agrees with it on every setting the reference's own cells
-    differ in. A mechanism arm (another discriminator, another budget) has no reference run
-    of its own settings; it is compared with the study's one reference cell of its data.
-    None when no cell, or more than one, fits."""
-    candidates = [dict(c[-1]) for c in cells if c[:4] == pairing]
-    if not candidates:
-        return None
-    differ = {k for k in set().union(*candidates)
-              if len({c.get(k) for c in candidates}) > 1}
+    with, and the settings in which they differ from it. A mechanism arm (another
+    discriminator, a longer budget) has no reference run of its own settings: it is compared
+    with the reference cell that agrees with it on every setting the reference's own cells
+    differ in, and on its data, threads and memory format (``STRICT``). (None, {}) when no
+    cell fits, or several do and none has exactly its settings."""
     mine = dict(settings)
+    candidates = [dict(c[-1]) for c in cells if c[:4] == pairing]
+    differ = {k for k in set().union(*candidates, mine) if k.startswith(STRICT)
+              or len({c.get(k) for c in candidates}) > 1}
     fit = [c for c in candidates if all(c.get(k) == mine.get(k) for k in differ)]
     if len(fit) != 1:
-        return cells.get((*pairing, settings))
-    return cells[(*pairing, tuple(fit[0].items()))]
+        return cells.get((*pairing, settings)), {}
+    ref = fit[0]
+    return cells[(*pairing, tuple(ref.items()))], {k: v for k, v in ref.items()
+                                                   if v != mine.get(k)}
 
 
 def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str, tuple[str, str]],
                level: float = 0.95) -> None:
     """Each summary row (``rows`` in the order of ``cells``) gets its primary metric's paired
-    difference to the reference pairing of the same family, model and settings: ``paired_n``,
+    difference to the reference pairing of the same family and model, at its settings or, for a
+    mechanism arm, the settings ``reference_runs`` names (said in the words): ``paired_n``,
     ``paired_median``, ``paired_low``, ``paired_high``, ``paired_coverage``,
     ``paired_separable`` and, in words, ``vs_reference``."""
     for row, (cell, runs) in zip(rows, cells.items()):
@@ -122,15 +128,17 @@ def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str,
         if (scaling, head) == refs[family]:
             row["vs_reference"] = "reference"
             continue
-        ref_runs = reference_runs(cells, (family, model, *refs[family]), settings)
+        ref_runs, apart = reference_runs(cells, (family, model, *refs[family]), settings)
         if ref_runs is None:
             row["vs_reference"] = "no reference run with these settings"
             continue
         metric = row["primary"]
         p = paired_difference(_per_seed(runs, metric), _per_seed(ref_runs, metric), level)
+        at = ("; reference at " + ", ".join(f"{k.rpartition('.')[2]}={v}" for k, v in apart.items())
+              if apart else "")
         row.update(paired_n=p.n, paired_median=p.median, paired_low=p.low, paired_high=p.high,
                    paired_coverage=p.coverage, paired_separable=p.separable,
-                   paired_short=p.short(), vs_reference=p.words(row["direction"], level))
+                   paired_short=p.short() + at, vs_reference=p.words(row["direction"], level) + at)
 
 
 def noise_floors(rows: list[dict], cells: dict[tuple, list[dict]], study: dict,

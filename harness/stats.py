@@ -121,13 +121,15 @@ def settings_of(record: dict) -> dict[str, str]:
 
 def varying_settings(records: list[dict]) -> dict[str, list[str]]:
     """The setting columns, each with its values in order: every config key (``settings_of``)
-    whose value differs between two records of one (family, model, scaling, head).
+    whose value differs between two records of one (family, model). A key that differs within a
+    (scaling, head) splits its cells; one that differs only between pairings (a study's longer
+    budget for one of them) splits none, but its column and label say it.
 
     A key missing from some records counts as its own value, MISSING. A record without a config
     (an unreadable run.json) cannot say what it ran, so it takes no part here.
     """
     seen: dict[str, dict[tuple, set]] = {}
-    configured = [(_combo(r), settings_of(r)) for r in records if r.get("config")]
+    configured = [(_combo(r)[:2], settings_of(r)) for r in records if r.get("config")]
     keys = dict.fromkeys(k for _, values in configured for k in values)
     for combo, values in configured:
         for k in keys:

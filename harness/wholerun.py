@@ -51,7 +51,7 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
             for key, values in params.items():
                 pinned = values if key.startswith("model.") else values[:1]
                 grid = [[*g, f"{key}={v}"] for g in grid for v in pinned]
-            seed = [] if "seed" in params else ["seed=0"]
+            seed = [] if "seed" in params or "seed" in records[0] else ["seed=0"]
             first = lambda v: v[0] if isinstance(v, list) else v  # noqa: E731 (seed: [0, 1])
             runs = [[*base, *(f"{k}={first(v)}" for k, v in rec.items() if k not in params),
                      *extra,

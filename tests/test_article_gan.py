@@ -50,6 +50,25 @@ def test_without_reuse_each_step_draws_its_own_z():
     assert not torch.equal(zs[0], zs[1]) and not torch.equal(zs[1], zs[2])
 
 
+def test_the_dcgan_draws_its_z_stream_as_before():
+    """reuse_z off (``model=gan``): each step draws its own z from the step's generator, in
+    order, exactly as before the option existed."""
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("train", overrides=["model.module.generator.width=8",
+                                          "model.module.discriminator.width=8",
+                                          "data.batch_size=8", "model.module.ruler_dir=null"])
+    model, data = build_run(cfg)
+    assert model.reuse_z is False
+    zs = []
+    model.G.register_forward_pre_hook(lambda m, args: zs.append(args[0].clone()))
+    opts = list(model.configure_optimizers())
+    model.train_step(next(iter(data.train_dataloader())), opts, lambda loss: loss.backward(),
+                     model.step_rng(7))
+    rng = model.step_rng(7)
+    expected = [model.G.sample_z(8, generator=rng) for _ in range(2)]  # one D step, one G step
+    assert len(zs) == 2 and all(torch.equal(a, b) for a, b in zip(zs, expected))
+
+
 @pytest.mark.parametrize("width", [0.0625, 0.125, 0.25, 0.5, 1.0])
 @pytest.mark.parametrize("norm", ["batch", "none"])
 def test_the_discriminator_builds_at_every_width_with_and_without_norm(width, norm):
@@ -62,7 +81,7 @@ def test_the_discriminator_builds_at_every_width_with_and_without_norm(width, no
 
 
 def test_the_discriminator_norm_is_checked_by_name():
-    with pytest.raises(ValueError, match="norm='group' is not accepted: give one of batch, none"):
+    with pytest.raises(ValueError, match="norm='group' is not accepted: give batch or none"):
         Discriminator(norm="group")
 
 
@@ -74,6 +93,8 @@ def test_tensorflow_initialisers():
     assert 0.015 < float(convs[-1].std()) < 0.019  # a normal cut at 2 std has std 0.88 sigma
     deconv = g.last.weight
     assert float(deconv.abs().max()) > 0.04 and 0.019 < float(deconv.std()) < 0.021  # not cut
+    for linear in (g.fc, d.fc):  # normal, not truncated
+        assert float(linear.weight.detach().abs().max()) > 0.04
     bns = [m for m in (*g.modules(), *d.modules()) if isinstance(m, torch.nn.BatchNorm2d)]
     assert all(torch.equal(m.weight, torch.ones_like(m.weight)) and not m.bias.any() for m in bns)
     biases = [m.bias for m in (*g.modules(), *d.modules())

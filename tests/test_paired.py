@@ -102,3 +102,13 @@ def test_an_arm_with_settings_of_its_own_is_compared_with_the_one_reference_of_i
     rows = [{"primary": "swd", "direction": "min"} for _ in two]
     add_paired(rows, two, {"gan": ("symmetric", "tanh")})
     assert rows[1]["paired_median"] == 258  # the reference at 6000 steps, as its own settings
+    assert "reference at" not in rows[1]["paired_short"]
+    # the words say at which settings the reference ran; another data set is never stood in
+    rows = [{"primary": "swd", "direction": "min"} for _ in cells]
+    add_paired(rows, cells, {"gan": ("symmetric", "tanh")})
+    assert rows[1]["paired_short"].endswith("; reference at steps=3000")
+    no_colour_ref = {k: v for k, v in cells.items() if k != cell("symmetric", "tanh", "3000",
+                                                                     "colour")}
+    rows = [{"primary": "swd", "direction": "min"} for _ in no_colour_ref]
+    add_paired(rows, no_colour_ref, {"gan": ("symmetric", "tanh")})
+    assert rows[2]["vs_reference"] == "no reference run with these settings"

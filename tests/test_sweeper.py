@@ -7,6 +7,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
+import harness  # noqa: F401 (registers the config resolvers the composed configs use)
 from helpers import CONF, ROOT
 from hydra_plugins.harness_sweeper import harness_sweeper as sweeper
 from hydra_plugins.harness_sweeper.harness_sweeper import (check_records, grid,
@@ -54,7 +55,7 @@ def test_a_command_line_sweep_replaces_the_records_value_too():
 def test_a_config_group_on_the_command_line_merges_the_records_it_makes_identical():
     jobs, note = job_overrides([["model=gan"]], DEFAULT, {"model": "model=gan"})
     assert note == ("model=gan (command line) replaces the study's per-record model "
-                    "(gan, style, seg); 12 records -> 10 distinct")
+                    "(gan, style, seg); 12 runs -> 10 distinct")
     assert rows(jobs) == [f"model=gan scaling={s} head={h} steps={n}" for s, h, n in [
         ("raw", "identity", 300), ("raw", "tanh_fit", 300), ("symmetric", "tanh", 300),
         ("symmetric", "identity", 300), ("unit", "sigmoid", 300), ("raw", "identity", 150),
@@ -92,10 +93,12 @@ def test_a_list_in_a_record_is_one_run_per_value_and_the_command_line_still_wins
     jobs, note = job_overrides([["x=1"]], records, {})
     assert note == "" and jobs == [["x=1", "head=tanh", f"seed={s}"] for s in range(5)] + [
         ["x=1", "head=identity", f"seed={s}"] for s in range(2)]
+    assert job_overrides([[]], [{"model.module.betas": "[0.5, 0.9]"}], {})[0] == [
+        ["model.module.betas=[0.5, 0.9]"]]  # a list value, as a string: one run
     jobs, note = job_overrides([["seed=9"]], records, {"seed": "seed=9"})
     assert jobs == [["seed=9", "head=tanh"], ["seed=9", "head=identity"]]
     assert note == ("seed=9 (command line) replaces the study's per-record seed ([0, 1, 2, 3, 4], "
-                    "[0, 1]); 7 records -> 2 distinct")
+                    "[0, 1]); 7 runs -> 2 distinct")
 
 
 def test_every_study_pairs_up():

@@ -8,8 +8,9 @@ LightningModule.
 
 Initialisation follows the TensorFlow original: conv weights truncated normal (std 0.02, redrawn
 beyond 2 std, as ``tf.truncated_normal_initializer``), transposed-conv and linear weights normal
-(std 0.02), biases 0, BatchNorm scale 1 and offset 0 (``tf.contrib.layers.batch_norm``; epsilon
-1e-5 and momentum 0.9 are PyTorch's defaults too). What still differs:
+(std 0.02), biases 0, BatchNorm scale 1 and offset 0 (``tf.contrib.layers.batch_norm``; its
+epsilon 1e-5 and decay 0.9 are PyTorch's defaults, eps=1e-5 and momentum=0.1). What still
+differs:
 
 - padding phase: TensorFlow's 'SAME' pads a stride-2 5x5 conv 1 before and 2 after; PyTorch's
   ``padding=2`` pads 2 on both sides (and the transposed convs crop to match), so the sampling
@@ -78,8 +79,8 @@ class Discriminator(nn.Module):
                  norm: str = "batch"):
         super().__init__()
         if norm not in NORMS:
-            raise ValueError(f"model.module.discriminator.norm='{norm}' is not accepted: "
-                             f"give one of {', '.join(NORMS)}")
+            raise ValueError(f"model.module.discriminator.norm={norm!r} is not accepted: "
+                             f"give {' or '.join(NORMS)} (the discriminator's normalisation)")
         c = list(reversed(_chans(width)))  # 64, 128, 256, 512
         layers = [nn.Conv2d(channels, c[0], 5, 2, 2), nn.LeakyReLU(0.2, True)]
         for a, b in zip(c, c[1:]):

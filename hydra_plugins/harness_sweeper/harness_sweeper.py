@@ -85,7 +85,8 @@ def check_records(records: Any) -> list[dict]:
 
 def expand(record: dict) -> list[dict]:
     """A record with list values (e.g. ``seed: [0, 1, 2, 3, 4]``) as one record per
-    combination of them, in order: a study can give its decisive pairing more seeds."""
+    combination of them, in order: a study can give its decisive pairing more seeds. A key whose
+    value is itself a list is given as a string (``betas: "[0.5, 0.9]"``): one run."""
     axes = [v if isinstance(v, list) else [v] for v in record.values()]
     return [dict(zip(record, combo)) for combo in itertools.product(*axes)]
 
@@ -111,7 +112,7 @@ def job_overrides(grid_jobs: list[list[str]], records: list[dict],
              for k in keys]
     runs = sum(len(expand(r)) for r in records)
     if len(rows) < runs:
-        notes.append(f"{runs} records -> {len(rows)} distinct")
+        notes.append(f"{runs} runs -> {len(rows)} distinct")
     jobs = [[*g, *(_as_override(k, v) for k, v in row)]
             for g, row in itertools.product(grid_jobs, rows or [()])]
     return jobs, "; ".join(notes)
