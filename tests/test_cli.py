@@ -47,15 +47,20 @@ def test_multirun_trains_each_combination_and_writes_the_report(tmp_path):
 @pytest.mark.slow
 def test_raw_pixel_study_runs_exactly_its_pairings(tmp_path):
     sweep = tmp_path / "sweep"
-    r = run_cli("-m", "experiment=raw_pixel_gan", "steps=2", "hydra.sweeper.params.seed=0",
+    r = run_cli("-m", "experiment=raw_pixel_gan", "steps=2", "seed=0",
                 "model.width=0.0625", "data.eval_size=64", "eval_every=0", "logger=none",
                 "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}",
                 f"paths.results_dir={tmp_path}/results", cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     recs = _records(sweep)
-    assert sorted((x["scaling"], x["head"]) for x in recs) == sorted([
-        ("symmetric", "tanh"), ("raw", "identity"), ("raw", "tanh_fit"),
-        ("symmetric", "identity"), ("unit", "sigmoid")])
+    module = lambda x: x["config"]["model"]["module"]  # noqa: E731
+    assert sorted((x["scaling"], x["head"], module(x)["discriminator"]["norm"],
+                   module(x)["last_lr_scale"]) for x in recs) == sorted([
+        ("symmetric", "tanh", "batch", 1.0), ("raw", "identity", "batch", 1.0),
+        ("raw", "tanh_fit", "batch", 1.0), ("symmetric", "identity", "batch", 1.0),
+        ("unit", "sigmoid", "batch", 1.0), ("raw", "affine_fit", "batch", 1.0),
+        ("raw", "identity", "none", 1.0), ("raw", "identity", "batch", 127.5)])
+    assert all(module(x)["reuse_z"] is True for x in recs)
     assert {x["model"] for x in recs} == {"gan_article"} and {x["seed"] for x in recs} == {0}
     assert all(x["config"]["data"]["image_size"] == 48 and x["status"] == "ok" for x in recs)
 

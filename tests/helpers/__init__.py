@@ -116,8 +116,9 @@ def check_head(head, scaling) -> None:
     assert bool((y >= lo - tol).all() and (y <= hi + tol).all()), head.name
     assert torch.isfinite(y).all(), head.name
     if torch.isinf(lo).all() and torch.isinf(hi).all():  # the bounds check cannot fail here:
-        at = lambda v: head(torch.full_like(z, v), scaling)  # noqa: E731 (an unbounded head
-        assert torch.allclose(y, at(0.0) + z * (at(1.0) - at(0.0)), rtol=1e-5), head.name  # is affine)
+        at = lambda v: head(torch.full_like(z, v), scaling)  # noqa: E731
+        affine = at(0.0) + z * (at(1.0) - at(0.0))  # an unbounded head is affine in z
+        assert torch.allclose(y, affine, rtol=1e-5), head.name
     y.sum().backward()
     assert torch.isfinite(z.grad).all(), head.name
 
