@@ -35,7 +35,7 @@ def _settings_lines(records) -> list[str]:
     if not varying:
         return []
     keys = "; ".join(f"`{k}`: {', '.join(values)}" for k, values in varying.items())
-    return [f"- Settings that vary within a combination (one row per value, never averaged): "
+    return [f"- Settings that vary between runs of a family (one row per value, never averaged): "
             f"{keys}"]
 
 

@@ -119,7 +119,7 @@ def test_report_files_show_the_setting_column(tmp_path):
     assert [(r["swd_median"], r["rank"]) for r in summary] == [("2.0", "1"), ("5.0", "2")]
     md = (out / "summary.md").read_text()
     assert "| 2 | raw + identity, steps=301 | 5 | 1 ok | covers the data |" in md
-    assert "vary within a combination (one row per value, never averaged): `steps`: 300, 301" \
+    assert "vary between runs of a family (one row per value, never averaged): `steps`: 300, 301" \
         in (out / "README.md").read_text()
     assert (out / "montage.png").is_file()  # its layout is tests/test_figures.py's
 
