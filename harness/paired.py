@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from harness.stats import with_settings
+
 
 def sign_coverage(n: int, k: int) -> float:
     """Coverage of ``[d_(k), d_(n+1-k)]`` for the median of n paired differences."""
@@ -134,8 +136,8 @@ def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str,
             continue
         metric = row["primary"]
         p = paired_difference(_per_seed(runs, metric), _per_seed(ref_runs, metric), level)
-        at = ("; reference at " + ", ".join(f"{k.rpartition('.')[2]}={v}" for k, v in apart.items())
-              if apart else "")
+        at = ("; reference at " + with_settings("", apart, dict.fromkeys(apart))[2:]
+              if apart else "")  # named as the labels name settings
         row.update(paired_n=p.n, paired_median=p.median, paired_low=p.low, paired_high=p.high,
                    paired_coverage=p.coverage, paired_separable=p.separable,
                    paired_short=p.short() + at, vs_reference=p.words(row["direction"], level) + at)
