@@ -26,8 +26,10 @@ so that a noisy, blurry or blank sample is not confidently a digit, as a plain c
 finds most of them (without the flat ones, an all-black batch read as 100% one digit).
 
 The trained weights are cached as ``<data_dir>/ruler/digits-<size>px-<key>.pt``, ``<key>``
-naming the training recipe, the torch version and the caller's torch thread count (which
-changes the float order, so the weights): a second call loads the file.
+naming the training recipe and the torch version: a second call loads the file. It trains on
+one torch thread whatever the caller's count (the count changes the float order, so the
+weights), so a study's one-thread jobs, a two-thread benchmark and a test session share one
+file per size.
 """
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ MAX_TRAIN = 6000  # training images of the larger sets: about a minute on one CP
 REPORTED = ("kid", "confident", "coverage")  # what a run's record keeps, per view
 CONFIDENT = 0.9  # the probability a sample's top class needs for it to count as recognised
 KID_SUBSETS, KID_SUBSET_SIZE = 50, 100  # subsets of 100: fits a few hundred samples
+TRAIN_THREADS = 1  # the float order the weights are trained in, whoever asks
 
 
 class DigitNet(nn.Module):
@@ -143,7 +146,7 @@ def recipe(image_size: int, source: str = "digits") -> dict:
     """Everything the trained weights depend on."""
     extra = {} if source == "digits" else {"max_train": MAX_TRAIN}
     return dict(RECIPE, image_size=image_size, split_seed=SPLIT_SEED, source=source, **extra,
-                torch=torch.__version__.split("+")[0], threads=torch.get_num_threads())
+                torch=torch.__version__.split("+")[0], threads=TRAIN_THREADS)
 
 
 def recipe_key(r: dict) -> str:
@@ -185,10 +188,19 @@ def smooth_noise(n: int, size: int, gen: torch.Generator, flat: float = 0.0) -> 
 def train(image_size: int, source: str = "digits", root: str | None = None
           ) -> tuple[DigitNet, dict]:
     """A DigitNet trained on the training split (its first ``max_train`` images where the
-    recipe caps them): Adam, fixed epochs, minibatches in a seeded order, on the CPU with the
-    caller's thread count. The caller's global RNG is left as it was. Returns the network and
-    what to record (held-out accuracy, seconds)."""
-    r = recipe(image_size, source)
+    recipe caps them): Adam, fixed epochs, minibatches in a seeded order, on the CPU with
+    ``TRAIN_THREADS`` threads. The caller's global RNG and thread count are left as they were.
+    Returns the network and what to record (held-out accuracy, seconds)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS)
+    try:
+        return _train(recipe(image_size, source), root)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(r: dict, root: str | None) -> tuple[DigitNet, dict]:
+    image_size, source = r["image_size"], r["source"]
     images, labels = labelled(source, image_size, root)
     held, tr = split(len(images))
     tr = tr[:r.get("max_train")]

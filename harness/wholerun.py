@@ -15,6 +15,7 @@ parallel job), so the same run is also timed as the first of two in one sweep pr
 """
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -27,6 +28,7 @@ PHASES = ("setup", "build", "baseline", "evaluations", "final_evaluation", "trai
           "grids")
 
 
+@functools.cache  # composing every study takes seconds; the files do not change in a process
 def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
     """``<study>: <model>`` -> (family, whether the study holds that family alone, overrides):
     every network the committed studies train, once per study, as that study's first run of
@@ -56,6 +58,10 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
             runs = [[*base, *(f"{k}={first(v)}" for k, v in rec.items() if k not in params),
                      *extra,
                      *seed] for rec in records for extra in grid]
+            # one compose per network: runs that differ only outside model.* train the same one
+            networks = {tuple(o for o in r if o.split("=")[0].split(".")[0] == "model"): r
+                        for r in reversed(runs)}
+            runs = [r for r in runs if r in networks.values()]
             cfgs = [compose("train", r) for r in runs]
             families = {family_of(cfg).family for cfg in cfgs}
             for overrides, cfg in zip(runs, cfgs):

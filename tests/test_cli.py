@@ -73,7 +73,7 @@ def test_a_model_brings_its_data_size_and_the_command_line_still_wins(tmp_path):
                     fast=False).data.image_size == 64
     r = run_cli("model=gan_article", "model.width=0.0625", "steps=2", "data.eval_size=64",
                 "logger=none", "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path}/run",
-                cwd=tmp_path)
+                f"model.module.ruler_dir={ROOT / 'data'}", cwd=tmp_path)  # the shared ruler
     assert r.returncode == 0, r.stderr[-2000:]
     rec = json.loads((tmp_path / "run" / "run.json").read_text())
     assert rec["status"] == "ok" and rec["config"]["data"]["image_size"] == 48
