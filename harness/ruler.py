@@ -40,6 +40,7 @@ import os
 import pickle
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -185,18 +186,26 @@ def smooth_noise(n: int, size: int, gen: torch.Generator, flat: float = 0.0) -> 
     return (z * 255).round().to(torch.uint8)
 
 
+@contextmanager
+def torch_threads(n: int):
+    """``n`` torch threads inside, the caller's count given back after: the count changes the
+    float order, so what the ruler trains and measures must not depend on the caller's."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(image_size: int, source: str = "digits", root: str | None = None
           ) -> tuple[DigitNet, dict]:
     """A DigitNet trained on the training split (its first ``max_train`` images where the
     recipe caps them): Adam, fixed epochs, minibatches in a seeded order, on the CPU with
     ``TRAIN_THREADS`` threads. The caller's global RNG and thread count are left as they were.
     Returns the network and what to record (held-out accuracy, seconds)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(TRAIN_THREADS)
-    try:
+    with torch_threads(TRAIN_THREADS):
         return _train(recipe(image_size, source), root)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _train(r: dict, root: str | None) -> tuple[DigitNet, dict]:
@@ -291,16 +300,11 @@ class Ruler:
                                           subset_size=size)
         kid.update(self.reference, real=True)
         kid.update(samples, real=False)
-        threads = torch.get_num_threads()
         # 100x100 kernels: one thread is fastest (on a busy 2-core machine two threads spun
         # 300x slower) and makes KID's value independent of the run's thread count
-        torch.set_num_threads(1)
-        try:
-            with torch.random.fork_rng(devices=[]):  # compute() draws subsets from the global RNG
-                torch.manual_seed(self.seed)
-                mean, std = kid.compute()
-        finally:
-            torch.set_num_threads(threads)
+        with torch_threads(1), torch.random.fork_rng(devices=[]):  # compute() draws subsets
+            torch.manual_seed(self.seed)                            # from the global RNG
+            mean, std = kid.compute()
         return mean.item(), std.item()
 
     def __call__(self, samples: torch.Tensor) -> dict[str, float]:

@@ -1,8 +1,8 @@
 """The recognisability ruler (``harness.ruler``) and the article's whole-batch stretch.
 
-One classifier is trained per module (32 px, cached in a temporary folder) and shared; the margins in the comments were measured with it."""
+One classifier is trained per module (32 px, cached in a temporary folder) and shared; the
+margins in the comments were measured with it."""
 import time
-from contextlib import contextmanager
 
 import pytest
 import torch
@@ -15,15 +15,7 @@ from helpers import ROOT
 SIZE = 32
 
 
-@contextmanager
-def threads(n):
-    """``n`` torch threads inside (the ruler's weights, so its cache key, depend on it)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+threads = ruler.torch_threads  # n torch threads inside, the caller's count given back
 
 
 @pytest.fixture(scope="module")
