@@ -33,6 +33,7 @@ file per size.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -91,15 +92,11 @@ class DigitNet(nn.Module):
         return self.head(self.embed(x))
 
 
-class Embedding(nn.Module):
-    """The classifier's penultimate features as a module: torchmetrics' KID ``feature``."""
-
-    def __init__(self, net: DigitNet):
-        super().__init__()
-        self.net = net
+class Given(nn.Module):
+    """torchmetrics' KID ``feature`` for features computed before: they pass through."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.embed(x) / self.net.feature_scale
+        return x
 
 
 # ---------------------------------------------------------------------------------- data
@@ -154,12 +151,27 @@ def recipe_key(r: dict) -> str:
     return hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()[:8]
 
 
+BATCH = 512  # images per forward pass: a whole held-out set of the embedded digits (449)
+
+
 @torch.no_grad()
-def predict(net: DigitNet, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    """Class probabilities (N, 10) of uint8 images, in eval mode, in batches."""
+def embed(net: DigitNet, images: torch.Tensor, batch: int = BATCH) -> torch.Tensor:
+    """Penultimate features (N, features) of uint8 images, in eval mode, in batches: what the
+    classifier's head and KID both read, so a measurement embeds each image once."""
     net.eval()
-    return torch.cat([F.softmax(net(images[i:i + batch]), 1)
-                      for i in range(0, len(images), batch)])
+    return torch.cat([net.embed(images[i:i + batch]) for i in range(0, len(images), batch)])
+
+
+@torch.no_grad()
+def probabilities(net: DigitNet, features: torch.Tensor, batch: int = BATCH) -> torch.Tensor:
+    """Class probabilities (N, 10) from ``embed``'s features, in the same batches."""
+    return torch.cat([F.softmax(net.head(features[i:i + batch]), 1)
+                      for i in range(0, len(features), batch)])
+
+
+def predict(net: DigitNet, images: torch.Tensor, batch: int = BATCH) -> torch.Tensor:
+    """Class probabilities (N, 10) of uint8 images."""
+    return probabilities(net, embed(net, images, batch), batch)
 
 
 def accuracy(net: DigitNet, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -287,19 +299,32 @@ class Ruler:
                              f"N >= 2, got {x.dtype} {tuple(x.shape)}")
         return x.detach().cpu()
 
+    def features(self, samples: torch.Tensor) -> torch.Tensor:
+        """``embed``'s features of uint8 samples, checked."""
+        return embed(self.net, self._check(samples, "samples"))
+
+    @functools.cached_property
+    def reference_features(self) -> torch.Tensor:
+        """The reference's features: the same at every evaluation, so embedded once."""
+        return embed(self.net, self.reference)
+
     @torch.no_grad()
     def kid(self, samples: torch.Tensor) -> tuple[float, float]:
         """(mean, std over subsets) of KID between ``samples`` and the reference."""
+        return self._kid(self.features(samples))
+
+    @torch.no_grad()
+    def _kid(self, features: torch.Tensor) -> tuple[float, float]:
         from torchmetrics.image.kid import KernelInceptionDistance
 
-        samples = self._check(samples, "samples")
-        size = min(self.subset_size, len(samples), len(self.reference))
+        size = min(self.subset_size, len(features), len(self.reference))
         with warnings.catch_warnings():  # "will save all extracted features": a few hundred
             warnings.filterwarnings("ignore", "Metric `Kernel Inception Distance`")
-            kid = KernelInceptionDistance(feature=Embedding(self.net), subsets=self.subsets,
+            kid = KernelInceptionDistance(feature=Given(), subsets=self.subsets,
                                           subset_size=size)
-        kid.update(self.reference, real=True)
-        kid.update(samples, real=False)
+        scale = self.net.feature_scale  # O(1) features for the polynomial kernel
+        kid.update(self.reference_features / scale, real=True)
+        kid.update(features / scale, real=False)
         # 100x100 kernels: one thread is fastest (on a busy 2-core machine two threads spun
         # 300x slower) and makes KID's value independent of the run's thread count
         with torch_threads(1), torch.random.fork_rng(devices=[]):  # compute() draws subsets
@@ -308,14 +333,17 @@ class Ruler:
         return mean.item(), std.item()
 
     def __call__(self, samples: torch.Tensor) -> dict[str, float]:
-        kid, kid_std = self.kid(samples)
-        return {"kid": kid, "kid_std": kid_std, **self.classify(samples)}
+        features = self.features(samples)  # once, for KID and the classifier
+        kid, kid_std = self._kid(features)
+        return {"kid": kid, "kid_std": kid_std, **self._classified(features)}
 
     def classify(self, samples: torch.Tensor) -> dict[str, float]:
         """The classifier's part alone: ``confident``, ``coverage`` (and its fraction), and
         ``entropy``."""
-        samples = self._check(samples, "samples")
-        probs = predict(self.net, samples)
+        return self._classified(self.features(samples))
+
+    def _classified(self, features: torch.Tensor) -> dict[str, float]:
+        probs = probabilities(self.net, features)
         top, cls = probs.max(1)
         sure = top >= CONFIDENT
         coverage = len(cls[sure].unique())

@@ -209,3 +209,33 @@ def test_mnist_on_disk_gets_its_own_ruler_and_a_gan_run_reports_it(tmp_path):
     assert rec["status"] == "ok", rec["message"]
     assert {"kid", "confident", "coverage", "kid_article", "confident_real"} <= set(rec["metrics"])
     assert rec["metrics"]["confident_real"] > 0.9
+
+
+def test_one_embedding_per_measurement_gives_torchmetrics_kid(measure, halves):
+    """The samples are embedded once for KID and the classifier, the reference once per ruler;
+    KID is what torchmetrics gives with the classifier's features as its extractor, bit for bit."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    class Features(torch.nn.Module):  # the classifier as KID's feature extractor
+        def forward(self, x):
+            return measure.net.embed(x) / measure.net.feature_scale
+
+    real = halves[1]
+    kid = KernelInceptionDistance(feature=Features(), subsets=measure.subsets,
+                                  subset_size=min(measure.subset_size, len(real)))
+    kid.update(measure.reference, real=True)
+    kid.update(real, real=False)
+    with threads(1), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(measure.seed)
+        want = tuple(v.item() for v in kid.compute())
+    calls = []
+    hook = measure.net.body.register_forward_hook(lambda *a: calls.append(len(a[1][0])))
+    try:
+        measure.reference_features  # noqa: B018 - embedded on first use, then kept
+        calls.clear()
+        m = measure(real)
+    finally:
+        hook.remove()
+    assert calls == [len(real)]  # one forward pass over the samples, none over the reference
+    assert (m["kid"], m["kid_std"]) == want
+    assert measure.classify(real)["confident"] == m["confident"]
