@@ -131,3 +131,21 @@ def test_article_view_stretches_each_grid_once():
     view = GANModule.article_view(module, out)
     assert torch.equal(view[:64], stretch_grid(out[:64])) and torch.equal(view[64:], stretch_grid(out[64:]))
     assert view[1].unique().tolist() == [255] and view[65].unique().tolist() == [0]  # grid 1: its max; grid 2: its min
+
+
+def test_runs_in_one_process_share_the_held_out_side_and_measure_as_if_alone(cfg_factory,
+                                                                            tmp_path):
+    """A sweep job's runs reuse the held-out SWD side, ruler and floors of the first: nothing
+    is computed again, and the second run's metrics are those it gets in a fresh process."""
+    from harness.models import gan
+
+    gan._SHARED.clear()
+    run(cfg_factory("steps=2", "logger=none"), tmp_path / "a")
+    kept = {k: id(v) for k, v in gan._SHARED.items()}
+    assert {k[0] for k in kept} == {"swd", "ruler", "floors"}
+    shared = run(cfg_factory("steps=2", "logger=none", "seed=1"), tmp_path / "b")
+    assert {k: id(v) for k, v in gan._SHARED.items()} == kept
+    gan._SHARED.clear()
+    alone = run(cfg_factory("steps=2", "logger=none", "seed=1"), tmp_path / "c")
+    assert shared["status"] == alone["status"] == "ok"
+    assert shared["metrics"] == alone["metrics"] and "swd_real" in alone["metrics"]

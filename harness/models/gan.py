@@ -8,6 +8,7 @@ as a user gets them and as the article's saver showed them: one min/max stretch 
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Protocol
 
 import torch
@@ -19,6 +20,26 @@ from ..pixels import span
 from ..swd import RealSWD, moment_gap
 from ..visuals import stretch_grid, to_grid
 from .base import Evaluation, FamilyModule, eval_mode
+
+
+_SHARED: dict = {}  # the measuring side of a held-out set, shared by the runs of one process
+
+
+def shared(key: tuple, make):
+    """``make()``, once per process for ``key``: a sweep job runs many runs of one data set,
+    and their held-out SWD side, ruler and real-against-real floors are the same (a few
+    seconds a run); the last few keys are kept. The torch thread count is part of the key,
+    since it changes the float order."""
+    key = (*key, torch.get_num_threads())
+    if key not in _SHARED:
+        if len(_SHARED) >= 6:
+            _SHARED.pop(next(iter(_SHARED)))
+        _SHARED[key] = make()
+    return _SHARED[key]
+
+
+def digest(images: torch.Tensor) -> str:
+    return f"{tuple(images.shape)}:{hashlib.sha1(images.detach().cpu().contiguous().numpy()).hexdigest()}"
 
 
 class GANData(Protocol):
@@ -55,14 +76,17 @@ class GANModule(FamilyModule):
         self.ruler: digit_ruler.Ruler | None = None
 
     def use_data(self, data) -> None:
-        self.eval_real = data.eval_images
-        self.swd = RealSWD(self.eval_real)  # the held-out side of every SWD, computed once
+        real = self.eval_real = data.eval_images
+        self.real_key = digest(real)
+        # the held-out side of every SWD, computed once
+        self.swd = shared(("swd", self.real_key), lambda: RealSWD(real))
         cfg = getattr(data, "cfg", {})
         if self.ruler_dir is not None and cfg.get("source") in digit_ruler.SOURCES \
-                and self.eval_real.shape[1] == 1:  # the held-out images are KID's reference
-            self.ruler = digit_ruler.load_ruler(self.eval_real.shape[-1], self.ruler_dir,
-                                                reference=self.eval_real,
-                                                source=cfg["source"], root=cfg.get("root"))
+                and real.shape[1] == 1:  # the held-out images are KID's reference
+            where = (self.ruler_dir, cfg["source"], cfg.get("root"))
+            self.ruler = shared(("ruler", self.real_key, *where), lambda: digit_ruler.load_ruler(
+                real.shape[-1], self.ruler_dir, reference=real, source=cfg["source"],
+                root=cfg.get("root")))
 
     def generate(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (last layer's raw output, head output in the scaling's space)."""
@@ -112,10 +136,14 @@ class GANModule(FamilyModule):
         init = {f"{k}_init": v for k, v in self.evaluate(log_step=0).items()  # step 0 of the curves
                 if k in ("swd", "swd_own", "mean_gap", "std_gap", "confident")}
         train_real = self.trainer.datamodule.train_images[:len(self.eval_real)]
-        floors = {"swd_real": self.swd(train_real)["swd"], "span_real": span(self.eval_real)}
-        if self.ruler is not None:
-            floors["confident_real"] = self.ruler.classify(train_real)["confident"]
-        return {**init, **floors}
+
+        def floors() -> dict[str, float]:
+            out = {"swd_real": self.swd(train_real)["swd"], "span_real": span(self.eval_real)}
+            if self.ruler is not None:
+                out["confident_real"] = self.ruler.classify(train_real)["confident"]
+            return out
+        key = ("floors", self.real_key, digest(train_real), self.ruler is not None)
+        return {**init, **shared(key, floors)}
 
     @torch.no_grad()
     def eval_outputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
