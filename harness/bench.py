@@ -299,9 +299,14 @@ def write(out: Path, rows: list[dict], sweep: dict | None, whole: list[dict], ar
                   "harness wall. Phases in seconds, from the run's record (`phases_s`); imports "
                   "from `-X importtime` in the same process; rest = the wall time left (the "
                   "interpreter, Hydra's composition and job set-up, closing the logger, exit). "
-                  "In a study the runs of one job share a process and its imports: the same "
-                  "run as the first of two seeds in one sweep process (no report) gives the "
-                  "efficiency in a sweep, against twice the bare steps.", "", *markdown(whole)]
+                  "The measuring (baseline, scheduled and final evaluations: the study's "
+                  "curves and metrics) is work the study asks for; the efficiency less the "
+                  "measuring is bare steps / (harness wall - measuring): the harness's own "
+                  "cost. In a study the runs of one job share a process, its imports and the "
+                  "held-out side of its metrics: the same run as the first of two seeds in one "
+                  "sweep process (no report) gives the efficiency in a sweep, against twice the "
+                  "bare steps, and its second run's own wall time (from its record) what each "
+                  "later run of a job costs.", "", *markdown(whole)]
     if formats or layouts:
         from .tuning import markdown as tuning_markdown
 

@@ -2,6 +2,8 @@
 train, and full_grid's prediction computed from given costs, checked against the hand sums."""
 import re
 
+import pytest
+
 from harness import forecast, wholerun
 
 
@@ -52,3 +54,15 @@ def test_the_cpu_prediction_is_the_sum_of_the_measured_costs():
 
 def test_no_prediction_without_its_measurements():
     assert forecast.markdown([], [], {}) == []
+
+
+@pytest.mark.slow
+def test_a_sweep_process_reports_its_later_runs_own_time():
+    """Two seeds in one sweep process: the second run's own wall time is measured and is less
+    than the process's (it pays no imports and no start-up)."""
+    overrides = ["model=gan", "scaling=symmetric", "head=tanh", "data=digits", "seed=0"]
+    h = wholerun.harness_run(overrides, ["steps=4", "eval_every=2", "threads=1",
+                                         "data.image_size=32"], seeds=2)
+    assert h["steps"] == 4 and len(h["later_run_s"]) == 1
+    assert 0 < h["later_run_s"][0] < h["wall_s"] - h["imports_s"]
+    assert h["phases_s"]["baseline"] > 0 and h["imports_s"] > 0.5
