@@ -177,3 +177,20 @@ def test_a_few_steps_through_a_real_trainer_then_metrics_and_grids():
     grids = m.final.grids
     assert set(grids) == {"decoded", "stretched"}
     assert all(g.dtype == torch.uint8 and g.shape[0] == 3 for g in grids.values())
+
+
+def test_rulers_without_imagenet_weights_read_structure_and_colour():
+    """SSIM of the content with itself is 1 and of a brighter copy lower; a flat grey output
+    keeps no structure; the colour gaps read the brightness shift in 0..1 units."""
+    from harness.models.style import content_rulers
+
+    g = torch.Generator().manual_seed(0)
+    content = torch.randint(0, 200, (4, 3, 32, 32), dtype=torch.uint8, generator=g)
+    same = content_rulers(content.float(), content)
+    assert same["ssim"] == pytest.approx(1.0, abs=1e-6)
+    assert same["colour_mean_gap"] == same["colour_std_gap"] == 0.0
+    brighter = content_rulers((content.float() + 40).clamp(0, 255), content)
+    assert brighter["ssim"] < 0.99 and brighter["colour_mean_gap"] == pytest.approx(40 / 255)
+    flat = content_rulers(torch.full(content.shape, 128.0), content)
+    assert flat["ssim"] < 0.05 and flat["span_decoded"] == 0.0
+    assert flat["colour_std_gap"] == pytest.approx(float(content.float().std(dim=(0, 2, 3)).mean()) / 255, rel=1e-3)

@@ -15,11 +15,28 @@ import torch
 from torch import nn
 
 from .. import vgg as V
+from ..pixels import span
 from ..visuals import stretch_per_image, to_grid
 from .base import Evaluation, FamilyModule, eval_mode
 
 log = logging.getLogger("harness")
 TERMS = ("content_loss", "style_loss", "tv_loss")
+
+
+def content_rulers(seen: torch.Tensor, content: torch.Tensor) -> dict[str, float]:
+    """Rulers that need no ImageNet weights, on 0..255 float outputs against their uint8
+    content: ``ssim`` (structure kept, 1 for the content itself), the per-channel colour
+    mean and std gaps (in 0..1 units) and the decoded outputs' 1st-99th percentile span."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    c = content.float()
+    stats = [(x.transpose(0, 1).flatten(1).mean(1), x.transpose(0, 1).flatten(1).std(1))
+             for x in (seen, c)]
+    (mo, so), (mc, sc) = stats
+    return {"ssim": float(structural_similarity_index_measure(seen, c, data_range=255.0)),
+            "colour_mean_gap": float((mo - mc).abs().mean() / 255),
+            "colour_std_gap": float((so - sc).abs().mean() / 255),
+            "span_decoded": span(seen)}
 
 
 class StyleData(Protocol):
@@ -31,8 +48,8 @@ class StyleModule(FamilyModule):
     family = "style"
     primary = ("loss", "min")  # the trained objective (weighted content + style + TV), decoded
     units = "weighted content + style + TV loss on decoded outputs"
-    hparam_metrics = ("loss", "loss_init", "content_loss", "style_loss", "tv_loss",
-                      "out_of_range", "out_excess", "vgg_imagenet")
+    hparam_metrics = ("loss", "loss_init", "content_loss", "style_loss", "tv_loss", "ssim",
+                      "colour_mean_gap", "out_of_range", "out_excess", "vgg_imagenet")
     needs = StyleData
     bench = (("scaling=raw", "head=tanh_fit"), 30)
 
@@ -116,7 +133,8 @@ class StyleModule(FamilyModule):
         stats = self.output_stats(out)  # raises Diverged on a non-finite output
         seen = self.scaling.decode(out).float()
         metrics = {k: float(v) for k, v in self.perceptual(seen, x).items()}
-        metrics.update(stats, out_mean=float(seen.mean() / 255), out_std=float(seen.std() / 255))
+        metrics.update(stats, out_mean=float(seen.mean() / 255), out_std=float(seen.std() / 255),
+                       **content_rulers(seen, x))
         pair = lambda y: to_grid(torch.cat([x.cpu(), y], dim=-1))  # noqa: E731
         return Evaluation(metrics, {"decoded": pair(seen.to(torch.uint8).cpu()),
                                     "stretched": pair(stretch_per_image(out))}, z, out)
