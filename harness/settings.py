@@ -13,6 +13,7 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from .models.article_dcgan import NORMS
+from .models.unet import INITS
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ RULES: dict[str, Rule] = {
 # Settings that name one of a few choices: key -> (accepted values, what they mean).
 CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
     "model.module.discriminator.norm": (NORMS, "the discriminator's normalisation"),
+    "model.module.net.init": (INITS, "the U-Net's initialisation"),
 }
 
 

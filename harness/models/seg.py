@@ -7,6 +7,7 @@ here and the run is ``skipped``. Metrics are computed on the held-out split by t
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Protocol
 
@@ -72,7 +73,7 @@ class SegModule(FamilyModule):
     primary = ("miou", "max")
     units = "mean IoU over the classes, 0..1"
     hparam_metrics = ("miou", "miou_init", "majority_miou", "pixel_acc", "majority_acc",
-                      "val_loss")
+                      "val_loss", "logit_signal", "signal_gain")
     needs = SegData
     pixel_output = False  # the head acts on class scores: no pixel range to mismatch
     heads = ("identity", "sigmoid")  # softmax + CE; per-class sigmoid + BCE
@@ -132,7 +133,23 @@ class SegModule(FamilyModule):
         base = seg_metrics(majority, self.data.val_masks, self.n_classes, self.ignore_index)
         init = self.evaluate(log_step=0)  # the untrained model: step 0 of the curves
         return {"majority_acc": base["pixel_acc"], "majority_miou": base["miou"],
-                "miou_init": init["miou"], "pixel_acc_init": init["pixel_acc"]}
+                "miou_init": init["miou"], "pixel_acc_init": init["pixel_acc"],
+                **self.input_signal()}
+
+    @torch.no_grad()
+    def input_signal(self) -> dict[str, float]:
+        """How much of the input reaches the class scores: the std of their input-driven part,
+        ``z(x) - z(0)`` over the held-out images' pixels (``logit_signal``), and that over the
+        encoded input's std (``signal_gain``: about 1 when a layer neither shrinks nor grows
+        the signal). At initialisation it is the mechanism behind a scaling's head start.
+        Measured on a copy in training mode, as the first step sees it (BatchNorm on batch
+        statistics: a global input scale cancels), leaving the network's own state as it was."""
+        x = torch.cat([self.scaling.encode(b.to(self.device))
+                       for b in self.data.val_images.split(self.eval_batch)])
+        net = copy.deepcopy(self.net).train()
+        z = torch.cat([net(b) - net(torch.zeros_like(b)) for b in x.split(self.eval_batch)])
+        signal = float(z.std())
+        return {"logit_signal": signal, "signal_gain": signal / float(x.std())}
 
     def measure(self) -> Evaluation:
         """mIoU, pixel accuracy, per-class IoU and loss on the validation split, and
