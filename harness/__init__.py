@@ -6,3 +6,8 @@ from .record import with_study_keys
 # conf/hydra/default.yaml reads it; registered here, so composing the config from any entry
 # point (the command line, the sweeper's workers, the tests' compose) finds it
 OmegaConf.register_new_resolver("harness_with_study_keys", with_study_keys, replace=True)
+
+from .tuned import tuned as read_tuned  # noqa: E402 - the module keeps its name
+
+# a study reads a searched setting back: ${tuned:<file>,<key>,<param>} (harness/tuned.py)
+OmegaConf.register_new_resolver("tuned", read_tuned, replace=True)

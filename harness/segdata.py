@@ -236,12 +236,19 @@ SOURCES = {"mosaic": mosaic_splits, "voc": torchvision_splits(voc_files),
 
 
 # ------------------------------------------------------------------------------ data module
+EVAL_SPLITS = ("test", "validation")
+
+
 class SegData(StepData):
     """Images and masks in memory: the training stream of ``(uint8 images, uint8 masks)``
     batches, and a fixed validation split (``val_images``, ``val_masks``).
 
     ``dataset_seed`` fixes the mosaic (and the folder's split) independently of the run seed,
     which only orders the training stream. For real sources ``n_train``/``n_val`` are caps.
+
+    ``eval_split="validation"`` is for tuning: the first ``n_val`` training images (at most a
+    quarter) are measured and not trained on, and the held-out split is never loaded into the
+    run, so a search cannot fit the split the comparison is measured on (``"test"``).
     """
 
     def __init__(self, source: str, channels: int, image_size: int, n_classes: int,
@@ -250,9 +257,13 @@ class SegData(StepData):
                  root: str | None = None, download: bool = False, year: str = "2012",
                  max_shapes: int = 5, texture_size: int = 256, tint: float = 0.3,
                  contrast_jitter: float = 0.5, brightness_jitter: float = 0.25, chunk: int = 0,
-                 skip_unreadable: bool = False):
+                 skip_unreadable: bool = False, eval_split: str = "test"):
         super().__init__(steps, seed, batch_size, channels, chunk)
         self.splits = choose(SOURCES, source)
+        if eval_split not in EVAL_SPLITS:
+            raise DataError(f"data.eval_split={eval_split!r} is not accepted: give "
+                            f"{' or '.join(EVAL_SPLITS)} (what a run is measured on)")
+        self.eval_split = eval_split
         if not n_classes <= ignore_index <= 255:
             raise DataError(f"data.ignore_index must be in n_classes..255, got {ignore_index}")
         self.source, self.image_size, self.n_classes = source, image_size, n_classes
@@ -266,7 +277,12 @@ class SegData(StepData):
     def setup(self, stage: str | None = None) -> None:
         if self.train_images is not None:
             return
-        (self.train_images, self.train_masks), (self.val_images, self.val_masks) = self.splits(self)
+        (images, masks), held_out = self.splits(self)
+        if self.eval_split == "validation":  # carved from the training images, held out unseen
+            n = max(1, min(len(held_out[0]), len(images) // 4))
+            (images, masks), held_out = (images[n:], masks[n:]), (images[:n], masks[:n])
+        (self.train_images, self.train_masks), (self.val_images, self.val_masks) = \
+            (images, masks), held_out
         self.check_enough()
 
     def training_tensors(self) -> tuple[torch.Tensor, ...]:

@@ -146,7 +146,16 @@ def hydra_main(cfg: DictConfig) -> dict:
     if hc.mode != RunMode.MULTIRUN and rec["status"] in ("failed", "diverged"):
         print(f"error: {rec['message']}", file=sys.stderr)
         sys.exit(1)
+    if "optuna" in str(OmegaConf.select(hc, "sweeper._target_") or ""):
+        return objective(rec)  # a search's sweeper reads one number per trial
     return rec
+
+
+def objective(rec: dict) -> float:
+    """A trial's value for a search: the run's primary metric, NaN (a failed trial) where the
+    run did not finish."""
+    value = rec.get("metrics", {}).get(rec.get("primary_metric"))
+    return float(value) if rec["status"] == "ok" and value is not None else float("nan")
 
 
 def before_single_run(argv: list[str]) -> None:
