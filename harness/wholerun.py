@@ -35,7 +35,8 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
     every network the committed studies train, once per study, as that study's first run of
     it: its first record of that model, every other swept key at its first value (seed 0). A
     study that sweeps a ``model.*`` key (seg_scaling's norm) trains one network per value. The
-    full grid is left out: it trains the defaults the other studies measure."""
+    full grid is left out: it trains the defaults the other studies measure; so are searches
+    (another sweeper), whose networks their comparison studies train."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
@@ -46,6 +47,8 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
         for path in sorted((ROOT / "experiments").glob("*.yaml")):
             base = [f"experiment={path.stem}"]
             sweeper = compose("train", base, return_hydra_config=True).hydra.sweeper
+            if "harness_sweeper" not in str(sweeper.get("_target_")):
+                continue  # a search (Optuna): it trains a network a comparison study trains
             params = {k: str(v).split(",") for k, v in (sweeper.get("params") or {}).items()}
             if "model" in params:
                 continue
