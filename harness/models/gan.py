@@ -39,7 +39,9 @@ def shared(key: tuple, make):
 
 
 def digest(images: torch.Tensor) -> str:
-    return f"{tuple(images.shape)}:{hashlib.sha1(images.detach().cpu().contiguous().numpy()).hexdigest()}"
+    """The images' shape and content, as a key."""
+    data = images.detach().cpu().contiguous().numpy()
+    return f"{tuple(images.shape)}:{hashlib.sha1(data).hexdigest()}"
 
 
 class GANData(Protocol):
