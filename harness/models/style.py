@@ -16,6 +16,7 @@ from torch import nn
 
 from .. import vgg as V
 from ..pixels import span
+from ..swd import moment_gap
 from ..visuals import stretch_per_image, to_grid
 from .base import Evaluation, FamilyModule, eval_mode
 
@@ -29,13 +30,10 @@ def content_rulers(seen: torch.Tensor, content: torch.Tensor) -> dict[str, float
     mean and std gaps (in 0..1 units) and the decoded outputs' 1st-99th percentile span."""
     from torchmetrics.functional.image import structural_similarity_index_measure
 
-    c = content.float()
-    stats = [(x.transpose(0, 1).flatten(1).mean(1), x.transpose(0, 1).flatten(1).std(1))
-             for x in (seen, c)]
-    (mo, so), (mc, sc) = stats
-    return {"ssim": float(structural_similarity_index_measure(seen, c, data_range=255.0)),
-            "colour_mean_gap": float((mo - mc).abs().mean() / 255),
-            "colour_std_gap": float((so - sc).abs().mean() / 255),
+    gaps = moment_gap(content, seen.to(torch.uint8))  # decoded: whole grey levels already
+    return {"ssim": float(structural_similarity_index_measure(seen, content.float(),
+                                                              data_range=255.0)),
+            "colour_mean_gap": gaps["mean_gap"], "colour_std_gap": gaps["std_gap"],
             "span_decoded": span(seen)}
 
 

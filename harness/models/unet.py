@@ -52,8 +52,9 @@ class UNet(nn.Module):
         self.up = nn.ModuleList([nn.ConvTranspose2d(b, a, 2, stride=2) for a, b in zip(ch, ch[1:])])
         self.merge = nn.ModuleList([double_conv(2 * a, a, norm) for a in ch[:-1]])
         self.out = nn.Conv2d(ch[0], n_classes, 1)
-        self.init = "kaiming" if init == "auto" and norm == "none" else \
-            "pytorch" if init == "auto" else init
+        if init == "auto":  # BatchNorm rescales every layer; without it the init must not shrink
+            init = "kaiming" if norm == "none" else "pytorch"
+        self.init = init
         if self.init == "kaiming":
             self.kaiming()
 
