@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 PHASES = ("setup", "build", "baseline", "evaluations", "final_evaluation", "training_loop",
           "grids")
@@ -54,8 +56,9 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
                 continue
             records = OmegaConf.to_container(sweeper.records) if sweeper.get("records") else [{}]
             grid = [[]]
+            networked = {k for k, v in params.items() if _sets_model(k, v[0])}
             for key, values in params.items():
-                pinned = values if key.startswith("model.") else values[:1]
+                pinned = values if key in networked else values[:1]
                 grid = [[*g, f"{key}={v}"] for g in grid for v in pinned]
             seed = [] if "seed" in params or "seed" in records[0] else ["seed=0"]
             first = lambda v: v[0] if isinstance(v, list) else v  # noqa: E731 (seed: [0, 1])
@@ -63,7 +66,8 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
                      *extra,
                      *seed] for rec in records for extra in grid]
             # one compose per network: runs that differ only outside model.* train the same one
-            networks = {tuple(o for o in r if o.split("=")[0].split(".")[0] == "model"): r
+            network = lambda o: o.split("=")[0] in networked or o.startswith("model.")  # noqa: E731
+            networks = {tuple(o for o in r if network(o)): r
                         for r in reversed(runs)}
             runs = [r for r in runs if r in networks.values()]
             cfgs = [compose("train", r) for r in runs]
@@ -72,6 +76,15 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
                 found.setdefault(f"{path.stem}: {cfg.model.name}",
                                  (family_of(cfg).family, len(families) == 1, overrides))
     return found
+
+
+def _sets_model(key: str, value: str) -> bool:
+    """Whether a swept key changes the network: a ``model.*`` key, or a config group whose
+    option (``conf/<group>/<value>.yaml``, global package) sets ``model`` keys (seg_arm)."""
+    if key.startswith("model."):
+        return True
+    option = ROOT / "conf" / key.lstrip("+~") / f"{value}.yaml"
+    return option.exists() and "model" in (yaml.safe_load(option.read_text()) or {})
 
 
 def family_studies() -> dict[str, list[str]]:

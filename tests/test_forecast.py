@@ -26,7 +26,7 @@ def test_every_study_network_is_found_once_with_its_swept_model_keys():
             "style_claim: style", "default: gan", "default: seg", "default: style"} <= set(nets)
     family, alone, overrides = nets["seg_scaling: seg_none"]
     assert (family, alone) == ("seg", True)
-    assert "model.module.net.norm=none" in overrides and "seed=0" in overrides
+    assert "+seg_arm=none" in overrides and "seed=0" in overrides
     assert nets["default: gan"][1] is False  # the default study holds three families
     assert wholerun.family_studies()["gan"] == nets["raw_pixel_gan: gan_article"][2]
 
