@@ -16,7 +16,7 @@ STATUSES = ("ok", "diverged", "failed", "interrupted", "skipped")
 # What changes where a run's files go or how it is shown, never its numbers or its curves: left
 # out of the config key, so a run is reused (and keeps its log folder) whatever these say.
 # eval_every and log_every stay in: a user who changes them asks for other curves.
-STUDY_KEYS = ("reference", "target", "noise_floor")  # how a study is reported, per family
+STUDY_KEYS = ("reference", "target", "noise_floor", "shown")  # how a study is reported, per family
 NOT_RESULT = ("paths", "logger", "callbacks", "question", *STUDY_KEYS, "checkpoint_every",
               "trainer.enable_progress_bar")
 

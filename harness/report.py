@@ -87,7 +87,7 @@ def _write(records, sweep_dir, out: Path, *, command, wall_time_s, started=None,
     commit = ", ".join(commits) or code_commit()
     study = study_settings(records, study)
     rows = summarise(records, study=study)
-    table = markdown_table(rows, noise_floors(rows, by_cell(records), study))
+    table = markdown_table(rows, noise_floors(rows, by_cell(records), study), study.get("shown"))
     write_runs_csv(records, sweep_dir, out / "runs.csv", study)
     write_summary_csv(rows, out / "summary.csv")
     (out / "summary.md").write_text(table)

@@ -113,7 +113,7 @@ def _pairing_problem(key: str, value: Any) -> str | None:
 
 
 def study_problems(cfg: DictConfig) -> list[str]:
-    """The report's study settings (``reference``, ``target``, ``noise_floor``; per family),
+    """The report's study settings (``reference``, ``target``, ``noise_floor``, ``shown``; per family),
     checked with the rest: a bad one would otherwise surface in the report, after every run."""
     from .models import families
     from .record import STUDY_KEYS
@@ -144,4 +144,8 @@ def study_problems(cfg: DictConfig) -> list[str]:
                                f"[{{scaling: ..., head: ...}}, {{scaling: ..., head: ...}}]")
                 else:
                     out += [_pairing_problem(f"{key}[{i}]", x) for i, x in enumerate(v)]
+            elif group == "shown" and (not isinstance(v, list)
+                                       or not all(isinstance(m, str) for m in v)):
+                out.append(f"{key}={v!r} is not accepted: give a list of metric names, "
+                           f"e.g. {key}=[ssim,colour_mean_gap]")
     return [line for line in out if line]

@@ -132,17 +132,20 @@ def sentence(rows: list[dict]) -> str:
     return text + "."
 
 
-def family_table(rows: list[dict]) -> str:
+def family_table(rows: list[dict], shown: list[str] = ()) -> str:
     """One family's front table, best first: the pairing, its primary metric (units and
-    direction in the header), steps to quality, the paired difference to the reference, the
-    runs' statuses and whether the head can reach the data's range."""
+    direction in the header), the metrics its study shows beside it (those the runs have),
+    steps to quality, the paired difference to the reference, the runs' statuses and whether
+    the head can reach the data's range."""
     metric, direction, units = rows[0]["primary"], rows[0]["direction"], rows[0].get("units")
+    shown = [m for m in shown if m != metric and any(f"{m}_median" in r for r in rows)]
     rows = sorted(rows, key=lambda r: (r["rank"] is None, r["rank"] or 0))
     ref = next((r["reference"] for r in rows if r.get("reference")), None)
     target = rows[0].get("target")
     header = ["rank", "pairing",
               f"{metric}, median [IQR]" + (f" ({units}; {better(direction)} is better)"
                                            if units else f" ({better(direction)} is better)"),
+              *(f"{m}, median [IQR]" for m in shown),
               *([f"steps to {metric} {'≤' if direction == 'min' else '≥'} {target:g}"]
                 if finite(target) else []),
               *([f"minus {ref}, paired by seed: median [interval, coverage]"] if ref else []),
@@ -150,7 +153,7 @@ def family_table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = ["" if r["rank"] is None else str(r["rank"]), pairing(r, rows),
-                 _median_iqr(r, metric),
+                 _median_iqr(r, metric), *(_median_iqr(r, m) for m in shown),
                  *([(r.get("steps_to_quality") or "–")
                     + (" (still improving)" if r.get("still_improving") else "")]
                    if finite(target) else []),
@@ -173,9 +176,11 @@ def caveats(rows: list[dict]) -> list[str]:
             if any(r.get(f"{metric}_median") == value for r in rows)]
 
 
-def markdown_table(rows: list[dict], floors: dict[str, str] | None = None) -> str:
-    """The front page: per family its sentence, its table and, where the study names one, its
-    measured noise floor. Every other metric is in summary.csv."""
+def markdown_table(rows: list[dict], floors: dict[str, str] | None = None,
+                   shown: dict[str, list[str]] | None = None) -> str:
+    """The front page: per family its sentence, its table (with the metrics the study shows
+    beside the primary) and, where the study names one, its measured noise floor. Every other
+    metric is in summary.csv."""
     parts = ["Per family, best first by the median over seeds; [IQR]: the interquartile range "
              "over seeds. The paired difference compares each seed with the same seed of the "
              "reference (same initial network, same batches): the median difference and the "
@@ -187,7 +192,8 @@ def markdown_table(rows: list[dict], floors: dict[str, str] | None = None) -> st
              "summary.csv: mean_gap, span, out_of_range).\n"]
     for family in dict.fromkeys(r["family"] for r in rows):
         frows = [r for r in rows if r["family"] == family]
-        parts += [f"### {family}\n", sentence(frows) + "\n", family_table(frows)]
+        parts += [f"### {family}\n", sentence(frows) + "\n",
+                  family_table(frows, (shown or {}).get(family, ()))]
         if floors and family in floors:
             parts.append(f"Noise floor: {floors[family]}.\n")
         parts += [f"Caveat: {text}.\n" for text in caveats(frows)]

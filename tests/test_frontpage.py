@@ -138,6 +138,18 @@ def test_the_noise_floor_line():
     assert noise_floors(rows, stats.by_cell(records), none) == {}  # the study names none
 
 
+def test_a_study_shows_its_rulers_beside_the_primary_and_only_those_the_runs_have():
+    records = [{**r, "metrics": {**r["metrics"], "brightness": 0.1 * r["seed"]}}
+               for r in _records()]
+    rows = stats.summarise(records)
+    lines = _table_lines(report.markdown_table(rows, shown={"gan": ["brightness", "absent",
+                                                                    "swd"]}))
+    assert lines[0] == ("| rank | pairing | swd, median [IQR] (×1e3; lower is better) | "
+                        "brightness, median [IQR] | runs | head's range |")
+    assert lines[2] == "| 1 | unit + sigmoid | 170 [160, 185] | 0.1 [0.05, 0.15] | 3 ok | covers the data |"
+    assert _table_lines(report.markdown_table(rows))[0].count("brightness") == 0
+
+
 @pytest.mark.parametrize("reused, line", [
     (3, "- Last sweep: 2.0 s (0.0 min) wall time, 3 of 3 runs reused from earlier sweeps"),
     (2, "- Last sweep: 2.0 s (0.0 min) wall time, 2 of 3 runs reused from earlier sweeps")],
@@ -161,6 +173,9 @@ def test_readme_keeps_the_runs_own_time_when_a_rerun_reuses_them(tmp_path, reuse
     assert "- Compute time of the runs: 150.0 s (2.5 min), the sum of each run's own wall time" \
         in readme
     assert line in readme
+    # from the first run's start to the last run's end: 10:00:00 + 0..10:02:00 + 60 s
+    assert ("- Training wall time: 180.0 s (3.0 min), from the first run's start "
+            "(2026-01-01T10:00) to the last run's end" in readme) == (reused == 3)
     assert "- Command: `python -m harness.train -m experiment=toy`" in readme
     assert not any(x.startswith("- Wall time") for x in readme)
 

@@ -71,6 +71,8 @@ def test_the_command_line_stops_before_any_work(tmp_path):
      "clamp_fit|tanh_wide>}"),
     ("+noise_floor.style=[1]", "noise_floor.style=[1] is not accepted: give two pairings, "
                                "[{scaling: ..., head: ...}, {scaling: ..., head: ...}]"),
+    ("+shown.seg=3", "shown.seg=3 is not accepted: give a list of metric names, "
+                     "e.g. shown.seg=[ssim,colour_mean_gap]"),
 ])
 def test_bad_study_settings_are_one_line_before_any_run(tmp_path, override, line):
     """A bad target, reference or noise floor would otherwise fail the report after every
