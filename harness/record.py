@@ -18,7 +18,7 @@ STATUSES = ("ok", "diverged", "failed", "interrupted", "skipped")
 # eval_every and log_every stay in: a user who changes them asks for other curves.
 STUDY_KEYS = ("reference", "target", "noise_floor", "shown")  # how a study is reported, per family
 NOT_RESULT = ("paths", "logger", "callbacks", "question", *STUDY_KEYS, "checkpoint_every",
-              "trainer.enable_progress_bar")
+              "trainer.enable_progress_bar", "verbose")
 
 
 def with_study_keys(keys) -> list[str]:

@@ -125,6 +125,15 @@ def main(argv=None) -> int:
     return 0
 
 
+def report_dir(config, out_root: str = "results") -> Path:
+    """Where a sweep's report goes: a named study's (``experiment=<study>``) to the tracked
+    ``<out_root>/<study>/``; an ad-hoc sweep's beside its runs, ``<sweep dir>/report/``, so
+    trying things out never writes into ``results/``."""
+    if OmegaConf.select(config, "hydra.runtime.choices.experiment"):
+        return Path(out_root) / str(config.study)
+    return Path(str(config.hydra.sweep.dir)) / "report"
+
+
 class ReportCallback(Callback):
     """Writes ``<out_root>/<study>/`` when a Hydra multirun ends.
 
@@ -164,7 +173,7 @@ class ReportCallback(Callback):
                  for k in STUDY_KEYS}
         write_json(sweep_dir / SWEEP_INFO, {"command": command, "wall_time_s": elapsed,
                                             "started": self.started, "study": study})
-        out = Path(self.out_root) / str(config.study)
+        out = report_dir(config, self.out_root)
         error = _write_or_say(_records(sweep_dir), sweep_dir, out, command=command,
                               wall_time_s=elapsed, started=self.started, study=study)
         if error:

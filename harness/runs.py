@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from .console import first_in_sweep
 from .hparams import log_record, log_version, make_logger
 from .lock import LOCK, acquire, release
 from .record import STATUSES, code_commit, config_key, read_record, same_config, write_json
@@ -88,6 +89,12 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
                    threads=job_threads(cfg),
                    # a head on class scores (seg) has no pixel interval to miss
                    range_mismatch=family.pixel_output and range_mismatch(head, scaling))
+        if rec["range_mismatch"] and first_in_sweep(f"range:{scaling.name}+{head.name}"):
+            lo, hi = head.bounds(scaling.lo, scaling.hi)
+            log.warning("range mismatch: head %s reaches [%s, %s], not all of scaling %s's "
+                        "[%s, %s]; part of the data range cannot be produced",
+                        head.name, _interval(lo), _interval(hi), scaling.name,
+                        _interval(scaling.lo), _interval(scaling.hi))
         rec["resumed_from"] = str(resume_from) if resume_from else None
         logger = make_logger(cfg, key, run_dir, fresh=resume_from is None)
         setup = time.perf_counter() - clock  # resume check, record start, logger
@@ -113,9 +120,25 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
         shutil.rmtree(run_dir / CKPT_DIR, ignore_errors=True)
         (run_dir / RUNNING).unlink(missing_ok=True)
     log.info(progress_line(rec, run_dir))
-    if interrupted is not None:
+    if interrupted is not None and not in_cluster_job():
         raise KeyboardInterrupt(rec["message"]) from None  # stop the sweep too
     return rec
+
+
+def in_cluster_job() -> bool:
+    """Whether this process is a submitit job (``hydra/launcher=slurm`` or ``submitit_local``).
+    There a signal (``scancel``, preemption) stops this run only, and the sweep waiting for it
+    needs its record back: a job that raises ``KeyboardInterrupt`` leaves no result, and on a
+    cluster without accounting submitit cannot tell it ended, so the sweep would wait for ever."""
+    return "SUBMITIT_FOLDER" in os.environ  # set by submitit in the job, before the run starts
+
+
+def _interval(x) -> str:
+    """A bound as the head and scaling give it: a number, or one per channel."""
+    import torch
+
+    values = torch.as_tensor(x, dtype=torch.float64).flatten().unique().tolist()
+    return " / ".join(f"{v:g}" for v in values)
 
 
 def resume_hint(run_dir: Path) -> str:
@@ -165,16 +188,26 @@ def set_aside(run_dir: Path, previous: dict) -> None:
 
 
 def progress_line(rec: dict, run_dir: Path, reused: bool = False) -> str:
-    """``[7/27] gan raw identity seed=1 ok swd=123.4 -> <run dir>``."""
-    where = ""
+    """``[7/27] gan raw identity seed=1 ok swd=123.4 (52 s) | 9/27 done in 4:10, about 8:20
+    left -> <run dir>``; in a sweep it also notes the job as finished (``console.progress``)."""
+    from .console import progress
+
+    where, sweep = "", ""
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-        where = f"[{HydraConfig.get().job.num + 1}/{os.environ.get('HARNESS_SWEEP_TOTAL', '?')}] "
+        total = os.environ.get("HARNESS_SWEEP_TOTAL", "?")
+        where = f"[{HydraConfig.get().job.num + 1}/{total}] "
+        if total.isdigit():
+            sweep = progress(Path(HydraConfig.get().sweep.dir), int(total),
+                             rec.get("wall_time_s"), reused)
+            sweep = f" | {sweep}" if sweep else ""
     metric = rec.get("primary_metric")
     value = (rec.get("metrics") or {}).get(metric)
     shown = f" {metric}={value:.4g}" if isinstance(value, (int, float)) else ""
     note = " (already done)" if reused else (f": {rec['message']}" if rec["message"] else "")
+    took = rec.get("wall_time_s")
+    took = f" ({took:.0f} s)" if isinstance(took, (int, float)) and not reused else ""
     return (f"{where}{rec['model']} {rec['scaling']} {rec['head']} seed={rec['seed']} "
-            f"{rec['status']}{shown}{note}  -> {run_dir}")
+            f"{rec['status']}{shown}{note}{took}{sweep}  -> {run_dir}")
 
 
 def sweep_summary(records: list[dict]) -> tuple[str, bool]:
@@ -186,4 +219,5 @@ def sweep_summary(records: list[dict]) -> tuple[str, bool]:
         if r.get("status") != "ok":
             who = " ".join(f"{k}={r.get(k)}" for k in ("model", "scaling", "head", "seed") if k in r)
             lines.append(f"  {r['status']}: {who} [{r.get('overrides', '')}]: {r.get('message', '')}")
-    return "\n".join(lines), counts["failed"] > 0
+    # an interrupted run (a cancelled cluster job) is unfinished work too: the same command resumes it
+    return "\n".join(lines), counts["failed"] + counts["interrupted"] > 0

@@ -72,8 +72,11 @@ def callbacks(cfg: DictConfig, run_dir: Path) -> list:
 
     from .runs import CKPT_DIR
 
-    out = [instantiate(c) for name, c in (cfg.callbacks or {}).items()
-           if c and (name != "progress" or cfg.trainer.enable_progress_bar)]
+    from .console import bar_wanted
+
+    bar, leave = bar_wanted(bool(cfg.trainer.enable_progress_bar))
+    out = [instantiate(c, **({"leave": leave} if name == "progress" else {}))
+           for name, c in (cfg.callbacks or {}).items() if c and (name != "progress" or bar)]
     if cfg.checkpoint_every:
         out.append(ModelCheckpoint(dirpath=run_dir / CKPT_DIR, filename="last", save_top_k=1,
                                    enable_version_counter=False, every_n_epochs=1))
@@ -109,6 +112,7 @@ def train(cfg: DictConfig, run_dir: Path, logger=None, resume_from: Path | None 
     import time
 
     from hydra.utils import instantiate
+    from pytorch_lightning.callbacks.progress import ProgressBar
     from torchvision.io import write_png
 
     from .history import HISTORY
@@ -116,7 +120,10 @@ def train(cfg: DictConfig, run_dir: Path, logger=None, resume_from: Path | None 
     marks = [time.perf_counter()]
     model, data = build_run(cfg, pixels)
     model.keep_history(run_dir / HISTORY)
-    trainer = instantiate(cfg.trainer, logger=logger or False, callbacks=callbacks(cfg, run_dir),
+    calls = callbacks(cfg, run_dir)
+    bar = any(isinstance(c, ProgressBar) for c in calls)  # none: Lightning must not add its own
+    trainer = instantiate(cfg.trainer, logger=logger or False, callbacks=calls,
+                          enable_progress_bar=bar,
                           max_epochs=data.epochs, reload_dataloaders_every_n_epochs=1,
                           enable_checkpointing=bool(cfg.checkpoint_every))
     marks.append(time.perf_counter())
@@ -137,6 +144,9 @@ def hydra_main(cfg: DictConfig) -> dict:
     from .runs import run
     from .settings import problems
 
+    from .console import quiet
+
+    quiet(bool(cfg.get("verbose")))  # a job may be its own process (joblib, SLURM)
     hc = HydraConfig.get()
     bad = problems(cfg)  # a sweep's jobs were checked by the sweeper, before any started
     if bad:
@@ -187,7 +197,11 @@ def main() -> None:
 
     from .runs import sweep_summary
 
-    argv = sys.argv[1:]
+    from .console import quiet, verbose_from
+
+    argv, verbose = verbose_from(sys.argv[1:])
+    sys.argv[1:] = argv
+    quiet(verbose)
     check_choices(CONF_DIR, argv)
     if not {"-m", "--multirun"} & set(argv) and not any(a.startswith("-") for a in argv):
         before_single_run(argv)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .console import first_in_sweep
 from .pixels import IMAGENET_MEAN, IMAGENET_STD
 
 # ReLU outputs of VGG16's ``features`` (torchvision indices) used by the losses.
@@ -117,7 +118,9 @@ class VGGFeatures(nn.Module):
             except VGGWeightsError as e:
                 if weights == "imagenet":
                     raise
-                warnings.warn(f"{e}; using random VGG16 weights (seed {seed})", stacklevel=2)
+                if first_in_sweep("vgg-random-weights"):  # once per sweep, not once per run
+                    warnings.warn(f"{e}; using random VGG16 weights (seed {seed})",
+                                  stacklevel=2)
         if self.weights_used == "random":
             self._random_init(seed)
         self.requires_grad_(False)

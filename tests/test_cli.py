@@ -39,9 +39,13 @@ def test_multirun_trains_each_combination_and_writes_the_report(tmp_path):
     assert [(x["scaling"], x["head"]) for x in recs] == [
         ("raw", "identity"), ("raw", "tanh_fit"), ("symmetric", "identity"), ("symmetric", "tanh_fit")]
     assert all(x["status"] == "ok" and x["metrics"]["swd"] > 0 for x in recs)
-    summary = (results / "tiny" / "summary.md").read_text()
+    # an ad-hoc sweep (no study file): its report beside its runs, nothing in results/
+    summary = (sweep / "report" / "summary.md").read_text()
     assert "raw" in summary and "tanh_fit" in summary
-    assert (results / "tiny" / "montage.png").exists() and (results / "tiny" / "README.md").exists()
+    assert (sweep / "report" / "montage.png").exists() and (sweep / "report" / "README.md").exists()
+    assert not results.exists()
+    assert f"study tiny: 4 runs, launcher basic (1 at a time); records in {sweep}, report to " \
+           f"{sweep / 'report'}" in r.stdout
 
 
 @pytest.mark.slow

@@ -283,7 +283,8 @@ def test_main_default_out_dir(sweep, tmp_path, monkeypatch, capsys):
 def test_callback_writes_report_and_never_raises(sweep, tmp_path, monkeypatch, caplog):
     monkeypatch.setattr("sys.argv", ["train.py", "-m", "experiment=toy"])
     callback = report.ReportCallback(out_root=str(tmp_path / "results"))
-    config = OmegaConf.create({"study": "toy", "hydra": {"sweep": {"dir": str(sweep)}}})
+    config = OmegaConf.create({"study": "toy", "hydra": {
+        "sweep": {"dir": str(sweep)}, "runtime": {"choices": {"experiment": "toy"}}}})
     callback.on_multirun_start(config)
     callback.on_multirun_end(config)
     readme = (tmp_path / "results" / "toy" / "README.md").read_text()
@@ -295,6 +296,8 @@ def test_callback_writes_report_and_never_raises(sweep, tmp_path, monkeypatch, c
     assert saved["started"] > EARLIER and saved["wall_time_s"] >= 0
 
     assert report.LAST_REPORT_ERROR is None
+    adhoc = OmegaConf.create({"study": "toy", "hydra": {"sweep": {"dir": str(sweep)}}})
+    assert report.report_dir(adhoc, str(tmp_path / "results")) == sweep / "report"
 
     missing = OmegaConf.create({"study": "toy", "hydra": {"sweep": {"dir": str(tmp_path / "x")}}})
     callback.on_multirun_end(missing)  # logs, does not raise
@@ -328,7 +331,8 @@ def test_callback_unwritable_out_logs_one_line_and_says_so(sweep, tmp_path, monk
     monkeypatch.setattr("sys.argv", ["train.py", "-m", "experiment=toy"])
     (tmp_path / "results").write_text("a file where the results folder should be\n")
     callback = report.ReportCallback(out_root=str(tmp_path / "results"))
-    config = OmegaConf.create({"study": "toy", "hydra": {"sweep": {"dir": str(sweep)}}})
+    config = OmegaConf.create({"study": "toy", "hydra": {
+        "sweep": {"dir": str(sweep)}, "runtime": {"choices": {"experiment": "toy"}}}})
     before = _run_jsons(sweep)
     callback.on_multirun_start(config)
     with caplog.at_level(logging.INFO, logger="harness.report"):

@@ -36,7 +36,7 @@ def test_a_failing_job_does_not_stop_the_others_and_is_reported(tmp_path):
     assert "sweep finished: 3 runs: 2 ok, 1 failed" in out
     assert "failed: model=gan scaling=symmetric head=tanh seed=0 [data.image_size=48" in out
     assert "[1/3]" in out and "[3/3]" in out
-    assert (tmp_path / "results" / "adhoc" / "summary.md").exists()  # the report still ran
+    assert (sweep / "report" / "summary.md").exists()  # the report still ran, beside the runs
 
 
 def test_rerun_reuses_finished_runs_and_retries_the_rest(tmp_path):
@@ -163,5 +163,5 @@ def test_a_new_target_reuses_the_runs_and_the_report_uses_it(tmp_path):
     again = run_cli(*args, "+target.gan=10", cwd=ROOT)
     assert again.returncode == 0 and "(already done)" in again.stderr + again.stdout
     assert len(list(sweep.rglob("run.json"))) == 1  # same directory: no new run
-    summary = (tmp_path / "r" / "adhoc" / "summary.md").read_text()
+    summary = (sweep / "report" / "summary.md").read_text()
     assert "steps to swd ≤ 10 |" in summary and "2000" not in summary

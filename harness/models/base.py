@@ -168,7 +168,8 @@ class FamilyModule(pl.LightningModule):
                                     self.step_rng(step))
         if step % self.log_every == 0 or step == self.total_steps:
             self.check_finite(losses, z)  # a host sync: every log_every steps only
-            self.log_scalars("train", {k: float(v.detach()) for k, v in losses.items()}, step)
+            self.last_logged = {k: float(v.detach()) for k, v in losses.items()}  # the bar's
+            self.log_scalars("train", self.last_logged, step)
         if self.eval_every and step % self.eval_every == 0 and step < self.total_steps:
             with self.timed("evaluations"):
                 self.evaluate(log_step=step)

@@ -58,7 +58,8 @@ class StyleModule(FamilyModule):
         self.net = net
         self.vgg = V.VGGFeatures(**dict(vgg or {}))
         self.vgg_weights = self.vgg.weights_used  # "imagenet" or "random", for the run record
-        log.info("VGG16 perceptual loss with %s weights", self.vgg_weights)
+        if self.vgg_weights == "imagenet":  # random weights: VGGFeatures has warned
+            log.info("VGG16 perceptual loss with ImageNet weights")
         self.lr = lr
         self.weights = {"content_loss": content_weight, "style_loss": style_weight,
                         "tv_loss": tv_weight}

@@ -207,6 +207,26 @@ class HarnessSweeper(Sweeper):
             who.append({**names(task), "run_dir": str(run_dir)})
         return who
 
+    def opening(self, n: int, sweep_dir: Path) -> None:
+        """The sweep's first line: study, runs, launcher, where the records and the report go;
+        and the clock its progress lines count from."""
+        from harness.console import start_sweep
+        from harness.report import report_dir
+
+        cfg = self.config
+        launcher = str(OmegaConf.select(cfg, "hydra.runtime.choices.hydra/launcher") or "basic")
+        at_once = OmegaConf.select(cfg, "hydra.launcher.n_jobs")
+        if at_once is not None and at_once < 0:  # joblib: -1 = every core
+            at_once = max(1, (os.cpu_count() or 1) + 1 + at_once)
+        if at_once is None:  # submitit: as many as the array allows; basic: one
+            at_once = OmegaConf.select(cfg, "hydra.launcher.array_parallelism") or 1
+        at_once = max(1, min(int(at_once), n))
+        out_root = OmegaConf.select(cfg, "hydra.callbacks.report.out_root")
+        report = f"report to {report_dir(cfg, out_root)}" if out_root else "no report"
+        log.info("study %s: %d run%s, launcher %s (%d at a time); records in %s, %s",
+                 cfg.study, n, "" if n == 1 else "s", launcher, at_once, sweep_dir, report)
+        start_sweep(sweep_dir, at_once)
+
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         jobs = self.jobs(arguments)
         who = self.before_launch(self.job_configs(jobs))
@@ -214,6 +234,7 @@ class HarnessSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         os.environ[TOTAL_ENV] = str(len(jobs))
+        self.opening(len(jobs), sweep_dir)
         LAST_SWEEP.clear()
         n, returns = self.max_batch_size or max(1, len(jobs)), []
         for start in range(0, len(jobs), n):

@@ -1,0 +1,177 @@
+"""What a sweep prints: an opening line, one line per finished run with the sweep's progress
+and time left, the summary, and every warning the harness itself gives; nothing else.
+
+Third-party chatter is silenced by name (its loggers) or by category and message (its
+warnings), never by a blanket filter that would also hide the harness's own warnings.
+``-v`` (or ``verbose=true``) brings all of it back.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from pathlib import Path
+
+# Loggers whose INFO lines repeat per run and say nothing a run's record does not: Lightning's
+# "GPU available", "TPU available", the litlogger "Tip" and "`Trainer.fit` stopped"; the
+# launchers' "Launching jobs" with one line per job (the opening line says it once).
+NOISY_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric",
+                 "lightning.fabric", "hydra_plugins.hydra_joblib_launcher",
+                 "hydra_plugins.hydra_submitit_launcher",
+                 "hydra._internal.core_plugins.basic_launcher")
+# (category name, module the category lives in, message regex): warnings about other code
+NOISY_WARNINGS = (
+    # torch deprecates a class Lightning's _pytree still uses: nothing a user can act on
+    ("FutureWarning", "builtins", r"`isinstance\(treespec, LeafSpec\)` is deprecated"),
+    # the frozen VGG loss network and the rulers stay in eval mode on purpose
+    ("PossibleUserWarning", "lightning_fabric.utilities.warnings",
+     r"Found \d+ module\(s\) in eval mode"),
+    # on a SLURM machine Lightning suggests srun; the harness's launchers start the jobs
+    ("PossibleUserWarning", "lightning_fabric.utilities.warnings",
+     r"The `srun` command is available"),
+)
+PROGRESS = ".progress.jsonl"  # in the sweep folder: one line per finished job, for the ETA
+WARNED = ".warned"  # in the sweep folder: the warnings said once per sweep, one key a line
+STARTED_ENV, PARALLEL_ENV = "HARNESS_SWEEP_STARTED", "HARNESS_SWEEP_PARALLEL"
+
+
+def quiet(verbose: bool = False) -> None:
+    """Silence the known third-party noise in this process (a sweep's and each job's), and
+    print warnings on one line each; ``verbose`` leaves everything as the libraries made it."""
+    if verbose:
+        return
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    import importlib
+
+    for category, module, message in NOISY_WARNINGS:
+        try:
+            cls = getattr(importlib.import_module(module), category)
+        except (ImportError, AttributeError):  # that library is not installed: nothing to hide
+            continue
+        warnings.filterwarnings("ignore", message=message, category=cls)
+    warnings.formatwarning = _one_line
+
+
+def _one_line(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message} ({category.__name__}, {Path(filename).name}:{lineno})\n"
+
+
+def verbose_from(argv: list[str]) -> tuple[list[str], bool]:
+    """``-v`` / ``--verbose`` taken out of the command line as the override ``verbose=true``."""
+    flags = {"-v", "--verbose"}
+    rest = [a for a in argv if a not in flags]
+    asked = len(rest) < len(argv) or any(a.replace(" ", "") in ("verbose=true", "verbose=True")
+                                         for a in rest)
+    return ([*rest, "verbose=true"] if len(rest) < len(argv) else rest), asked
+
+
+def start_sweep(sweep_dir: Path, parallel: int) -> None:
+    """Before the first job: a fresh progress file and the clock the ETA counts from."""
+    (sweep_dir / PROGRESS).unlink(missing_ok=True)
+    (sweep_dir / WARNED).unlink(missing_ok=True)
+    os.environ[STARTED_ENV], os.environ[PARALLEL_ENV] = str(time.time()), str(parallel)
+
+
+def progress(sweep_dir: Path, total: int, wall_s: float | None, reused: bool) -> str:
+    """Note this job as finished and say where the sweep stands: ``3/12 done in 1:05, about
+    3:10 left``. The time left is the mean wall time of the runs trained so far, times the
+    runs left, over the jobs that run at once; reused runs count as done and cost nothing."""
+    started = os.environ.get(STARTED_ENV)
+    if not started:
+        return ""
+    with open(sweep_dir / PROGRESS, "a") as f:  # one short append per job: whole lines
+        f.write(json.dumps({"wall_s": None if reused else wall_s}) + "\n")
+    done = [json.loads(line) for line in (sweep_dir / PROGRESS).read_text().splitlines()
+            if line.strip()]
+    trained = [d["wall_s"] for d in done if d.get("wall_s") is not None]
+    text = f"{len(done)}/{total} done in {_clock(time.time() - float(started))}"
+    left = max(0, total - len(done))
+    if left and trained:
+        parallel = max(1, int(os.environ.get(PARALLEL_ENV) or 1))
+        text += f", about {_clock(sum(trained) / len(trained) * left / parallel)} left"
+    return text
+
+
+def first_in_sweep(key: str) -> bool:
+    """Whether this is the sweep's first job to give the warning ``key`` (every time outside a
+    sweep): a warning that holds for every run of a sweep is said once, not once per run."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+            and os.environ.get(STARTED_ENV)):
+        return True
+    said = Path(HydraConfig.get().sweep.dir) / WARNED
+    if said.exists() and key in said.read_text().split():
+        return False
+    with open(said, "a") as f:
+        f.write(key + "\n")
+    return True
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def bar_wanted(enabled: bool) -> tuple[bool, bool]:
+    """(show a step bar, leave it when done): a single run's bar stays; a sweep running one
+    job at a time shows each run's bar while it runs; jobs running at once, or on a cluster,
+    show none (their bars would overwrite each other's line, or go to a file)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not enabled:
+        return False, False
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return True, True
+    launcher = HydraConfig.get().launcher
+    target = str(launcher.get("_target_", ""))
+    one_at_a_time = "basic_launcher" in target or ("joblib" in target
+                                                   and launcher.get("n_jobs") == 1)
+    return one_at_a_time, False
+
+
+def _bar_base():
+    from pytorch_lightning.callbacks.progress import ProgressBar
+
+    return ProgressBar
+
+
+class StepBar(_bar_base()):
+    """A bar in training steps of the requested total, with the last logged losses. Lightning's
+    own bars count epochs, which the harness uses only to reload the data stream."""
+
+    def __init__(self, desc: str = "", leave: bool = True) -> None:
+        super().__init__()
+        self.desc, self.leave, self._enabled, self.bar = desc, leave, True, None
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self._enabled and trainer.is_global_zero:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=pl_module.total_steps, initial=max(0, pl_module.step),
+                            desc=self.desc or None, unit="step", leave=self.leave,
+                            dynamic_ncols=True)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(pl_module.step - self.bar.n)
+        shown = getattr(pl_module, "last_logged", None)
+        if shown:
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
