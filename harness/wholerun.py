@@ -66,7 +66,8 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
                      *extra,
                      *seed] for rec in records for extra in grid]
             # one compose per network: runs that differ only outside model.* train the same one
-            network = lambda o: o.split("=")[0] in networked or o.startswith("model.")  # noqa: E731
+            network = lambda o: (o.split("=")[0] in networked  # noqa: E731
+                                 or o.split("=")[0].split(".")[0] == "model")
             networks = {tuple(o for o in r if network(o)): r
                         for r in reversed(runs)}
             runs = [r for r in runs if r in networks.values()]
