@@ -28,10 +28,11 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 def job_threads(cfg: DictConfig) -> int:
-    """``threads``, or the machine's cores shared evenly among the launcher's parallel jobs."""
+    """``threads``, or the machine's cores shared evenly among the launcher's parallel jobs
+    (a SLURM job's cores: the CPUs it was given, not the node's)."""
     if cfg.threads:
         return int(cfg.threads)
-    cores = os.cpu_count() or 1
+    cores = int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or os.cpu_count() or 1
     n_jobs = OmegaConf.select(HydraConfig.get(), "launcher.n_jobs") if HydraConfig.initialized() else None
     if not n_jobs:
         return cores
