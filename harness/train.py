@@ -202,8 +202,8 @@ def main() -> None:
 
     argv, verbose = verbose_from(sys.argv[1:])
     sys.argv[1:] = argv
+    check_choices(CONF_DIR, argv)  # before quiet(): a bad choice exits before torch is imported
     quiet(verbose)
-    check_choices(CONF_DIR, argv)
     if not {"-m", "--multirun"} & set(argv) and not any(a.startswith("-") for a in argv):
         before_single_run(argv)
     try:
