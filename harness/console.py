@@ -95,14 +95,20 @@ def progress(sweep_dir: Path, total: int, wall_s: float | None, reused: bool) ->
     return text
 
 
+def in_sweep() -> bool:
+    """Whether this process runs a job of a multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def first_in_sweep(key: str) -> bool:
     """Whether this is the sweep's first job to give the warning ``key`` (every time outside a
     sweep): a warning that holds for every run of a sweep is said once, not once per run."""
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
 
-    if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-            and os.environ.get(STARTED_ENV)):
+    if not (in_sweep() and os.environ.get(STARTED_ENV)):
         return True
     said = Path(HydraConfig.get().sweep.dir) / WARNED
     if said.exists() and key in said.read_text().split():
@@ -122,11 +128,10 @@ def bar_wanted(enabled: bool) -> tuple[bool, bool]:
     job at a time shows each run's bar while it runs; jobs running at once, or on a cluster,
     show none (their bars would overwrite each other's line, or go to a file)."""
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
 
     if not enabled:
         return False, False
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+    if not in_sweep():
         return True, True
     launcher = HydraConfig.get().launcher
     target = str(launcher.get("_target_", ""))

@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from .console import first_in_sweep
@@ -190,10 +189,10 @@ def set_aside(run_dir: Path, previous: dict) -> None:
 def progress_line(rec: dict, run_dir: Path, reused: bool = False) -> str:
     """``[7/27] gan raw identity seed=1 ok swd=123.4 (52 s) | 9/27 done in 4:10, about 8:20
     left -> <run dir>``; in a sweep it also notes the job as finished (``console.progress``)."""
-    from .console import progress
+    from .console import in_sweep, progress
 
     where, sweep = "", ""
-    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+    if in_sweep():
         total = os.environ.get("HARNESS_SWEEP_TOTAL", "?")
         where = f"[{HydraConfig.get().job.num + 1}/{total}] "
         if total.isdigit():

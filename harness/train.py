@@ -36,8 +36,12 @@ def job_threads(cfg: DictConfig) -> int:
     n_jobs = OmegaConf.select(HydraConfig.get(), "launcher.n_jobs") if HydraConfig.initialized() else None
     if not n_jobs:
         return cores
-    jobs = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
-    return max(1, cores // jobs)
+    return max(1, cores // joblib_jobs(n_jobs, cores))
+
+
+def joblib_jobs(n_jobs: int, cores: int) -> int:
+    """How many jobs joblib's ``n_jobs`` runs at once on ``cores`` (-1: all of them)."""
+    return n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
 
 
 def build(node, **kwargs):

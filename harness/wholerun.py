@@ -56,9 +56,8 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
                 continue
             records = OmegaConf.to_container(sweeper.records) if sweeper.get("records") else [{}]
             grid = [[]]
-            networked = {k for k, v in params.items() if _sets_model(k, v[0])}
             for key, values in params.items():
-                pinned = values if key in networked else values[:1]
+                pinned = values if _sets_model(key, values[0]) else values[:1]
                 grid = [[*g, f"{key}={v}"] for g in grid for v in pinned]
             seed = [] if "seed" in params or "seed" in records[0] else ["seed=0"]
             first = lambda v: v[0] if isinstance(v, list) else v  # noqa: E731 (seed: [0, 1])
@@ -66,9 +65,7 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
                      *extra,
                      *seed] for rec in records for extra in grid]
             # one compose per network: runs that differ only outside model.* train the same one
-            network = lambda o: (o.split("=")[0] in networked  # noqa: E731
-                                 or o.split("=")[0].split(".")[0] == "model")
-            networks = {tuple(o for o in r if network(o)): r
+            networks = {tuple(o for o in r if _sets_model(*o.split("=", 1))): r
                         for r in reversed(runs)}
             runs = [r for r in runs if r in networks.values()]
             cfgs = [compose("train", r) for r in runs]
@@ -80,8 +77,9 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
 
 
 def _sets_model(key: str, value: str) -> bool:
-    """Whether a swept key changes the network: a ``model.*`` key, or a config group whose
-    option (``conf/<group>/<value>.yaml``, global package) sets ``model`` keys (seg_arm)."""
+    """Whether an override changes the network: a ``model.*`` key, or a config group whose
+    option (``conf/<group>/<value>.yaml``, global package) sets ``model`` keys (``model=``,
+    ``+seg_arm=``, ``experiment=``: the last is the same for every run of a study)."""
     if key.startswith("model."):
         return True
     option = ROOT / "conf" / key.lstrip("+~") / f"{value}.yaml"

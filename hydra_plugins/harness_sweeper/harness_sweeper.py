@@ -212,13 +212,14 @@ class HarnessSweeper(Sweeper):
         and the clock its progress lines count from."""
         from harness.console import start_sweep
         from harness.report import report_dir
+        from harness.train import joblib_jobs
 
         cfg = self.config
         launcher = str(OmegaConf.select(cfg, "hydra.runtime.choices.hydra/launcher") or "basic")
         at_once = OmegaConf.select(cfg, "hydra.launcher.n_jobs")
-        if at_once is not None and at_once < 0:  # joblib: -1 = every core
-            at_once = max(1, (os.cpu_count() or 1) + 1 + at_once)
-        if at_once is None:  # submitit: as many as the array allows; basic: one
+        if at_once is not None:  # joblib
+            at_once = joblib_jobs(at_once, os.cpu_count() or 1)
+        else:  # submitit: as many as the array allows; basic: one
             at_once = OmegaConf.select(cfg, "hydra.launcher.array_parallelism") or 1
         at_once = max(1, min(int(at_once), n))
         out_root = OmegaConf.select(cfg, "hydra.callbacks.report.out_root")
