@@ -6,6 +6,7 @@ A result is only worth keeping if it says how to get it again; this text is wher
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import platform
 from pathlib import Path
@@ -44,14 +45,14 @@ def _time_lines(records, wall_time_s, started) -> list[str]:
     last sweep's wall time, apart: a re-run that reused every run took seconds, the runs not."""
     own = sum(r["wall_time_s"] for r in records if finite(r.get("wall_time_s")))
     lines = [f"- Compute time of the runs: {_duration(own)}, the sum of each run's own wall time"]
-    spans = [(datetime.datetime.fromisoformat(r["started"]), r["wall_time_s"]) for r in records
-             if r.get("started") and finite(r.get("wall_time_s"))]
-    if spans:  # what a user waited for the runs, however many sweeps it took to train them
-        first = min(s for s, _ in spans)
-        last = max(s + datetime.timedelta(seconds=w) for s, w in spans)
-        lines.append(f"- Training wall time: {_duration((last - first).total_seconds())}, "
-                     f"from the first run's start ({first.isoformat(timespec='minutes')}) to "
-                     f"the last run's end")
+    spans = sorted((datetime.datetime.fromisoformat(r["started"]).timestamp(), r["wall_time_s"])
+                   for r in records if r.get("started") and finite(r.get("wall_time_s")))
+    if spans:  # what a user waited for the runs, without the gaps between the sweeps
+        busy, end = 0.0, -math.inf
+        for start, took in spans:  # the union of the runs' own intervals
+            busy += max(0.0, start + took - max(start, end))
+            end = max(end, start + took)
+        lines.append(f"- Training wall time: {_duration(busy)}, while at least one run trained")
     if wall_time_s is not None:
         reused = [r for r in records if started and str(r.get("started", "")) < started]
         lines.append(f"- Last sweep: {_duration(wall_time_s)} wall time"

@@ -173,9 +173,9 @@ def test_readme_keeps_the_runs_own_time_when_a_rerun_reuses_them(tmp_path, reuse
     assert "- Compute time of the runs: 150.0 s (2.5 min), the sum of each run's own wall time" \
         in readme
     assert line in readme
-    # from the first run's start to the last run's end: 10:00:00 + 0..10:02:00 + 60 s
-    assert ("- Training wall time: 180.0 s (3.0 min), from the first run's start "
-            "(2026-01-01T10:00) to the last run's end" in readme) == (reused == 3)
+    # the union of the runs' intervals: 40 + 50 + 60 s, no overlap; a run started the next day
+    # adds its own 60 s, not the night between
+    assert "- Training wall time: 150.0 s (2.5 min), while at least one run trained" in readme
     assert "- Command: `python -m harness.train -m experiment=toy`" in readme
     assert not any(x.startswith("- Wall time") for x in readme)
 
@@ -203,3 +203,13 @@ def test_a_reference_without_runs_is_said_not_dropped():
         in tables.sentence(rows)
     header = tables.family_table(rows).splitlines()[0]
     assert "minus imagenet + tanh, paired by seed" in header
+
+
+def test_training_wall_time_counts_overlapping_runs_once():
+    from harness.readme import _time_lines
+
+    runs = [{"started": "2026-01-01T10:00:00", "wall_time_s": 100.0},  # 10:00:00-10:01:40
+            {"started": "2026-01-01T10:00:30", "wall_time_s": 100.0},  # overlaps: to 10:02:10
+            {"started": "2026-01-01T11:00:00", "wall_time_s": 30.0}]   # another sweep
+    assert "- Training wall time: 160.0 s (2.7 min), while at least one run trained" in \
+        _time_lines(runs, None, None)
