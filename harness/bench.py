@@ -5,8 +5,8 @@
 
 For each family (found in ``harness.models``, with the pairing and step count it declares) the
 harness's LightningModule under the harness's Trainer settings and a bare loop calling the
-module's own ``train_step`` with plain optimisers (same network, batches, noise, threads) run
-alternately, each in a fresh process, several times. Only the
+module's own ``train_step`` with plain optimisers (same network, batches, noise, threads) take
+a step each in turn in one process (``harness.interleave``), in a few fresh processes. Only the
 steps after a warm-up are timed; evaluation is off. Also the sweep: the default study, steps
 cut short, with the local parallel launcher against the same study run sequentially.
 """
@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import multiprocessing as mp
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from .interleave import bare_stepper, harness_and_bare, summary
 
 WARMUP = 5
 # glibc raises its mmap threshold the first time a large block is freed: the harness's baseline
@@ -54,86 +54,34 @@ def compose(family: str, steps: int, threads: int, accelerator: str, log_dir: st
 
 
 def fit(cfg, model, data, callbacks=()) -> None:
-    """The harness's own fit, as ``harness.train`` runs it, without records or checkpoints."""
-    from hydra.utils import instantiate
+    """The harness's own fit, as ``harness.train`` runs it (its Trainer, callbacks, logger and,
+    where ``checkpoint_every`` is set, checkpoints, in a folder thrown away), without records."""
+    from .hparams import make_logger
+    from .train import trainer_for
 
-    trainer = instantiate(cfg.trainer, logger=instantiate(cfg.logger), callbacks=list(callbacks),
-                          max_epochs=data.epochs, reload_dataloaders_every_n_epochs=1,
-                          enable_checkpointing=False)
-    trainer.fit(model, datamodule=data)
-
-
-def _timed_harness(cfg, model, data) -> float:
-    """Seconds for the steps after the warm-up, inside Lightning's fit loop."""
-    import pytorch_lightning as pl
-
-    marks = {}
-
-    class Clock(pl.Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            if batch_idx == WARMUP:
-                _sync(pl_module.device)
-                marks["start"] = time.perf_counter()
-
-        def on_train_end(self, trainer, pl_module):
-            _sync(pl_module.device)
-            marks["end"] = time.perf_counter()
-
-    fit(cfg, model, data, [Clock()])
-    return marks["end"] - marks["start"]
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp)
+        trainer = trainer_for(cfg, data, run_dir, make_logger(cfg, "bench", run_dir), callbacks)
+        trainer.fit(model, datamodule=data)
 
 
 def bare_steps(model, batches, first_step: int = 1) -> None:
     """The module's own training step in a plain PyTorch loop: no Trainer, no logging.
     ``batches``: any iterable, e.g. the data module's loader, so loading is timed too."""
-    opts = model.configure_optimizers()
-    opts = list(opts) if isinstance(opts, (list, tuple)) else [opts]
+    step = bare_stepper(model)
     for i, batch in enumerate(batches):
-        batch = [t.to(model.device) for t in batch] if isinstance(batch, (list, tuple)) \
-            else batch.to(model.device)
-        model.train_step(batch, opts, lambda loss: loss.backward(), model.step_rng(first_step + i))
+        step(batch, first_step + i)
 
 
-def _sync(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed_bare(model, data) -> float:
-    import torch
-
-    device = torch.device("cuda" if torch.cuda.is_available() and
-                          os.environ.get("HARNESS_BENCH_ACCEL") == "gpu" else "cpu")
-    model.to(device)
-    model.use_data(data)
-    model.train()
-    batches = iter(data.train_dataloader())  # loaded inside the timing, as the harness does
-    bare_steps(model, itertools.islice(batches, WARMUP))
-    _sync(device)
-    start = time.perf_counter()
-    bare_steps(model, batches, first_step=WARMUP + 1)
-    _sync(device)
-    return time.perf_counter() - start
-
-
-def measure(family: str, mode: str, threads: int, accelerator: str, queue) -> None:
-    """One measurement in a fresh process: steps/s after warm-up and peak resident memory."""
-    from .train import build_run
-
-    os.environ["HARNESS_BENCH_ACCEL"] = accelerator
+def measure(family: str, threads: int, accelerator: str, queue) -> None:
+    """One fresh process: the harness's fit with a bare step after each of its steps
+    (``harness.interleave``): both loops' per-step seconds, and the process's peak resident
+    memory (both networks)."""
     timed = declared(family)[1]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose(family, timed + WARMUP, threads, accelerator, tmp)
-        model, data = build_run(cfg)
-        if mode == "harness":
-            seconds = _timed_harness(cfg, model, data)
-        else:
-            seconds = _timed_bare(model, data)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"family": family, "mode": mode, "steps_per_s": timed / seconds,
-               "peak_rss_mb": peak_mb})
+        got = harness_and_bare(cfg, fit, warmup=WARMUP)
+    queue.put({**got, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
 def in_fresh_process(target, *args):
@@ -148,8 +96,8 @@ def in_fresh_process(target, *args):
     return out
 
 
-def run_one(family: str, mode: str, threads: int, accelerator: str) -> dict:
-    return in_fresh_process(measure, family, mode, threads, accelerator)
+def run_one(family: str, threads: int, accelerator: str) -> dict:
+    return in_fresh_process(measure, family, threads, accelerator)
 
 
 def sweep_seconds(parallel: bool, steps_scale: float, out_dir: Path) -> float:
@@ -171,10 +119,6 @@ def sweep_seconds(parallel: bool, steps_scale: float, out_dir: Path) -> float:
     return time.perf_counter() - start
 
 
-def spread(values: list[float]) -> str:
-    return f"{min(values):.3g}..{max(values):.3g}"
-
-
 def machine() -> dict:
     import platform
 
@@ -193,7 +137,9 @@ def main(argv=None) -> int:
 
     known = sorted(families())
     parser.add_argument("--families", nargs="+", default=known, choices=known)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="fresh processes per family, each timing the harness and the "
+                             "bare loop a step each in turn; their steps are pooled")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--sweep-scale", type=float, default=0.34,
@@ -212,21 +158,26 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for family in args.families if args.repeats > 0 else []:
-        runs = {"harness": [], "bare": []}
-        for i in range(args.repeats):
-            for mode in (("harness", "bare") if i % 2 == 0 else ("bare", "harness")):
-                r = run_one(family, mode, args.threads, args.accelerator)
-                runs[mode].append(r)
-                print(f"{family} {mode:7s} {r['steps_per_s']:.2f} steps/s  peak {r['peak_rss_mb']:.0f} MB",
-                      flush=True)
-        h = [r["steps_per_s"] for r in runs["harness"]]
-        b = [r["steps_per_s"] for r in runs["bare"]]
+        times: dict[str, list[float]] = {"harness": [], "bare": []}
+        peak = 0.0
+        for _ in range(args.repeats):
+            r = run_one(family, args.threads, args.accelerator)
+            for mode in times:
+                times[mode] += r[mode]
+            peak = max(peak, r["peak_rss_mb"])
+            n = len(r["harness"])
+            print(f"{family}: harness {n / sum(r['harness']):.2f} steps/s, bare "
+                  f"{n / sum(r['bare']):.2f}, in turn: harness/bare "
+                  f"{sum(r['bare']) / sum(r['harness']):.3f}  peak {r['peak_rss_mb']:.0f} MB",
+                  flush=True)
+        got = summary(times["harness"], times["bare"])
         rows.append({"family": family, "accelerator": args.accelerator, "threads": args.threads,
-                     "harness_steps_per_s": statistics.median(h), "harness_spread": spread(h),
-                     "bare_steps_per_s": statistics.median(b), "bare_spread": spread(b),
-                     "ratio": statistics.median(h) / statistics.median(b),
-                     "harness_peak_mb": max(r["peak_rss_mb"] for r in runs["harness"]),
-                     "bare_peak_mb": max(r["peak_rss_mb"] for r in runs["bare"])})
+                     "processes": args.repeats, "steps": got["steps"],
+                     "harness_steps_per_s": got["a_steps_per_s"],
+                     "bare_steps_per_s": got["b_steps_per_s"], "ratio": got["ratio"],
+                     "group_median": got["group_median"], "ratio_low": got["low"],
+                     "ratio_high": got["high"], "ratio_coverage": got["coverage"],
+                     "groups": got["groups"], "peak_rss_mb": peak})
     sweep = None
     if args.sweep_scale > 0 and args.accelerator == "cpu":
         with tempfile.TemporaryDirectory() as tmp:
@@ -273,17 +224,27 @@ def write(out: Path, rows: list[dict], sweep: dict | None, whole: list[dict], ar
              + ": do not edit by hand.", "",
              f"- Machine: {info['machine']}; GPU: {info['gpu']}",
              f"- torch {info['torch']}, {args.threads} threads, commit `{info['commit']}`",
-             f"- {args.repeats} alternating repeats per mode, each in a fresh process; "
-             f"{WARMUP} warm-up steps not timed; evaluation off; every process with glibc's "
-             "malloc thresholds fixed (" + ", ".join(f"`{k}={v}`" for k, v in FIXED_MALLOC.items())
-             + "), so that neither side's speed depends on whether it happened to free a large "
-             "block before training", "",
-             "| family | harness steps/s (median, range) | bare steps/s (median, range) | ratio harness/bare | peak RSS harness / bare (MB) |",
-             "|---|---|---|---|---|"]
+             f"- {args.repeats} fresh processes per family. In each, the harness trains as "
+             "it does (Lightning, its callbacks and logger; evaluation and checkpoints off) "
+             "and after each of its steps a bare loop takes the same step on a twin network "
+             "built from the same seed (`harness/interleave.py`): a step of each in turn, so "
+             "the machine's drift (10-20% between identical blocks a few seconds apart) "
+             "cancels in their ratio. A harness step is timed from the end of the last bare "
+             "step to the end of its own (loading its batch, Lightning's hooks, logging); "
+             f"{WARMUP} warm-up steps of each process not timed. The ratio is the bare loop's "
+             f"summed time over the harness's; in brackets, the median of the ratios of "
+             "groups of 10 steps with the sign test's interval. Every process runs with "
+             "glibc's malloc thresholds fixed ("
+             + ", ".join(f"`{k}={v}`" for k, v in FIXED_MALLOC.items())
+             + "), so that neither loop's speed depends on whether the process happened to "
+             "free a large block before training", "",
+             "| family | timed steps | harness steps/s | bare steps/s | harness/bare | groups of 10: median [interval, coverage] | peak RSS, both networks (MB) |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['family']} | {r['harness_steps_per_s']:.2f} ({r['harness_spread']}) | "
-                     f"{r['bare_steps_per_s']:.2f} ({r['bare_spread']}) | {r['ratio']:.3f} | "
-                     f"{r['harness_peak_mb']:.0f} / {r['bare_peak_mb']:.0f} |")
+        lines.append(f"| {r['family']} | {r['steps']} | {r['harness_steps_per_s']:.2f} | "
+                     f"{r['bare_steps_per_s']:.2f} | **{r['ratio']:.3f}** | "
+                     f"{r['group_median']:.3f} [{r['ratio_low']:.3f}..{r['ratio_high']:.3f}, "
+                     f"{r['ratio_coverage']:.1%}] | {r['peak_rss_mb']:.0f} |")
     if sweep:
         lines += ["", f"Default study with every run's steps x{args.sweep_scale}: sequential "
                   f"(one job, {os.cpu_count()} threads) {sweep['sequential_s']:.1f} s; local launcher "
@@ -294,18 +255,23 @@ def write(out: Path, rows: list[dict], sweep: dict | None, whole: list[dict], ar
 
         lines += ["", "## Whole runs", "",
                   "One run of each family's study as the study runs it (1 thread, evaluation on, "
-                  "the family's default memory format), timed as a process, against the same "
-                  "training steps in a bare loop in a fresh process. Efficiency = bare steps / "
-                  "harness wall. Phases in seconds, from the run's record (`phases_s`); imports "
+                  "the family's default memory format), timed as a process. The bare loop's "
+                  "time for the same training steps is the run's own training loop times the "
+                  "ratio of bare to harness time per step, measured at the run's settings "
+                  "(threads, logging, checkpoints; evaluation off) with a step of each in turn "
+                  "in a fresh process (200 steps; in brackets, the 10-step groups' sign-test "
+                  "interval): a bare loop timed in another process would differ by the "
+                  "machine's drift, not by the harness. Efficiency = bare loop / harness wall. "
+                  "Phases in seconds, from the run's record (`phases_s`); imports "
                   "from `-X importtime` in the same process; rest = the wall time left (the "
                   "interpreter, Hydra's composition and job set-up, closing the logger, exit). "
                   "The measuring (baseline, scheduled and final evaluations: the study's "
                   "curves and metrics) is work the study asks for; the efficiency less the "
-                  "measuring is bare steps / (harness wall - measuring): the harness's own "
-                  "cost. In a study the runs of one job share a process, its imports and the "
-                  "held-out side of its metrics: the same run as the first of two seeds in one "
-                  "sweep process (no report) gives the efficiency in a sweep, against twice the "
-                  "bare steps, and its second run's own wall time (from its record) what each "
+                  "measuring is bare loop / (harness wall - measuring). In a study the runs of "
+                  "one job share a process, its imports and the held-out side of its metrics: "
+                  "the same run as the first of two seeds in one sweep process (no report) "
+                  "gives the efficiency in a sweep (both runs' bare loops over the process's "
+                  "wall), and its second run's own wall time (from its record) what each "
                   "later run of a job costs.", "", *markdown(whole)]
     if formats or layouts:
         from .tuning import markdown as tuning_markdown
@@ -313,12 +279,14 @@ def write(out: Path, rows: list[dict], sweep: dict | None, whole: list[dict], ar
         lines += ["", "## Memory format and threads", "",
                   "Every network a committed study trains, at its own width and image size, bare "
                   "training steps at 1 thread: contiguous against channels_last, built from one "
-                  "seed in one process, alternating timed blocks (median). Then two jobs' steps "
+                  "seed in one process, a step of each in turn (speed-up: the summed times' "
+                  "ratio; interval: the sign test's on groups of 10 steps). Then two jobs' steps "
                   "as two 1-thread processes at once (started behind a barrier) against one "
                   "2-thread process's time for one job's steps, counted twice "
                   "(`harness/tuning.py`). channels_last is a family's default where it is "
-                  "faster by more than 5% for every network of the family (two measurements of "
-                  "one network differ by up to 3%).", "",
+                  "faster by more than 5%, its interval above 1, for every network of the "
+                  "family: a smaller gain is not worth a default that changes every study's "
+                  "numerics.", "",
                   *tuning_markdown(list(formats), list(layouts))]
     if whole and layouts:
         from .forecast import markdown as forecast_markdown

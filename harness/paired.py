@@ -66,17 +66,27 @@ def paired_difference(values: dict[int, float], reference: dict[int, float],
     """Per-seed ``values - reference`` over the seeds both have (finite), summarised."""
     seeds = sorted(s for s in values if s in reference
                    and math.isfinite(values[s]) and math.isfinite(reference[s]))
-    d = sorted(values[s] - reference[s] for s in seeds)
-    n = len(d)
+    n, median, low, high, coverage = median_interval([values[s] - reference[s] for s in seeds],
+                                                     level)
     if n == 0:
         return Paired(0, math.nan, math.nan, math.nan, math.nan, False)
-    median = (d[(n - 1) // 2] + d[n // 2]) / 2
-    k = 1  # the narrowest interval whose coverage still reaches the level, else [min, max]
-    while k + 1 <= (n + 1) // 2 and sign_coverage(n, k + 1) >= level:
-        k += 1
-    low, high, coverage = d[k - 1], d[n - k], sign_coverage(n, k)
     return Paired(n, median, low, high, coverage,
                   coverage >= level and (low > 0 or high < 0))
+
+
+def median_interval(values, level: float = 0.95) -> tuple[int, float, float, float, float]:
+    """(n, median, low, high, coverage): the median of ``values`` with its sign-test interval,
+    the narrowest whose coverage still reaches ``level``, else ``[min, max]``. Also what
+    ``harness.bench`` puts on its paired harness/bare ratios."""
+    d = sorted(values)
+    n = len(d)
+    if n == 0:
+        return 0, math.nan, math.nan, math.nan, math.nan
+    median = (d[(n - 1) // 2] + d[n // 2]) / 2
+    k = 1
+    while k + 1 <= (n + 1) // 2 and sign_coverage(n, k + 1) >= level:
+        k += 1
+    return n, median, d[k - 1], d[n - k], sign_coverage(n, k)
 
 
 def _per_seed(runs: list[dict], metric: str) -> dict[int, float]:

@@ -116,8 +116,6 @@ def train(cfg: DictConfig, run_dir: Path, logger=None, resume_from: Path | None 
     final sample grids to ``run_dir``."""
     import time
 
-    from hydra.utils import instantiate
-    from pytorch_lightning.callbacks.progress import ProgressBar
     from torchvision.io import write_png
 
     from .history import HISTORY
@@ -125,12 +123,7 @@ def train(cfg: DictConfig, run_dir: Path, logger=None, resume_from: Path | None 
     marks = [time.perf_counter()]
     model, data = build_run(cfg, pixels)
     model.keep_history(run_dir / HISTORY)
-    calls = callbacks(cfg, run_dir)
-    bar = any(isinstance(c, ProgressBar) for c in calls)  # none: Lightning must not add its own
-    trainer = instantiate(cfg.trainer, logger=logger or False, callbacks=calls,
-                          enable_progress_bar=bar,
-                          max_epochs=data.epochs, reload_dataloaders_every_n_epochs=1,
-                          enable_checkpointing=bool(cfg.checkpoint_every))
+    trainer = trainer_for(cfg, data, run_dir, logger)
     marks.append(time.perf_counter())
     trainer.fit(model, datamodule=data, ckpt_path=resume_from)
     metrics = {**model.initial_metrics, **model.finish()}
@@ -142,6 +135,20 @@ def train(cfg: DictConfig, run_dir: Path, logger=None, resume_from: Path | None 
     phases = {"build": build, **model.seconds,
               "training_loop": fit - sum(model.seconds.values()), "grids": grids}
     return metrics, {k: round(v, 3) for k, v in phases.items()}
+
+
+def trainer_for(cfg: DictConfig, data, run_dir: Path, logger=None, extra=()):
+    """The run's Trainer: its callbacks (and ``extra``, e.g. the bench's), its logger, one
+    epoch per checkpoint chunk of the data module."""
+    from hydra.utils import instantiate
+    from pytorch_lightning.callbacks.progress import ProgressBar
+
+    calls = [*callbacks(cfg, run_dir), *extra]
+    bar = any(isinstance(c, ProgressBar) for c in calls)  # none: Lightning must not add its own
+    return instantiate(cfg.trainer, logger=logger or False, callbacks=calls,
+                       enable_progress_bar=bar,
+                       max_epochs=data.epochs, reload_dataloaders_every_n_epochs=1,
+                       enable_checkpointing=bool(cfg.checkpoint_every))
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")

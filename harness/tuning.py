@@ -3,11 +3,11 @@ committed studies train.
 
 - **Memory format.** ``channels_last`` against the default (contiguous) layout, for every
   (family, network) a study in ``experiments/`` runs, at its own width and image size: both
-  built in one process from the same seed, timed in alternating blocks of bare training steps
-  (``harness.bench.bare_steps``), 1 thread. A family's default (``channels_last`` in
+  built in one process from the same seed, a bare training step of each in turn
+  (``harness.interleave.alternate``), 1 thread. A family's default (``channels_last`` in
   ``conf/model/<family>.yaml``) is channels_last only where it is faster by more than
-  ``CLEAR`` for every network of that family: two measurements of one seg network differed by
-  3% (0.992 and 1.020), so a smaller speed-up is not one.
+  ``CLEAR``, its interval above 1, for every network of that family: a smaller gain is not
+  worth a default that changes every study's numerics (and so their re-runs).
 - **Threads.** A 2-core study can run two 1-thread jobs at once (``hydra/launcher=local``) or
   one 2-thread job at a time (``hydra/launcher=basic``). Both are timed on the same training
   steps: two processes started together behind a barrier, against one 2-thread process doing
@@ -19,13 +19,13 @@ committed studies train.
 from __future__ import annotations
 
 import multiprocessing as mp
-import statistics
 import time
+
 from .bench import in_fresh_process
 from .wholerun import study_networks
 
-BLOCKS = 3  # alternating timed blocks per memory format
-CLEAR = 1.05  # a speed-up that two measurements of the same network cannot give by chance
+WARMUP = 3  # untimed steps of each format
+CLEAR = 1.05  # a speed-up worth a default that changes every study's numerics
 
 
 def compose_run(overrides: list[str]):
@@ -45,27 +45,19 @@ def batch_list(model, data, n: int) -> list:
 
 
 def _formats(overrides: list[str], steps: int, queue) -> None:
-    """Steps/s of each memory format, alternating blocks in this one process."""
-    from .bench import bare_steps
+    """Both memory formats' bare steps, a step of each in turn in this one process."""
+    from .interleave import alternate, bare_stepper
     from .train import build_run
 
     models, batches = {}, None
-    for fmt, flag in (("contiguous", "false"), ("channels_last", "true")):
-        cfg = compose_run([*overrides, f"channels_last={flag}", "threads=1", f"steps={steps}"])
+    for fmt, flag in (("channels_last", "true"), ("contiguous", "false")):
+        cfg = compose_run([*overrides, f"channels_last={flag}", "threads=1",
+                           f"steps={steps + WARMUP}"])
         model, data = build_run(cfg)
-        batches = batch_list(model, data, steps)
-        models[fmt] = model
-    for fmt in models:  # warm-up, untimed
-        bare_steps(models[fmt], batches[:3])
-    rates: dict[str, list[float]] = {fmt: [] for fmt in models}
-    block = max(1, steps // BLOCKS)
-    for i in range(BLOCKS):
-        order = list(models) if i % 2 == 0 else list(models)[::-1]
-        for fmt in order:
-            start = time.perf_counter()
-            bare_steps(models[fmt], batches[i * block:(i + 1) * block], first_step=4 + i * block)
-            rates[fmt].append(block / (time.perf_counter() - start))
-    queue.put({fmt: statistics.median(r) for fmt, r in rates.items()})
+        batches = batch_list(model, data, steps + WARMUP)
+        models[fmt] = bare_stepper(model)
+    # ratio = contiguous time / channels_last time: channels_last's speed-up
+    queue.put(alternate(models["channels_last"], models["contiguous"], batches, WARMUP))
 
 
 def timed_steps() -> dict[str, int]:
@@ -81,11 +73,12 @@ def memory_formats(families) -> list[dict]:
     for name, (family, _, overrides) in study_networks().items():
         if family not in families:
             continue
-        rates = in_fresh_process(_formats, overrides, steps_of[family])
+        got = in_fresh_process(_formats, overrides, steps_of[family])
         row = {"network": name, "run": " ".join(overrides),
-               "contiguous_steps_per_s": rates["contiguous"],
-               "channels_last_steps_per_s": rates["channels_last"],
-               "speedup": rates["channels_last"] / rates["contiguous"]}
+               "contiguous_steps_per_s": got["b_steps_per_s"],
+               "channels_last_steps_per_s": got["a_steps_per_s"], "speedup": got["ratio"],
+               "speedup_low": got["low"], "speedup_high": got["high"],
+               "coverage": got["coverage"]}
         print(f"{name}: contiguous {row['contiguous_steps_per_s']:.2f} steps/s, channels_last "
               f"{row['channels_last_steps_per_s']:.2f} ({row['speedup']:.3f}x)", flush=True)
         rows.append(row)
@@ -141,10 +134,13 @@ def markdown(formats: list[dict], layouts: list[dict]) -> list[str]:
     lines = []
     if formats:
         lines += ["| network | contiguous steps/s | channels_last steps/s | channels_last speed-up "
-                  f"| faster by more than {CLEAR - 1:.0%} |", "|---|---|---|---|---|"]
+                  "| groups of 10: interval, coverage "
+                  f"| faster by more than {CLEAR - 1:.0%} |", "|---|---|---|---|---|---|"]
         lines += [f"| {r['network']} | {r['contiguous_steps_per_s']:.2f} | "
                   f"{r['channels_last_steps_per_s']:.2f} | {r['speedup']:.3f}x | "
-                  f"{'yes' if r['speedup'] > CLEAR else 'no'} |" for r in formats]
+                  f"{r['speedup_low']:.3f}..{r['speedup_high']:.3f}, {r['coverage']:.1%} | "
+                  f"{'yes' if r['speedup'] > CLEAR and r['speedup_low'] > 1 else 'no'} |"
+                  for r in formats]
     if layouts:
         lines += ["", "| network | steps per job | 2 x 1-thread jobs at once (s) | "
                   "1 x 2-thread job, in turn (s) | faster | sequential / parallel |",

@@ -3,8 +3,11 @@
 A steps/s ratio says nothing about start-up, the untrained baseline, the scheduled and final
 evaluations, grids or the record. Here one run of the family's committed study (its first
 record, seed 0, as the study runs it: evaluation on) is timed as a process, and the run's own
-record says where the time went; the bare reference is the same training steps in a plain loop
-(``harness.bench.bare_steps``), timed alone in a fresh process.
+record says where the time went. The bare reference is the same training steps in a plain loop
+(``harness.bench.bare_steps``): the run's own training loop times the ratio of bare to harness
+time per step, measured at the run's settings with a step of each in turn
+(``harness.interleave``). Timed alone in another process, the bare loop would differ by the
+machine's drift between processes (10-20% on the 2-core CPU), not by what the harness costs.
 
 Where the rest goes is measured too: the imports by Python's own ``-X importtime`` in the same
 process, the rest (interpreter, Hydra's composition and job set-up, closing the logger, exit)
@@ -133,73 +136,92 @@ def harness_run(overrides: list[str], extra: list[str], seeds: int = 1) -> dict:
                   for s in range(1, seeds)])
     return {"wall_s": wall, "imports_s": import_seconds(done.stderr),
             "phases_s": rec["phases_s"], "steps": rec["steps"],
-            "eval_every": rec["config"]["eval_every"],
-            "later_run_s": [r["wall_time_s"] for r in later]}
+            "eval_every": rec["config"]["eval_every"], "later": later}
 
 
-def _bare(overrides: list[str], queue) -> None:
+PAIRED_STEPS = 200  # two checkpoint chunks at the studies' checkpoint_every (100)
+
+
+def _paired(overrides: list[str], queue) -> None:
+    """The run's own settings, evaluation off: its harness steps and bare steps in turn."""
     from hydra import compose, initialize_config_dir
 
-    from .bench import bare_steps
-    from .train import CONF_DIR, build_run
+    from .bench import WARMUP, fit
+    from .interleave import harness_and_bare
+    from .train import CONF_DIR
 
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("train", [*overrides, "checkpoint_every=0"])  # one epoch: every step
-    model, data = build_run(cfg)
-    model.use_data(data)
-    model.train()
-    start = time.perf_counter()
-    bare_steps(model, data.train_dataloader())  # loading the batches is part of a step
-    queue.put(time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as tmp:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose("train", [*overrides, "eval_every=0", f"steps={PAIRED_STEPS + WARMUP}",
+                                    f"paths.log_dir={tmp}/logs",
+                                    "trainer.enable_progress_bar=false"])
+        queue.put(harness_and_bare(cfg, fit, warmup=WARMUP))
 
 
-def bare_run(overrides: list[str], extra: list[str]) -> float:
-    """Seconds for the run's training steps alone, in a plain loop in a fresh process."""
+def loop_ratio(overrides: list[str], extra: list[str]) -> dict:
+    """Bare time over harness time per training step at the run's settings (threads, logging,
+    checkpoints), a step of each in turn in one fresh process (``harness.interleave``)."""
     from .bench import in_fresh_process
+    from .interleave import summary
 
-    return in_fresh_process(_bare, [*overrides, *extra])
+    got = in_fresh_process(_paired, [*overrides, *extra])
+    return summary(got["harness"], got["bare"])
 
 
 def measure(families: list[str], extra: list[str] = ()) -> list[dict]:
+    """Per family: one whole run as a process, the same run as the first of two in one sweep
+    process, and the harness's per-step speed against the bare loop's at the run's settings.
+    The bare loop's time for the run's steps is the run's own training loop times that ratio:
+    measured in the same process as the run, so the machine's drift between processes (10-20%)
+    does not enter the efficiency."""
     rows = []
     for family, overrides in family_studies().items():
         if family not in families:
             continue
-        h, b = harness_run(overrides, list(extra)), bare_run(overrides, list(extra))
+        h = harness_run(overrides, list(extra))
         pair = harness_run(overrides, list(extra), seeds=2)
-        inside = sum(h["phases_s"].values())
+        turn = loop_ratio(overrides, list(extra))
+        ratio = turn["ratio"]  # bare / harness seconds per step
+        loop = h["phases_s"]["training_loop"]
+        bare = loop * ratio
         measuring = sum(h["phases_s"].get(p, 0.0) for p in MEASURING)
-        later = pair["later_run_s"][0]
+        inside = sum(h["phases_s"].values())
+        (later,) = pair["later"]
+        loops = [pair["phases_s"]["training_loop"], later["phases_s"]["training_loop"]]
         row = {"family": family, "run": " ".join([*overrides, *extra]), "steps": h["steps"],
                "eval_every": h["eval_every"],
-               "harness_wall_s": h["wall_s"], "bare_steps_s": b, "efficiency": b / h["wall_s"],
+               "harness_wall_s": h["wall_s"], "bare_steps_s": bare, "efficiency": bare / h["wall_s"],
                "imports_s": h["imports_s"], **{p: h["phases_s"].get(p, 0.0) for p in PHASES},
                "rest_s": h["wall_s"] - h["imports_s"] - inside,
-               "loop_over_bare": h["phases_s"]["training_loop"] / b,
-               "sweep_of_2_wall_s": pair["wall_s"], "sweep_efficiency": 2 * b / pair["wall_s"],
-               "second_run_s": later, "second_run_efficiency": b / later,
+               "loop_over_bare": 1 / ratio, "loop_over_bare_low": 1 / turn["high"],
+               "loop_over_bare_high": 1 / turn["low"], "loop_coverage": turn["coverage"],
+               "sweep_of_2_wall_s": pair["wall_s"],
+               "sweep_efficiency": sum(loops) * ratio / pair["wall_s"],
+               "second_run_s": later["wall_time_s"],
+               "second_run_efficiency": loops[1] * ratio / later["wall_time_s"],
                "measuring_s": measuring,
-               "efficiency_without_measuring": b / (h["wall_s"] - measuring)}
+               "efficiency_without_measuring": bare / (h["wall_s"] - measuring)}
         print(f"{family}: whole run {h['wall_s']:.1f} s (imports {h['imports_s']:.1f} s, "
-              f"measuring {measuring:.1f} s), bare steps {b:.1f} s, efficiency "
-              f"{row['efficiency']:.3f}; two seeds in one sweep {pair['wall_s']:.1f} s, the "
-              f"second run {later:.1f} s: efficiency {row['second_run_efficiency']:.3f}",
-              flush=True)
+              f"measuring {measuring:.1f} s, training loop {loop:.1f} s, harness/bare per step "
+              f"{1 / ratio:.3f}): efficiency {row['efficiency']:.3f}; two seeds in one sweep "
+              f"{pair['wall_s']:.1f} s, the second run {later['wall_time_s']:.1f} s: efficiency "
+              f"{row['second_run_efficiency']:.3f}", flush=True)
         rows.append(row)
     return rows
 
 
 def markdown(rows: list[dict]) -> list[str]:
-    head = ["family", "run", "steps", "harness wall (s)", "bare steps (s)", "efficiency",
-            "imports", *PHASES, "rest", "loop / bare", "efficiency less the measuring",
-            "2 seeds, one sweep (s)", "efficiency in a sweep", "its second run (s)",
-            "second run's efficiency"]
+    head = ["family", "run", "steps", "harness wall (s)", "bare loop, same steps (s)",
+            "efficiency", "imports", *PHASES, "rest", "harness/bare per step, in turn",
+            "efficiency less the measuring", "2 seeds, one sweep (s)", "efficiency in a sweep",
+            "its second run (s)", "second run's efficiency"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["family"], f"`{r['run']}`", str(r["steps"]), f"{r['harness_wall_s']:.1f}",
                  f"{r['bare_steps_s']:.1f}", f"**{r['efficiency']:.3f}**", f"{r['imports_s']:.1f}",
                  *(f"{r[p]:.1f}" for p in PHASES), f"{r['rest_s']:.1f}",
-                 f"{r['loop_over_bare']:.3f}", f"{r['efficiency_without_measuring']:.3f}",
+                 f"{r['loop_over_bare']:.3f} [{r['loop_over_bare_low']:.3f}.."
+                 f"{r['loop_over_bare_high']:.3f}]", f"{r['efficiency_without_measuring']:.3f}",
                  f"{r['sweep_of_2_wall_s']:.1f}", f"**{r['sweep_efficiency']:.3f}**",
                  f"{r['second_run_s']:.1f}", f"**{r['second_run_efficiency']:.3f}**"]
         lines.append("| " + " | ".join(cells) + " |")

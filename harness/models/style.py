@@ -49,7 +49,7 @@ class StyleModule(FamilyModule):
     hparam_metrics = ("loss", "loss_init", "content_loss", "style_loss", "tv_loss", "ssim",
                       "colour_mean_gap", "out_of_range", "out_excess", "vgg_imagenet")
     needs = StyleData
-    bench = (("scaling=raw", "head=tanh_fit"), 30)
+    bench = (("scaling=raw", "head=tanh_fit"), 60)  # 6 groups of 10 for the interval
 
     def __init__(self, net: nn.Module, vgg: Mapping | None = None, lr: float = 1e-3,
                  content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0,
