@@ -87,11 +87,20 @@ def measure(family: str, threads: int, accelerator: str, queue) -> None:
 def in_fresh_process(target, *args):
     """``target(*args, queue)`` in a newly spawned interpreter (nothing imported or allocated
     before it, as a user's run starts): returns what it put on the queue."""
+    import queue as queues
+
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     p = ctx.Process(target=target, args=(*args, queue))
     p.start()
-    out = queue.get()
+    while True:  # a child that died (its traceback is above) must not leave this waiting
+        try:
+            out = queue.get(timeout=5)
+            break
+        except queues.Empty:
+            if not p.is_alive():
+                raise RuntimeError(f"{target.__name__} died (exit code {p.exitcode}) before "
+                                   "it reported; its error is printed above") from None
     p.join()
     return out
 
@@ -283,10 +292,12 @@ def write(out: Path, rows: list[dict], sweep: dict | None, whole: list[dict], ar
                   "ratio; interval: the sign test's on groups of 10 steps). Then two jobs' steps "
                   "as two 1-thread processes at once (started behind a barrier) against one "
                   "2-thread process's time for one job's steps, counted twice "
-                  "(`harness/tuning.py`). channels_last is a family's default where it is "
+                  "(`harness/tuning.py`). channels_last becomes a family's default where it is "
                   "faster by more than 5%, its interval above 1, for every network of the "
-                  "family: a smaller gain is not worth a default that changes every study's "
-                  "numerics.", "",
+                  "family (a smaller gain is not worth a default that changes every study's "
+                  "numerics, and so their re-runs), and stops being one only where a network "
+                  "is measurably slower with it (its interval below 1): a measurement that "
+                  "cannot tell either way leaves the default as it is.", "",
                   *tuning_markdown(list(formats), list(layouts))]
     if whole and layouts:
         from .forecast import markdown as forecast_markdown

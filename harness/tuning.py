@@ -5,9 +5,10 @@ committed studies train.
   (family, network) a study in ``experiments/`` runs, at its own width and image size: both
   built in one process from the same seed, a bare training step of each in turn
   (``harness.interleave.alternate``), 1 thread. A family's default (``channels_last`` in
-  ``conf/model/<family>.yaml``) is channels_last only where it is faster by more than
-  ``CLEAR``, its interval above 1, for every network of that family: a smaller gain is not
-  worth a default that changes every study's numerics (and so their re-runs).
+  ``conf/model/<family>.yaml``) becomes channels_last where it is faster by more than
+  ``CLEAR``, its interval above 1, for every network of that family (a smaller gain is not
+  worth a default that changes every study's numerics, and so their re-runs), and goes back
+  only where a network is measurably slower with it (interval below 1).
 - **Threads.** A 2-core study can run two 1-thread jobs at once (``hydra/launcher=local``) or
   one 2-thread job at a time (``hydra/launcher=basic``). Both are timed on the same training
   steps: two processes started together behind a barrier, against one 2-thread process doing
