@@ -60,9 +60,10 @@ def test_no_prediction_without_its_measurements():
 def test_a_sweep_process_reports_its_later_runs_own_time():
     """Two seeds in one sweep process: the second run's own wall time is measured and is less
     than the process's (it pays no imports and no start-up)."""
-    overrides = ["model=gan", "scaling=symmetric", "head=tanh", "data=digits", "seed=0"]
-    h = wholerun.harness_run(overrides, ["steps=4", "eval_every=2", "threads=1",
-                                         "data.image_size=32"], seeds=2)
+    from helpers import SEG_FAST
+
+    overrides = [*SEG_FAST, "scaling=raw", "head=identity", "seed=0"]
+    h = wholerun.harness_run(overrides, ["threads=1"], seeds=2)
     assert h["steps"] == 4 and len(h["later"]) == 1
     assert 0 < h["later"][0]["wall_time_s"] < h["wall_s"] - h["imports_s"]
     assert h["later"][0]["phases_s"]["training_loop"] > 0

@@ -199,13 +199,13 @@ def test_mnist_on_disk_gets_its_own_ruler_and_a_gan_run_reports_it(tmp_path):
     from helpers import make_cfg
 
     images, labels = ruler.labelled("digits", 28)
-    _fake_mnist(tmp_path / "mnist", images.repeat(2, 1, 1, 1), labels.repeat(2))
+    _fake_mnist(tmp_path / "mnist", images, labels)
     root = str(tmp_path / "mnist")
     got, got_labels = ruler.labelled("mnist", 32, root)
-    assert got.shape == (3594, 1, 32, 32) and torch.equal(got_labels, labels.repeat(2))
+    assert got.shape == (1797, 1, 32, 32) and torch.equal(got_labels, labels)
     net, info, path = ruler.load_classifier(32, tmp_path / "cache", "mnist", root)
     assert path.name.startswith("mnist-32px-") and info["recipe"]["max_train"] == ruler.MAX_TRAIN
-    assert info["held_out_accuracy"] >= 0.97  # measured 0.99 (each digit twice)
+    assert info["held_out_accuracy"] >= 0.95
     rec = run(make_cfg(tmp_path, "data=mnist", f"data.root={root}", "steps=2", "logger=none",
                        f"model.module.ruler_dir={tmp_path / 'cache'}"), tmp_path / "run")
     assert rec["status"] == "ok", rec["message"]
