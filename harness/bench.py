@@ -247,7 +247,7 @@ def write(out: Path, rows: list[dict], sweep: dict | None, whole: list[dict], ar
              + ", ".join(f"`{k}={v}`" for k, v in FIXED_MALLOC.items())
              + "), so that neither loop's speed depends on whether the process happened to "
              "free a large block before training", "",
-             "| family | timed steps | harness steps/s | bare steps/s | harness/bare | groups of 10: median [interval, coverage] | peak RSS, both networks (MB) |",
+             "| family | timed steps | harness steps/s | bare steps/s | harness/bare steps/s | groups of 10: median [interval, coverage] | peak RSS, both networks (MB) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['family']} | {r['steps']} | {r['harness_steps_per_s']:.2f} | "
@@ -268,9 +268,13 @@ def write(out: Path, rows: list[dict], sweep: dict | None, whole: list[dict], ar
                   "time for the same training steps is the run's own training loop times the "
                   "ratio of bare to harness time per step, measured at the run's settings "
                   "(threads, logging, checkpoints; evaluation off) with a step of each in turn "
-                  "in a fresh process (200 steps; in brackets, the 10-step groups' sign-test "
-                  "interval): a bare loop timed in another process would differ by the "
-                  "machine's drift, not by the harness. Efficiency = bare loop / harness wall. "
+                  "in a fresh process (200 steps; shown as harness time / bare time, in "
+                  "brackets the 10-step groups' sign-test interval): a bare loop timed in "
+                  "another process would differ by the machine's drift (the same training "
+                  "loop took 1.7x as long in one process as in another an hour apart), not by "
+                  "the harness. The drift cancels in the training loop, not in the fixed "
+                  "phases: a run timed while the machine is slow reads a higher efficiency "
+                  "than the same run while it is fast. Efficiency = bare loop / harness wall. "
                   "Phases in seconds, from the run's record (`phases_s`); imports "
                   "from `-X importtime` in the same process; rest = the wall time left (the "
                   "interpreter, Hydra's composition and job set-up, closing the logger, exit). "

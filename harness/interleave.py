@@ -12,7 +12,9 @@ rare cost (a checkpoint) counts in proportion.
 
 - ``harness_and_bare``: the harness's own fit (Lightning, its callbacks, its logger) with a
   bare step (``bare_stepper``) after each of its steps, on a second network built from the same
-  seed, with its own copy of the batches.
+  seed, with its own copy of the batches. The bare step always comes second (Lightning's loop
+  cannot be entered between steps any other way), so an effect of running second, if any, is
+  not cancelled.
 - ``alternate``: two bare loops (e.g. two memory formats) in turn.
 """
 from __future__ import annotations
@@ -101,8 +103,8 @@ def harness_and_bare(cfg, fit, callbacks=(), warmup: int = 5) -> dict:
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             sync(pl_module.device)
             now = time.perf_counter()
-            timed = self.seen >= warmup
-            if timed and self.mark is not None:  # from the end of the last bare step
+            timed = self.seen >= warmup and self.mark is not None  # from the last bare step's end
+            if timed:
                 self.harness.append(now - self.mark)
             step(next(batches), self.seen + 1)
             sync(pl_module.device)
@@ -113,4 +115,4 @@ def harness_and_bare(cfg, fit, callbacks=(), warmup: int = 5) -> dict:
 
     beside = BareBeside()
     fit(cfg, harness, data, [*callbacks, beside])
-    return {"harness": beside.harness, "bare": beside.bare[:len(beside.harness)]}
+    return {"harness": beside.harness, "bare": beside.bare}

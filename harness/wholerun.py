@@ -197,6 +197,7 @@ def measure(families: list[str], extra: list[str] = ()) -> list[dict]:
                "loop_over_bare_high": 1 / turn["low"], "loop_coverage": turn["coverage"],
                "sweep_of_2_wall_s": pair["wall_s"],
                "sweep_efficiency": sum(loops) * ratio / pair["wall_s"],
+               "sweep_loops_s": " ".join(f"{x:.3f}" for x in loops),
                "second_run_s": later["wall_time_s"],
                "second_run_efficiency": loops[1] * ratio / later["wall_time_s"],
                "measuring_s": measuring,
@@ -212,7 +213,7 @@ def measure(families: list[str], extra: list[str] = ()) -> list[dict]:
 
 def markdown(rows: list[dict]) -> list[str]:
     head = ["family", "run", "steps", "harness wall (s)", "bare loop, same steps (s)",
-            "efficiency", "imports", *PHASES, "rest", "harness/bare per step, in turn",
+            "efficiency", "imports", *PHASES, "rest", "harness/bare time per step, in turn",
             "efficiency less the measuring", "2 seeds, one sweep (s)", "efficiency in a sweep",
             "its second run (s)", "second run's efficiency"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
