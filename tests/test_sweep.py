@@ -90,7 +90,7 @@ def test_a_sweep_sets_aside_before_it_launches_the_job(tmp_path):
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
-    args = [*FAST, "steps=400", "checkpoint_every=20", "logger=none", "data.eval_size=64",
+    args = [*FAST, "steps=200", "checkpoint_every=20", "logger=none", "data.eval_size=64",
             f"hydra.run.dir={run_dir}"]
     proc = subprocess.Popen([sys.executable, "-m", "harness.train", *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
