@@ -174,11 +174,10 @@ def main(argv=None) -> int:
             for mode in times:
                 times[mode] += r[mode]
             peak = max(peak, r["peak_rss_mb"])
-            n = len(r["harness"])
-            print(f"{family}: harness {n / sum(r['harness']):.2f} steps/s, bare "
-                  f"{n / sum(r['bare']):.2f}, in turn: harness/bare "
-                  f"{sum(r['bare']) / sum(r['harness']):.3f}  peak {r['peak_rss_mb']:.0f} MB",
-                  flush=True)
+            one = summary(r["harness"], r["bare"])
+            print(f"{family}: harness {one['a_steps_per_s']:.2f} steps/s, bare "
+                  f"{one['b_steps_per_s']:.2f}, in turn: harness/bare {one['ratio']:.3f}  "
+                  f"peak {r['peak_rss_mb']:.0f} MB", flush=True)
         got = summary(times["harness"], times["bare"])
         rows.append({"family": family, "accelerator": args.accelerator, "threads": args.threads,
                      "processes": args.repeats, "steps": got["steps"],

@@ -72,7 +72,7 @@ def alternate(first, second, batches: list, warmup: int, first_step: int = 1) ->
     return summary(*times)
 
 
-def harness_and_bare(cfg, fit, callbacks=(), warmup: int = 5) -> dict:
+def harness_and_bare(cfg, fit, warmup: int = 5) -> dict:
     """The harness's fit of ``cfg`` with a bare step of a twin network after each of its
     steps. ``fit(cfg, model, data, callbacks)`` runs the harness as it trains. Per-step seconds
     of both, timed steps only: ``{"harness": [...], "bare": [...]}``; ``summary(harness,
@@ -114,5 +114,5 @@ def harness_and_bare(cfg, fit, callbacks=(), warmup: int = 5) -> dict:
             self.seen += 1
 
     beside = BareBeside()
-    fit(cfg, harness, data, [*callbacks, beside])
+    fit(cfg, harness, data, [beside])
     return {"harness": beside.harness, "bare": beside.bare}

@@ -76,8 +76,8 @@ def paired_difference(values: dict[int, float], reference: dict[int, float],
 
 def median_interval(values, level: float = 0.95) -> tuple[int, float, float, float, float]:
     """(n, median, low, high, coverage): the median of ``values`` with its sign-test interval,
-    the narrowest whose coverage still reaches ``level``, else ``[min, max]``. Also what
-    ``harness.bench`` puts on its paired harness/bare ratios."""
+    the narrowest whose coverage still reaches ``level``, else ``[min, max]``. Also the
+    interval ``harness.interleave.summary`` puts on its groups' ratios."""
     d = sorted(values)
     n = len(d)
     if n == 0:

@@ -7,7 +7,8 @@ record says where the time went. The bare reference is the same training steps i
 (``harness.bench.bare_steps``): the run's own training loop times the ratio of bare to harness
 time per step, measured at the run's settings with a step of each in turn
 (``harness.interleave``). Timed alone in another process, the bare loop would differ by the
-machine's drift between processes (10-20% on the 2-core CPU), not by what the harness costs.
+machine's drift between processes (on the 2-core CPU 10-20%, once 1.7x for one loop an hour
+apart), not by what the harness costs.
 
 Where the rest goes is measured too: the imports by Python's own ``-X importtime`` in the same
 process, the rest (interpreter, Hydra's composition and job set-up, closing the logger, exit)
