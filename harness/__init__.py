@@ -1,18 +1,17 @@
-"""Experiment harness: pixel scalings x output heads x model families."""
-from omegaconf import OmegaConf
+"""Experiment harness: pixel scalings x output heads x model families.
 
-from .record import with_study_keys
+Subpackages, in the order a run's data flows through them; each imports only from those
+before it (``tests/test_layout.py`` checks it):
 
-# conf/hydra/default.yaml reads it; registered here, so composing the config from any entry
-# point (the command line, the sweeper's workers, the tests' compose) finds it
-OmegaConf.register_new_resolver("harness_with_study_keys", with_study_keys, replace=True)
+- ``core``: pixels (scalings, heads), settings, records, locks, histories: no torch;
+- ``data``: image reading, the sources, the (seed, step) stream, seg and style data;
+- ``metrics``: SWD, the digit ruler, VGG losses, segmentation metrics, sample grids;
+- ``models``: networks one per file, the families (LightningModules) that train them;
+- ``report``: a sweep's records -> tables, figures, curves, montage, README;
+- ``run``: building and fitting one run, its books, console and TensorBoard; the entry point
+  is ``harness.train``;
+- ``bench``: the self-benchmark, which nothing above needs.
+"""
+from harness.run.resolvers import register
 
-from .tuned import tuned as read_tuned  # noqa: E402 - the module keeps its name
-
-# a study reads a searched setting back: ${tuned:<file>,<key>,<param>} (harness/tuned.py)
-OmegaConf.register_new_resolver("tuned", read_tuned, replace=True)
-
-from .slurm import trainer_gpus  # noqa: E402
-
-# conf/hydra/launcher/slurm.yaml: a job asks for the GPUs its trainer uses, none on the CPU
-OmegaConf.register_new_resolver("harness_trainer_gpus", trainer_gpus, replace=True)
+register()

@@ -6,9 +6,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from harness.data import BACKGROUND, load_images
+from harness.data.sources import BACKGROUND, load_images
 from harness.models.article_dcgan import Discriminator, Generator
-from harness.train import build_run
+from harness.run.fit import build_run
 from helpers import CONF
 
 SMALL = ["model=gan_article", "model.width=0.0625", "data.batch_size=8", "data.eval_size=16",
@@ -72,7 +72,7 @@ def test_the_dcgan_draws_its_z_stream_as_before():
 @pytest.mark.parametrize("width", [0.0625, 0.125, 0.25, 0.5, 1.0])
 @pytest.mark.parametrize("norm", ["batch", "none"])
 def test_the_discriminator_builds_at_every_width_with_and_without_norm(width, norm):
-    d = Discriminator(channels=3, width=width, norm=norm)
+    d = Discriminator(channels=3, image_size=48, width=width, norm=norm)
     bns = [m for m in d.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert len(bns) == (3 if norm == "batch" else 0)
     assert d(torch.randn(4, 3, 48, 48)).shape == (4,)
@@ -82,12 +82,13 @@ def test_the_discriminator_builds_at_every_width_with_and_without_norm(width, no
 
 def test_the_discriminator_norm_is_checked_by_name():
     with pytest.raises(ValueError, match="norm='group' is not accepted: give batch or none"):
-        Discriminator(norm="group")
+        Discriminator(channels=3, image_size=48, width=1.0, norm="group")
 
 
 def test_tensorflow_initialisers():
     torch.manual_seed(0)
-    g, d = Generator(channels=1, width=1.0), Discriminator(channels=1, width=1.0)
+    g = Generator(channels=1, image_size=48, z_dim=100, width=1.0)
+    d = Discriminator(channels=1, image_size=48, width=1.0, norm="batch")
     convs = [m.weight for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
     assert all(float(w.detach().abs().max()) <= 0.04 for w in convs)  # truncated at 2 std, redrawn
     assert 0.015 < float(convs[-1].std()) < 0.019  # a normal cut at 2 std has std 0.88 sigma

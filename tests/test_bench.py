@@ -3,8 +3,8 @@ steps from the same start, both leave bit-identical parameters and buffers."""
 import pytest
 import torch
 
-from harness import bench
-from harness.train import build_run
+from harness.bench import cli as bench
+from harness.run.fit import build_run
 
 pytestmark = pytest.mark.slow  # real fits of every family
 
@@ -30,7 +30,7 @@ def test_the_harness_and_its_bare_twin_take_every_timed_step_in_turn(tmp_path):
     one bare step after each harness step, both timed after the warm-up."""
     from omegaconf import open_dict
 
-    from harness import interleave
+    from harness.bench import interleave
 
     cfg = bench.compose("seg", steps=10, threads=1, accelerator="cpu", log_dir=str(tmp_path))
     with open_dict(cfg):

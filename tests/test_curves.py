@@ -2,7 +2,10 @@
 the seeds that evaluated it; no file, no figure."""
 import csv
 
-from harness import curves, report
+from harness.report import curves
+from harness.report import summary
+from harness.report import cli as report
+from harness.report import cells
 
 
 def _run(tmp_path, seed, rows, status="ok"):
@@ -31,7 +34,7 @@ def test_median_and_band_per_step_over_the_ok_seeds(tmp_path):
 
 def test_the_report_draws_curves_only_where_runs_kept_a_history(tmp_path):
     runs = [_run(tmp_path, s, [(0, 900 + s), (100, 500 + s)]) for s in range(2)]
-    rows = report.summarise(runs)
+    rows = summary.summarise(runs)
     assert curves.plot_curves(runs, rows, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 10_000
     for r in runs:
@@ -42,7 +45,7 @@ def test_the_report_draws_curves_only_where_runs_kept_a_history(tmp_path):
 
 def test_each_scaling_has_its_own_colour_fixed_by_the_pixels_module():
     colours = [curves.scaling_colour(s) for s in ("raw", "unit", "symmetric", "imagenet")]
-    assert colours == ["C0", "C1", "C2", "C3"]  # harness.pixels order, whatever a report holds
+    assert colours == ["C0", "C1", "C2", "C3"]  # harness.core.pixels order, whatever a report holds
 
 
 def test_recognisability_panel_draws_both_views_and_the_real_digits(tmp_path):
@@ -64,7 +67,7 @@ def test_recognisability_panel_draws_both_views_and_the_real_digits(tmp_path):
                      "primary_metric": "swd", "primary_direction": "min",
                      "metrics": {"swd": 800, "confident": 0.1, "confident_real": 0.98},
                      "run_dir": str(run_dir), "config": {"seed": seed}})
-    fig = curves.curves_figure(runs, report.summarise(runs))
+    fig = curves.curves_figure(runs, summary.summarise(runs))
     (panel,) = [a for a in fig.axes if a.get_title().startswith("gan: confident")]
     assert panel.get_title() == "gan: confident (x: confident_article)"
     ys = sorted(tuple(line.get_ydata()) for line in panel.get_lines())

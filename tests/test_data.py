@@ -9,10 +9,10 @@ import torch
 from helpers import make_cfg
 from PIL import Image
 
-from harness.data import DataError, ImageData, load_images, resize_uint8, stream_rows
-from harness.images import read_image
-from harness.segdata import SegData
-from harness.styledata import StyleData
+from harness.data.sources import DataError, ImageData, load_images, resize_uint8, stream_rows
+from harness.data.images import read_image
+from harness.data.seg import SegData
+from harness.data.style import StyleData
 
 
 def test_digits_are_uint8_upsampled_with_full_range():
@@ -168,7 +168,7 @@ def test_skip_unreadable_trains_without_them_and_the_log_counts_everything(tmp_p
     ["model=style", "data=photos"],
 ])
 def test_every_folder_config_offers_skip_unreadable_off_by_default(tmp_path, overrides):
-    from harness.train import build
+    from harness.run.fit import build
 
     assert make_cfg(tmp_path, *overrides, fast=False).data.skip_unreadable is False
     cfg = make_cfg(tmp_path, *overrides, "data.skip_unreadable=true", fast=False)
@@ -211,7 +211,7 @@ MODULES = {
     "image": lambda channels=1, **kw: ImageData("digits", channels, 8, batch_size=4,
                                                 eval_size=10, limit=60, **kw),
     "seg": lambda channels=3, **kw: SegData("mosaic", channels, 16, n_classes=3, batch_size=4,
-                                            n_train=12, n_val=4, texture_size=32, **kw),
+                                            n_train=12, n_val=4, mosaic={"texture_size": 32}, **kw),
     "style": lambda channels=3, **kw: StyleData(channels=channels, batch_size=3, eval_size=2,
                                                 crop_size=16, style_size=16, photo_size=32, **kw),
 }

@@ -8,10 +8,10 @@ import pytest
 from matplotlib.colors import to_rgb
 from PIL import Image
 
-from harness import montage
-from harness.curves import scaling_colour
-from harness.figures import build_montage, metrics_figure, plot_metrics
-from harness.stats import summarise
+from harness.report import montage
+from harness.report.curves import scaling_colour
+from harness.report.figures import build_montage, metrics_figure, plot_metrics
+from harness.report.summary import summarise
 
 GREY = montage.GREY
 DECODED, ARTICLE, STRETCHED = montage.DECODED, montage.ARTICLE, montage.STRETCHED

@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from harness import forecast, wholerun
+from harness.bench import forecast
+from harness.bench import wholerun
 
 
 def test_import_seconds_adds_only_the_top_level_imports():

@@ -4,8 +4,11 @@ import json
 
 import pytest
 
-from harness import report, stats, tables
-from harness.paired import noise_floors
+from harness.report import cli as report
+from harness.report import summary
+from harness.report import cells as stats
+from harness.report import tables
+from harness.report.paired import noise_floors
 
 REF = {"gan": {"scaling": "symmetric", "head": "tanh"}}
 FLOOR = {"gan": [{"scaling": "raw", "head": "identity"},
@@ -40,8 +43,8 @@ def _table_lines(md: str, family: str = "gan") -> list[str]:
 
 def test_the_table_is_sorted_by_rank_with_units_and_direction_in_the_header():
     records = [*_records(), _rec("imagenet", "tanh", 0, None, status="failed")]
-    rows = stats.summarise(records)
-    lines = _table_lines(report.markdown_table(rows))
+    rows = summary.summarise(records)
+    lines = _table_lines(tables.markdown_table(rows))
     assert lines[0] == ("| rank | pairing | swd, median [IQR] (×1e3; lower is better) | runs "
                         "| head's range |")
     assert lines[2:] == [
@@ -58,7 +61,7 @@ def test_max_direction_and_no_units_in_the_header():
                 "range_mismatch": False}
                for h, values in (("sigmoid", [0.5, 0.6, 0.7]), ("identity", [0.8, 0.8, 0.9]))
                for s, v in enumerate(values)]
-    lines = _table_lines(report.markdown_table(stats.summarise(records)), "seg")
+    lines = _table_lines(tables.markdown_table(summary.summarise(records)), "seg")
     assert lines[0] == "| rank | pairing | miou, median [IQR] (higher is better) | runs | head's range |"
     assert lines[2:] == ["| 1 | unit + identity | 0.8 [0.8, 0.85] | 3 ok | covers the data |",
                          "| 2 | unit + sigmoid | 0.6 [0.55, 0.65] | 3 ok | covers the data |"]
@@ -66,7 +69,7 @@ def test_max_direction_and_no_units_in_the_header():
 
 def test_steps_column_only_with_a_target_and_paired_column_only_with_a_reference():
     def header(**config):
-        return _table_lines(report.markdown_table(stats.summarise(_records(**config))))[0]
+        return _table_lines(tables.markdown_table(summary.summarise(_records(**config))))[0]
 
     assert header() == ("| rank | pairing | swd, median [IQR] (×1e3; lower is better) | runs "
                         "| head's range |")
@@ -82,7 +85,7 @@ def test_steps_column_only_with_a_target_and_paired_column_only_with_a_reference
 
 
 def test_paired_cells_against_the_reference():
-    lines = _table_lines(report.markdown_table(stats.summarise(_records(reference=REF))))
+    lines = _table_lines(tables.markdown_table(summary.summarise(_records(reference=REF))))
     # unit + sigmoid minus the reference, per seed: -30, -12, -276 -> median -30, [min, max]
     # covers 75%; raw + identity: 703, 688, 429 -> median 688
     assert lines[2] == ("| 1 | unit + sigmoid | 170 [160, 185] | -30 [-276, -12] 75.0%, n=3: "
@@ -93,15 +96,15 @@ def test_paired_cells_against_the_reference():
 
 
 def test_the_sentence_names_best_and_worst_with_medians_and_ratio_to_the_reference():
-    rows = stats.summarise(_records(reference=REF))
+    rows = summary.summarise(_records(reference=REF))
     # 170 / 182 = 0.934, 883 / 182 = 4.852; three seeds cover at most 75% < 95%
     assert tables.sentence(rows) == (
         "Best unit + sigmoid (median swd 170, 0.93x the reference); worst raw + identity "
         "(median swd 883, 4.85x the reference). No pairing is separable from the reference "
         "with 3 seeds at 95%.")
-    assert tables.sentence(rows) + "\n" in report.markdown_table(rows)
+    assert tables.sentence(rows) + "\n" in tables.markdown_table(rows)
     # without a reference: medians only, nothing about separability
-    assert tables.sentence(stats.summarise(_records())) == (
+    assert tables.sentence(summary.summarise(_records())) == (
         "Best unit + sigmoid (median swd 170); worst raw + identity (median swd 883).")
 
 
@@ -112,7 +115,7 @@ def test_the_sentence_names_what_six_seeds_separate():
     swd = {("symmetric", "tanh"): ref,
            ("unit", "sigmoid"): [v - d for v, d in zip(ref, [5, 6, 7, 8, 9, 10])],
            ("symmetric", "identity"): [v + d for v, d in zip(ref, [-1, 2, 3, 4, 5, 6])]}
-    rows = stats.summarise(_records(swd, reference=REF))
+    rows = summary.summarise(_records(swd, reference=REF))
     # unit + sigmoid: 95, 104, 113, 122, 131, 140 -> median 117.5, 0.94x of 125
     assert tables.sentence(rows) == (
         "Best unit + sigmoid (median swd 117.5, 0.94x the reference); worst symmetric + "
@@ -124,16 +127,16 @@ def test_the_sentence_names_what_six_seeds_separate():
 
 def test_the_noise_floor_line():
     records = _records(reference=REF, noise_floor=FLOOR)
-    rows = stats.summarise(records)
+    rows = summary.summarise(records)
     floors = noise_floors(rows, stats.by_cell(records), stats.study_settings(records))
     # raw + identity minus symmetric + identity, per seed: 3, -4, 6 -> median 3, [-4, 6] 75%
     assert floors == {"gan": "raw + identity minus symmetric + identity (the same function): "
                              "median paired difference of swd 3 (3 seeds; 75.0% interval -4..6)"}
-    md = report.markdown_table(rows, floors)
+    md = tables.markdown_table(rows, floors)
     assert "\nNoise floor: raw + identity minus symmetric + identity (the same function): median " \
            "paired difference of swd 3 (3 seeds; 75.0% interval -4..6).\n" in md
     assert md.index("Noise floor:") > md.index("| 4 | raw + identity |")
-    assert "Noise floor" not in report.markdown_table(rows)
+    assert "Noise floor" not in tables.markdown_table(rows)
     none = stats.study_settings(_records())
     assert noise_floors(rows, stats.by_cell(records), none) == {}  # the study names none
 
@@ -141,13 +144,13 @@ def test_the_noise_floor_line():
 def test_a_study_shows_its_rulers_beside_the_primary_and_only_those_the_runs_have():
     records = [{**r, "metrics": {**r["metrics"], "brightness": 0.1 * r["seed"]}}
                for r in _records()]
-    rows = stats.summarise(records)
-    lines = _table_lines(report.markdown_table(rows, shown={"gan": ["brightness", "absent",
+    rows = summary.summarise(records)
+    lines = _table_lines(tables.markdown_table(rows, shown={"gan": ["brightness", "absent",
                                                                     "swd"]}))
     assert lines[0] == ("| rank | pairing | swd, median [IQR] (×1e3; lower is better) | "
                         "brightness, median [IQR] | runs | head's range |")
     assert lines[2] == "| 1 | unit + sigmoid | 170 [160, 185] | 0.1 [0.05, 0.15] | 3 ok | covers the data |"
-    assert _table_lines(report.markdown_table(rows))[0].count("brightness") == 0
+    assert _table_lines(tables.markdown_table(rows))[0].count("brightness") == 0
 
 
 @pytest.mark.parametrize("reused, line", [
@@ -192,13 +195,13 @@ def test_the_newest_records_study_settings_are_the_ones_reported():
     mixed = [*old[:len(old) // 2], *new[len(new) // 2:]]
     assert stats.study_settings(mixed)["reference"] == {"gan": {"scaling": "raw",
                                                                 "head": "identity"}}
-    rows = stats.summarise(mixed)
+    rows = summary.summarise(mixed)
     assert {r["vs_reference"] for r in rows if r["head"] == "identity"
             and r["scaling"] == "raw"} == {"reference"}
 
 
 def test_a_reference_without_runs_is_said_not_dropped():
-    rows = stats.summarise(_records(reference={"gan": {"scaling": "imagenet", "head": "tanh"}}))
+    rows = summary.summarise(_records(reference={"gan": {"scaling": "imagenet", "head": "tanh"}}))
     assert "The reference, imagenet + tanh, has no ok run here: nothing is paired" \
         in tables.sentence(rows)
     header = tables.family_table(rows).splitlines()[0]
@@ -206,7 +209,7 @@ def test_a_reference_without_runs_is_said_not_dropped():
 
 
 def test_training_wall_time_counts_overlapping_runs_once():
-    from harness.readme import _time_lines
+    from harness.report.readme import _time_lines
 
     runs = [{"started": "2026-01-01T10:00:00", "wall_time_s": 100.0},  # 10:00:00-10:01:40
             {"started": "2026-01-01T10:00:30", "wall_time_s": 100.0},  # overlaps: to 10:02:10

@@ -6,7 +6,7 @@ import torch
 
 from harness.models import article_dcgan, dcgan
 from helpers import make_cfg, tb_tags
-from harness.runs import run
+from harness.run.runs import run
 
 
 @pytest.mark.parametrize("size,channels", [(32, 1), (64, 3)])
@@ -19,7 +19,7 @@ def test_dcgan_shapes(size, channels):
 
 def test_article_dcgan_matches_the_article():
     G = article_dcgan.Generator(channels=3, image_size=48, z_dim=100, width=1.0)
-    D = article_dcgan.Discriminator(channels=3, image_size=48, width=1.0)
+    D = article_dcgan.Discriminator(channels=3, image_size=48, width=1.0, norm="batch")
     z = G.sample_z(1000)
     assert float(z.min()) >= -1 and float(z.max()) <= 1 and float(z.min()) < -0.99  # U(-1, 1)
     assert G.fc.out_features == 3 * 3 * 512
@@ -29,10 +29,10 @@ def test_article_dcgan_matches_the_article():
     convs = [m for m in D.net if isinstance(m, torch.nn.Conv2d)]
     assert [m.out_channels for m in convs] == [64, 128, 256, 512]
     assert not isinstance(D.net[1], torch.nn.BatchNorm2d)  # first conv has no BN
-    small = article_dcgan.Generator(channels=1, image_size=48, width=0.125)
+    small = article_dcgan.Generator(channels=1, image_size=48, z_dim=100, width=0.125)
     x = small(small.sample_z(2))
     assert x.shape == (2, 1, 48, 48)
-    assert article_dcgan.Discriminator(1, 48, width=0.125)(x).shape == (2,)
+    assert article_dcgan.Discriminator(1, 48, width=0.125, norm="batch")(x).shape == (2,)
 
 
 @pytest.mark.slow
@@ -122,7 +122,7 @@ def test_data_without_what_the_family_needs_is_one_line_before_any_work(tmp_path
 
 def test_article_view_stretches_each_grid_once():
     from harness.models.gan import GANModule
-    from harness.visuals import stretch_grid
+    from harness.metrics.visuals import stretch_grid
 
     out = torch.cat([torch.full((64, 1, 4, 4), 0.1), torch.full((64, 1, 4, 4), 0.5)])
     out[0, 0, 0, 0], out[64, 0, 0, 0] = -0.3, 2.0  # each grid's own min/max

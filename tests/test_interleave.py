@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from harness import interleave
+from harness.bench import interleave
 
 
 def test_summary_is_the_ratio_of_summed_times_with_the_groups_interval():

@@ -9,8 +9,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from harness import pixels, report
-from harness.runs import run
+from harness.core import pixels
+from harness.report import cli as report
+from harness.run.runs import run
 from helpers import CONF, check_head, make_cfg
 from hydra_plugins.harness_sweeper.harness_sweeper import grid
 

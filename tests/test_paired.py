@@ -3,7 +3,9 @@ import math
 
 import pytest
 
-from harness.paired import paired_difference, sign_coverage
+from harness.core.signtest import sign_coverage
+from harness.report import summary
+from harness.report.paired import paired_difference
 
 
 def test_coverage_of_the_order_statistics_by_hand():
@@ -49,13 +51,13 @@ def _rec(scaling, head, seed, swd):
 
 
 def test_the_report_pairs_each_pairing_with_the_studys_reference_by_seed():
-    from harness import stats
+    from harness.report import cells as stats
 
     ref = {0: 180.0, 1: 182.0, 2: 476.0}
     article = {0: 883.0, 1: 870.0, 2: 905.0, 3: 900.0}  # seed 3 has no reference run
     records = [_rec("symmetric", "tanh", s, v) for s, v in ref.items()]
     records += [_rec("raw", "identity", s, v) for s, v in article.items()]
-    rows = {(r["scaling"], r["head"]): r for r in stats.summarise(records)}
+    rows = {(r["scaling"], r["head"]): r for r in summary.summarise(records)}
     assert rows[("symmetric", "tanh")]["vs_reference"] == "reference"
     raw = rows[("raw", "identity")]
     assert (raw["paired_n"], raw["paired_median"], raw["paired_low"], raw["paired_high"]) == (
@@ -81,7 +83,7 @@ def test_short_cell_says_the_sign_the_interval_and_the_verdict():
 
 
 def test_an_arm_with_settings_of_its_own_is_compared_with_the_one_reference_of_its_data():
-    from harness.paired import add_paired
+    from harness.report.paired import add_paired
 
     def runs(values):
         return [{"seed": s, "status": "ok", "metrics": {"swd": v}} for s, v in enumerate(values)]

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from harness.pixels import (HEADS, SCALINGS, UnknownChoice, get_head, make_scaling, out_excess,
+from harness.core.pixels import (HEADS, SCALINGS, UnknownChoice, get_head, make_scaling, out_excess,
                             out_of_range, range_mismatch)
 from helpers import check_head
 

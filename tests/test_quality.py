@@ -7,8 +7,11 @@ import math
 
 import pytest
 
-from harness import quality, report
-from harness.history import HISTORY, History
+from harness.report import quality
+from harness.report import summary
+from harness.report import cli as report
+from harness.report import cells
+from harness.core.history import HISTORY, History
 
 TARGET = {"gan": 400.0, "seg": 0.75}
 
@@ -46,7 +49,7 @@ def test_max_direction_first_step_at_or_above_the_target(tmp_path):
     run = _run(tmp_path, "a", MIOU, family="seg", metric="miou", direction="max")
     assert quality.run_steps(run, 0.75) == (100.0, 150.0)  # and stays reached at 150 (0.70)
     assert quality.run_steps(run, 0.50) == (50.0, 150.0)
-    (row,) = report.summarise([run])
+    (row,) = summary.summarise([run])
     assert (row["target"], row["quality_reached"], row["steps_to_quality"]) == (0.75, "1/1", "100")
     assert row["last_step"] == 150.0
 
@@ -56,9 +59,9 @@ def test_a_run_that_never_reaches_reads_more_than_its_last_step(tmp_path):
     first, last = quality.run_steps(run, 100.0)
     assert math.isinf(first) and last == 300.0
     assert quality.steps_text(first, last) == ">300"
-    (row,) = report.summarise([run])
+    (row,) = summary.summarise([run])
     assert row["quality_reached"] == "1/1"  # swd <= 400
-    (row,) = report.summarise([{**run, "config": {"target": {"gan": 100.0}}}])
+    (row,) = summary.summarise([{**run, "config": {"target": {"gan": 100.0}}}])
     assert (row["quality_reached"], row["steps_to_quality"]) == ("0/1", ">300")
 
 
@@ -82,7 +85,7 @@ def test_median_over_three_seeds_one_never_reaching_is_finite(tmp_path):
                  seed=1),  # 100
             _run(tmp_path, "s2", [(0, 900.0), (100, 800.0), (200, 700.0), (300, 600.0)],
                  seed=2)]  # never
-    (row,) = report.summarise(runs)
+    (row,) = summary.summarise(runs)
     # sorted firsts [100, 200, never]: the median seed reached it at 200
     assert (row["quality_reached"], row["steps_to_quality"]) == ("2/3", "200")
     assert (row["target"], row["last_step"]) == (400.0, 300.0)
@@ -93,7 +96,7 @@ def test_median_over_three_seeds_two_never_reaching_is_more_than_n(tmp_path):
     runs = [_run(tmp_path, "s0", SWD, seed=0),  # 200
             _run(tmp_path, "s1", never, seed=1),
             _run(tmp_path, "s2", [*never, (400, 550.0)], seed=2)]  # watched longest: to 400
-    (row,) = report.summarise(runs)
+    (row,) = summary.summarise(runs)
     # sorted firsts [200, never, never]: the median seed never did, by step 400
     assert (row["quality_reached"], row["steps_to_quality"]) == ("1/3", ">400")
     assert row["last_step"] == 400.0
@@ -107,7 +110,7 @@ def test_failed_and_diverged_runs_are_ignored(tmp_path):
             _run(tmp_path, "s2", [(0, 10.0), (100, 10.0)], seed=2, status="failed"),
             _run(tmp_path, "s3", [(0, 10.0), (500, 10.0)], seed=3, status="diverged")]
     assert all(math.isnan(x) for x in quality.run_steps(runs[2], 400.0))
-    (row,) = report.summarise(runs)
+    (row,) = summary.summarise(runs)
     assert (row["ok"], row["failed"], row["diverged"]) == (2, 1, 1)
     assert (row["quality_reached"], row["steps_to_quality"]) == ("1/2", ">300")
     assert row["last_step"] == 300.0  # not the diverged run's 500
@@ -115,12 +118,12 @@ def test_failed_and_diverged_runs_are_ignored(tmp_path):
 
 def test_only_families_with_a_target_get_the_columns(tmp_path):
     gan = _run(tmp_path, "gan", SWD, target={"seg": 0.75})
-    (row,) = report.summarise([gan])
+    (row,) = summary.summarise([gan])
     assert not {"target", "quality_reached", "steps_to_quality"} & set(row)
     assert row["last_step"] == 300.0  # how far it was watched, target or not
     no_history = {**gan, "run_dir": str(tmp_path / "nothing-here"),
                   "config": {"target": TARGET}}
-    (row,) = report.summarise([no_history])
+    (row,) = summary.summarise([no_history])
     assert (row["target"], row["quality_reached"], row["steps_to_quality"]) == (400.0, "", "")
 
 

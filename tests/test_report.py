@@ -9,7 +9,12 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from harness import pixels, report, stats
+from harness.core import pixels
+from harness.report import summary
+from harness.report import cli as report
+from harness.report import tables
+from harness.report import cells
+from harness.report import cells as stats
 
 COMMAND = "python -m harness.train -m experiment=toy"
 EARLIER = "2020-01-01T00:00:00"  # every toy run started before any sweep these tests start
@@ -58,7 +63,7 @@ def written(sweep, tmp_path_factory):
 
 
 def test_load_records_finds_nested_runs_sorted(sweep):
-    records = report.load_records(sweep)
+    records = cells.load_records(sweep)
     assert [(r["head"], r["seed"]) for r in records] == [
         ("identity", 0), ("identity", 1), ("identity", 2),
         ("tanh", 0), ("tanh", 1), ("tanh", 2), ("tanh", 3)]
@@ -68,21 +73,21 @@ def test_load_records_finds_nested_runs_sorted(sweep):
 
 def test_load_records_missing_dir(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope"):
-        report.load_records(tmp_path / "nope")
+        cells.load_records(tmp_path / "nope")
 
 
 def test_median_iqr_by_hand():
     """numpy's linear interpolation: 1, 2, 3 -> median 2, quartiles 1.5 and 2.5; non-finite
     values are left out; none left, NaN."""
-    assert report.median_iqr([3.0, 1.0, 2.0]) == (2.0, 1.5, 2.5)
-    assert report.median_iqr([1.0, 2.0, 3.0, 10.0]) == (2.5, 1.75, 4.75)  # 1 + 0.75, 3 + 1.75
-    assert report.median_iqr([4.0, None, math.nan, math.inf]) == (4.0, 4.0, 4.0)
-    assert all(math.isnan(x) for x in report.median_iqr([None, math.nan]))
+    assert cells.median_iqr([3.0, 1.0, 2.0]) == (2.0, 1.5, 2.5)
+    assert cells.median_iqr([1.0, 2.0, 3.0, 10.0]) == (2.5, 1.75, 4.75)  # 1 + 0.75, 3 + 1.75
+    assert cells.median_iqr([4.0, None, math.nan, math.inf]) == (4.0, 4.0, 4.0)
+    assert all(math.isnan(x) for x in cells.median_iqr([None, math.nan]))
     assert not hasattr(report, "mean_ci95") and not hasattr(stats, "T975")
 
 
 def test_summary_medians_quartiles_and_counts(sweep):
-    rows = report.summarise(report.load_records(sweep))
+    rows = summary.summarise(cells.load_records(sweep))
     assert [(r["scaling"], r["head"]) for r in rows] == [("raw", "identity"), ("raw", "tanh")]
     ident, tanh = rows
     assert (ident["swd_median"], ident["swd_q25"], ident["swd_q75"]) == (2.0, 1.5, 2.5)
@@ -120,7 +125,7 @@ def test_rank_by_median_direction_and_excluded_values():
         _rec("tanh_fit", 2, float("nan")), _rec("tanh_fit", 3, 9.0, status="diverged"),
         _rec("clamp_fit", 0, None, status="skipped"),
     ]
-    rows = {r["head"]: r for r in report.summarise(records)}
+    rows = {r["head"]: r for r in summary.summarise(records)}
     assert {r["primary"] for r in rows.values()} == {"miou"}
     assert {r["direction"] for r in rows.values()} == {"max"}
     order = ("tanh_wide", "identity", "sigmoid", "tanh_fit", "tanh", "clamp_fit")
@@ -145,7 +150,7 @@ def test_summarise_needs_no_files():
     step, even where the study names a target; never a KeyError."""
     records = [{**_rec("identity", s, v, declares=("miou", "max")),
                 "config": {"target": {"seg": 0.85}}} for s, v in enumerate([0.8, 0.9])]
-    (row,) = report.summarise(records)
+    (row,) = summary.summarise(records)
     assert row["miou_median"] == pytest.approx(0.85) and row["target"] == 0.85
     assert math.isnan(row["last_step"])
     assert (row["quality_reached"], row["steps_to_quality"]) == ("", "")
@@ -154,10 +159,10 @@ def test_summarise_needs_no_files():
 def test_primary_override_and_fallback():
     records = [_rec("identity", s, v, family="style", metric="content") for s, v in
                enumerate([1.0, 2.0])] + [_rec("tanh", 0, 0.5, family="style", metric="content")]
-    rows = report.summarise(records)  # no record declares a metric: the first one, lower better
+    rows = summary.summarise(records)  # no record declares a metric: the first one, lower better
     assert (rows[0]["primary"], rows[0]["direction"]) == ("content", "min")
     assert [r["rank"] for r in rows] == [2, 1]
-    rows = report.summarise(records, primary={"style": ("content", "max")})
+    rows = summary.summarise(records, primary={"style": ("content", "max")})
     assert [r["rank"] for r in rows] == [1, 2]
 
 
@@ -171,11 +176,11 @@ def test_family_ranked_by_the_metric_its_records_declare():
                toy("tanh", 0, 9.0, 0.90), toy("tanh", 1, 9.0, 0.92),
                _rec("identity", 0, 5.0, family="gan", metric="swd", declares=("swd", "min")),
                _rec("tanh", 0, 3.0, family="gan", metric="swd", declares=("swd", "min"))]
-    rows = {(r["family"], r["head"]): r for r in report.summarise(records)}
+    rows = {(r["family"], r["head"]): r for r in summary.summarise(records)}
     assert (rows["toy", "tanh"]["primary"], rows["toy", "tanh"]["direction"]) == ("acc", "max")
     assert (rows["toy", "tanh"]["rank"], rows["toy", "identity"]["rank"]) == (1, 2)
     assert (rows["gan", "tanh"]["rank"], rows["gan", "identity"]["rank"]) == (1, 2)
-    table = report.markdown_table(list(rows.values()))
+    table = tables.markdown_table(list(rows.values()))
     gan, toy = table.split("### gan\n")[1].split("### toy\n")
     assert "| rank | pairing | swd, median [IQR] (lower is better) | runs | head's range |" in gan
     assert "| rank | pairing | acc, median [IQR] (higher is better) | runs | head's range |" in toy
@@ -186,7 +191,7 @@ def test_family_ranked_by_the_metric_its_records_declare():
 
 
 def test_scaling_and_head_order_follow_pixels(monkeypatch):
-    """A head or scaling added to ``harness.pixels`` is ordered where its dict puts it; names
+    """A head or scaling added to ``harness.core.pixels`` is ordered where its dict puts it; names
     pixels does not know come after, alphabetically."""
     heads = list(pixels.HEADS)
     heads.insert(heads.index("tanh"), "new_head")  # between identity and tanh
@@ -195,7 +200,7 @@ def test_scaling_and_head_order_follow_pixels(monkeypatch):
     names = ["tanh_wide", "zz_unknown", "tanh", "b_unknown", "new_head", "identity"]
     records = [_rec(h, 0, 0.5, scaling=s) for s in ("new_scaling", "imagenet", "raw")
                for h in names]
-    rows = report.summarise(records)
+    rows = summary.summarise(records)
     order = ["identity", "new_head", "tanh", "tanh_wide", "b_unknown", "zz_unknown"]
     assert [(r["scaling"], r["head"]) for r in rows] == [
         (s, h) for s in ("raw", "imagenet", "new_scaling") for h in order]
@@ -271,18 +276,37 @@ def test_main_missing_dir(tmp_path, capsys):
     assert err.startswith("error: ") and "missing" in err and err.count("\n") == 1
 
 
-def test_main_default_out_dir(sweep, tmp_path, monkeypatch, capsys):
+def test_main_default_out_dir_follows_the_sweep_not_the_working_directory(sweep, tmp_path,
+                                                                        monkeypatch, capsys):
+    """Where the sweep wrote its report (its sweep.json says) wherever the command runs; a
+    folder no sweep named: beside its runs, never into the working directory's results/."""
     monkeypatch.chdir(tmp_path)
     assert report.main([str(sweep)]) == 0
     out = capsys.readouterr().out
-    assert "results/toy" in out and "| 2 | raw + tanh | 11 [10.5, 11.5] |" in out
-    assert (tmp_path / "results" / "toy" / "README.md").is_file()
-    assert "Findings" not in (tmp_path / "results" / "toy" / "README.md").read_text()
+    assert f"wrote {sweep / 'report'}/" in out and "| 2 | raw + tanh | 11 [10.5, 11.5] |" in out
+    assert "Findings" not in (sweep / "report" / "README.md").read_text()
+    assert not (tmp_path / "results").exists()
+    named = tmp_path / "elsewhere" / "results" / "toy"
+    (sweep / report.SWEEP_INFO).write_text(json.dumps({"report_dir": str(named)}))
+    assert report.main([str(sweep)]) == 0
+    assert (named / "README.md").is_file() and f"wrote {named}/" in capsys.readouterr().out
+
+
+def _outcome(monkeypatch, tmp_path):
+    """The file the command that starts a sweep names for its outcome (harness.train.main)."""
+    from harness.core.outcome import OUTCOME_ENV
+
+    path = tmp_path / "outcome.json"
+    monkeypatch.setenv(OUTCOME_ENV, str(path))
+    return lambda: json.loads(path.read_text())
 
 
 def test_callback_writes_report_and_never_raises(sweep, tmp_path, monkeypatch, caplog):
+    from harness.report.callback import ReportCallback
+
     monkeypatch.setattr("sys.argv", ["train.py", "-m", "experiment=toy"])
-    callback = report.ReportCallback(out_root=str(tmp_path / "results"))
+    outcome = _outcome(monkeypatch, tmp_path)
+    callback = ReportCallback(out_root=str(tmp_path / "results"))
     config = OmegaConf.create({"study": "toy", "hydra": {
         "sweep": {"dir": str(sweep)}, "runtime": {"choices": {"experiment": "toy"}}}})
     callback.on_multirun_start(config)
@@ -294,17 +318,39 @@ def test_callback_writes_report_and_never_raises(sweep, tmp_path, monkeypatch, c
     assert ", 7 of 7 runs reused from earlier sweeps" in readme
     saved = json.loads((sweep / report.SWEEP_INFO).read_text())
     assert saved["started"] > EARLIER and saved["wall_time_s"] >= 0
+    assert saved["report_dir"] == str((tmp_path / "results" / "toy").resolve())
+    assert outcome() == {"report_error": None}
 
-    assert report.LAST_REPORT_ERROR is None
     adhoc = OmegaConf.create({"study": "toy", "hydra": {"sweep": {"dir": str(sweep)}}})
     assert report.report_dir(adhoc, str(tmp_path / "results")) == sweep / "report"
+    # a named study run under another name is not that study: not into results/
+    renamed = OmegaConf.create({"study": "mine", "hydra": {
+        "sweep": {"dir": str(sweep)}, "runtime": {"choices": {"experiment": "toy"}}}})
+    assert report.report_dir(renamed, str(tmp_path / "results")) == sweep / "report"
 
     missing = OmegaConf.create({"study": "toy", "hydra": {"sweep": {"dir": str(tmp_path / "x")}}})
     callback.on_multirun_end(missing)  # logs, does not raise
     assert "report failed" in caplog.text
-    assert report.LAST_REPORT_ERROR.startswith("report failed: FileNotFoundError")
+    assert outcome()["report_error"].startswith("report failed: FileNotFoundError")
+
+
+def test_an_ad_hoc_sweeps_report_covers_its_own_runs_only(sweep, tmp_path, monkeypatch):
+    """Ad-hoc sweeps share one folder; the report of one leaves out earlier, unrelated runs
+    (those not among the runs its sweeper listed in sweep.json)."""
+    from harness.report.callback import ReportCallback
+
+    monkeypatch.setattr("sys.argv", ["train.py", "-m", "seed=0"])
+    ours = sorted(str(p.parent.relative_to(sweep)) for p in sweep.rglob("run.json"))[:2]
+    (sweep / report.SWEEP_INFO).write_text(json.dumps({"runs": ours}))
+    config = OmegaConf.create({"study": "toy", "hydra": {"sweep": {"dir": str(sweep)}}})
+    callback = ReportCallback(out_root=str(tmp_path / "results"))
     callback.on_multirun_start(config)
-    assert report.LAST_REPORT_ERROR is None
+    callback.on_multirun_end(config)
+    with (sweep / "report" / "runs.csv").open() as f:
+        assert sorted(r["run_dir"] for r in csv.DictReader(f)) == ours
+    assert report.main([str(sweep), "--out", str(tmp_path / "again")]) == 0  # the same runs
+    with (tmp_path / "again" / "runs.csv").open() as f:
+        assert sorted(r["run_dir"] for r in csv.DictReader(f)) == ours
 
 
 def _run_jsons(sweep):
@@ -328,9 +374,12 @@ def test_main_unwritable_out_is_one_line_and_exit_1(sweep, unwritable, capsys):
 
 
 def test_callback_unwritable_out_logs_one_line_and_says_so(sweep, tmp_path, monkeypatch, caplog):
+    from harness.report.callback import ReportCallback
+
     monkeypatch.setattr("sys.argv", ["train.py", "-m", "experiment=toy"])
+    outcome = _outcome(monkeypatch, tmp_path)
     (tmp_path / "results").write_text("a file where the results folder should be\n")
-    callback = report.ReportCallback(out_root=str(tmp_path / "results"))
+    callback = ReportCallback(out_root=str(tmp_path / "results"))
     config = OmegaConf.create({"study": "toy", "hydra": {
         "sweep": {"dir": str(sweep)}, "runtime": {"choices": {"experiment": "toy"}}}})
     before = _run_jsons(sweep)
@@ -342,5 +391,5 @@ def test_callback_unwritable_out_logs_one_line_and_says_so(sweep, tmp_path, monk
     line = errors[0].getMessage()
     assert "\n" not in line
     assert line.startswith(f"error: cannot write the report to '{tmp_path / 'results' / 'toy'}': ")
-    assert report.LAST_REPORT_ERROR == line
+    assert outcome()["report_error"] == line
     assert _run_jsons(sweep) == before

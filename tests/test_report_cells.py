@@ -7,7 +7,11 @@ import json
 import pytest
 from PIL import Image
 
-from harness import record, report, stats, tables
+from harness.core import record
+from harness.report import summary
+from harness.report import cli as report
+from harness.report import cells as stats
+from harness.report import tables
 
 
 def _record(seed, swd, *, head="identity", threads=2, **config):
@@ -40,7 +44,7 @@ STEPS = [_record(0, 1.0, steps=300), _record(0, 5.0, steps=301), _record(1, 3.0,
 
 
 def test_steps_300_and_301_are_two_rows_not_two_seeds():
-    rows = report.summarise(STEPS)
+    rows = summary.summarise(STEPS)
     # steps=300: seeds 0 and 1, swd 1 and 3 -> median 2, quartiles 1.5 and 2.5
     assert [(r["steps"], r["n"], r["swd_median"], r["swd_q25"], r["swd_q75"]) for r in rows] == [
         ("300", 2, 2.0, 1.5, 2.5), ("301", 1, 5.0, 5.0, 5.0)]
@@ -56,43 +60,43 @@ def test_steps_300_and_301_are_two_rows_not_two_seeds():
 def test_any_config_key_that_differs_splits_the_cell(key, values):
     records = [_record(0, 1.0, **{key: values[0]}), _record(0, 2.0, **{key: values[1]}),
                _record(1, 3.0, **{key: values[0]})]
-    rows = report.summarise(records)
+    rows = summary.summarise(records)
     shown = [v if isinstance(v, str) else json.dumps(v) for v in values]  # command-line spelling
     assert [(r[key], r["n"]) for r in rows] == [(shown[0], 2), (shown[1], 1)]
 
 
 def test_threads_used_count_even_where_the_config_says_0():
-    rows = report.summarise([_record(0, 1.0, threads=1), _record(1, 2.0, threads=2)])
+    rows = summary.summarise([_record(0, 1.0, threads=1), _record(1, 2.0, threads=2)])
     assert [(r["threads"], r["n"]) for r in rows] == [("1", 1), ("2", 1)]
 
 
 def test_a_missing_key_is_a_value_of_its_own():
     records = [_record(0, 1.0, **{"model.module.net.norm": "batch"}), _record(1, 2.0)]
-    rows = report.summarise(records)
+    rows = summary.summarise(records)
     assert [(r["model.module.net.norm"], r["n"]) for r in rows] == [("batch", 1), ("–", 1)]
 
 
 def test_same_settings_give_no_column_and_the_table_of_today():
     """Seeds, paths, the question, the progress bar and the checkpoint interval differ per run
     (``_record``): none of them is a setting, so one row of three seeds."""
-    rows = report.summarise([_record(s, float(s)) for s in range(3)])
+    rows = summary.summarise([_record(s, float(s)) for s in range(3)])
     assert [(r["n"], stats.setting_columns(r)) for r in rows] == [(3, [])]
-    table = report.markdown_table(rows).splitlines()
+    table = tables.markdown_table(rows).splitlines()
     i = table.index("| rank | pairing | swd, median [IQR] (lower is better) | runs | head's range |")
     assert table[i + 2] == "| 1 | raw + identity | 1 [0.5, 1.5] | 3 ok | covers the data |"  # swd 0, 1, 2
 
 
 def test_not_result_is_read_not_copied(monkeypatch):
     monkeypatch.setattr(record, "NOT_RESULT", (*record.NOT_RESULT, "steps"))
-    assert [r["n"] for r in report.summarise(STEPS)] == [3]
+    assert [r["n"] for r in summary.summarise(STEPS)] == [3]
 
 
 def test_a_setting_shows_only_in_the_family_where_it_tells_rows_apart():
     seg = [{**_record(s, 0.5, steps=100), "family": "seg", "model": "seg"} for s in (0, 1)]
-    rows = report.summarise([*STEPS, *seg])
+    rows = summary.summarise([*STEPS, *seg])
     assert [(r["family"], r["steps"], r["n"]) for r in rows] == [
         ("gan", "300", 2), ("gan", "301", 1), ("seg", "100", 2)]
-    gan, seg_table = report.markdown_table(rows).split("### seg")
+    gan, seg_table = tables.markdown_table(rows).split("### seg")
     assert "| 1 | raw + identity, steps=300 | 2 [1.5, 2.5] | 2 ok | covers the data |" in gan
     assert "| 2 | raw + identity, steps=301 | 5 | 1 ok | covers the data |" in gan
     assert "| 1 | raw + identity | 0.5 | 2 ok | covers the data |" in seg_table  # steps=100 in every row
@@ -127,7 +131,7 @@ def test_report_files_show_the_setting_column(tmp_path):
 def test_labels_name_the_setting():
     """The front page names a pairing with the settings that tell its rows apart, in the table
     and in the sentence (the figures' labels are tests/test_figures.py's)."""
-    rows = report.summarise(STEPS)
+    rows = summary.summarise(STEPS)
     assert stats.shown_settings(rows) == {"steps": None}  # a tie: no value is the usual one
     assert [tables.pairing(r, rows) for r in rows] == ["raw + identity, steps=300",
                                                       "raw + identity, steps=301"]
@@ -143,7 +147,7 @@ def test_labels_name_the_setting():
         "raw + identity, norm=x, last_lr_scale=x")
     # a second model in the family puts the model in front
     other = [{**r, "model": "dcgan"} for r in STEPS[:1]]
-    rows = report.summarise([*STEPS, *other])
+    rows = summary.summarise([*STEPS, *other])
     assert [tables.pairing(r, rows) for r in rows] == [  # 300 steps: what most rows share
         "dcgan: raw + identity", "gan_article: raw + identity", "gan_article: raw + identity, "
         "steps=301"]

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from harness.history import read_history
-from harness.runs import run
+from harness.core.history import read_history
+from harness.run.runs import run
 from helpers import FAST, ROOT, SEG_FAST, TESTS, make_cfg, run_cli
 
 STOP = ["+callbacks.stop._target_=helpers.StopAt", "+callbacks.stop.step=7"]
@@ -95,7 +95,7 @@ def test_a_stale_lock_is_taken_over(tmp_path, caplog):
 
 
 def test_a_lock_being_written_is_not_taken_over(tmp_path):
-    from harness.lock import acquire
+    from harness.core.lock import acquire
 
     (tmp_path / ".lock").write_text("")  # created a moment ago, its PID not written yet
     assert acquire(tmp_path) == (False, "being taken by another process")

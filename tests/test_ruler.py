@@ -1,4 +1,4 @@
-"""The recognisability ruler (``harness.ruler``) and the article's whole-batch stretch.
+"""The recognisability ruler (``harness.metrics.ruler``) and the article's whole-batch stretch.
 
 One classifier is trained per module (32 px, cached in a temporary folder) and shared; the
 margins in the comments were measured with it."""
@@ -7,29 +7,29 @@ import time
 import pytest
 import torch
 
-from harness import ruler
-from harness.data import ImageData
-from harness.visuals import stretch_grid, stretch_per_image
+from harness.metrics import digit_net, ruler
+from harness.data.sources import ImageData, hold_out
+from harness.metrics.visuals import stretch_grid, stretch_per_image
 from helpers import ROOT
 
 SIZE = 32
 
 
-threads = ruler.torch_threads  # n torch threads inside, the caller's count given back
+threads = digit_net.torch_threads  # n torch threads inside, the caller's count given back
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """(network, record, cache file, cache folder) of the 32 px classifier, trained here."""
     cache = tmp_path_factory.mktemp("data")
-    net, info, path = ruler.load_classifier(SIZE, cache)
+    net, info, path = digit_net.load_classifier(SIZE, cache)
     return net, info, path, cache
 
 
 @pytest.fixture(scope="module")
 def halves():
     """The held-out digits in two halves: KID's reference and the real samples measured."""
-    images, labels = ruler.held_out(SIZE)
+    images, labels = digit_net.held_out(SIZE)
     return images[:224], images[224:], labels
 
 
@@ -38,7 +38,7 @@ def measure(halves):
     """The ruler against the first half of the held-out digits: the repository's cached one
     (data/ruler/, as the runs of the other tests use it; trained once where it is missing), so
     the fast tier does not train one of its own; the slow tests train theirs (``trained``)."""
-    return ruler.Ruler(ruler.load_classifier(SIZE, ROOT / "data")[0], halves[0])
+    return ruler.Ruler(digit_net.load_classifier(SIZE, ROOT / "data")[0], halves[0])
 
 
 # ----------------------------------------------------------------------------- fast
@@ -62,8 +62,8 @@ def test_split_is_the_gan_runs_split():
     data = ImageData("digits", channels=1, image_size=SIZE, batch_size=64, eval_size=512,
                      steps=1, seed=0)
     data.setup()
-    images, labels = ruler.digits(SIZE)
-    held, train = ruler.split(len(images))
+    images, labels = digit_net.digits(SIZE)
+    held, train = hold_out(len(images))
     assert (len(held), len(train)) == (449, 1348)
     assert torch.equal(images[held], data.eval_images)
     assert torch.equal(images[train], data.train_images)
@@ -71,8 +71,8 @@ def test_split_is_the_gan_runs_split():
 
 
 def test_rejects_wrong_input():
-    net = ruler.initial(ruler.recipe(SIZE))
-    real = ruler.held_out(SIZE)[0][:8]
+    net = digit_net.initial(digit_net.recipe(SIZE))
+    real = digit_net.held_out(SIZE)[0][:8]
     measure = ruler.Ruler(net, real)
     for bad in (real.float(), real[:, :, :16, :16], real[:1], real.expand(-1, 3, -1, -1)):
         with pytest.raises(ValueError, match="uint8"):
@@ -84,8 +84,8 @@ def test_rejects_wrong_input():
 def test_held_out_accuracy(trained, halves):
     net, info, path, _ = trained
     assert info["loaded"] is False and info["held_out_accuracy"] >= 0.97  # measured 0.9889
-    held, _ = ruler.held_out(SIZE)
-    assert ruler.accuracy(net, held, halves[2]) == pytest.approx(info["held_out_accuracy"])
+    held, _ = digit_net.held_out(SIZE)
+    assert digit_net.accuracy(net, held, halves[2]) == pytest.approx(info["held_out_accuracy"])
     assert info["train_seconds"] < 60  # one thread; measured 9 s on a busy 2-core machine
 
 
@@ -93,10 +93,10 @@ def test_held_out_accuracy(trained, halves):
 def test_second_load_uses_the_cache(trained):
     net, info, path, cache = trained
     assert path.is_file() and path.parent == cache / "ruler"
-    assert path.name == f"digits-{SIZE}px-{ruler.recipe_key(info['recipe'])}.pt"
+    assert path.name == f"digits-{SIZE}px-{digit_net.recipe_key(info['recipe'])}.pt"
     rng = torch.get_rng_state()
     start = time.perf_counter()
-    again, info2, path2 = ruler.load_classifier(SIZE, cache)
+    again, info2, path2 = digit_net.load_classifier(SIZE, cache)
     seconds = time.perf_counter() - start
     assert path2 == path and info2["loaded"] is True and seconds < 5  # measured 0.05 s
     assert info2["held_out_accuracy"] == info["held_out_accuracy"]
@@ -104,15 +104,15 @@ def test_second_load_uses_the_cache(trained):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert torch.equal(torch.get_rng_state(), rng)  # the caller's RNG is left alone
     with threads(2):  # a two-thread caller gets the same file: the ruler trains on one
-        assert ruler.load_classifier(SIZE, cache)[2] == path
+        assert digit_net.load_classifier(SIZE, cache)[2] == path
 
 
 def test_the_ruler_trains_on_one_thread_and_gives_the_callers_count_back(monkeypatch):
     seen = []
-    monkeypatch.setattr(ruler, "_train", lambda r, root: seen.append(
+    monkeypatch.setattr(digit_net, "_train", lambda r, root: seen.append(
         (torch.get_num_threads(), r["threads"])) or ("net", {}))
     with threads(2):
-        assert ruler.train(SIZE) == ("net", {})
+        assert digit_net.train(SIZE) == ("net", {})
         assert torch.get_num_threads() == 2
     assert seen == [(1, 1)]
 
@@ -150,10 +150,10 @@ def test_dimmed_batch_recognised_only_when_stretched(measure, halves):
 def test_48px_classifier():
     """The article's DCGAN works at 48 px: the same recipe trains there too (in the
     repository's cache the studies and the other tests share: trained once per fresh clone)."""
-    net, info, path = ruler.load_classifier(48, ROOT / "data")
+    net, info, path = digit_net.load_classifier(48, ROOT / "data")
     assert path.name.startswith("digits-48px-") and path.is_file()
     assert info["held_out_accuracy"] >= 0.97  # measured 0.9889
-    held = ruler.held_out(48)[0]
+    held = digit_net.held_out(48)[0]
     assert ruler.Ruler(net, held[:224])(held[224:])["confident"] >= 0.93  # measured 0.969
 
 
@@ -195,16 +195,16 @@ def _fake_mnist(root, images, labels):
 def test_mnist_on_disk_gets_its_own_ruler_and_a_gan_run_reports_it(tmp_path):
     """Where MNIST is present (here: the digits written in its file format, since tests never
     download), the ruler trains on its labels and a GAN run on it records recognisability."""
-    from harness.runs import run
+    from harness.run.runs import run
     from helpers import make_cfg
 
-    images, labels = ruler.labelled("digits", 28)
+    images, labels = digit_net.labelled("digits", 28)
     _fake_mnist(tmp_path / "mnist", images, labels)
     root = str(tmp_path / "mnist")
-    got, got_labels = ruler.labelled("mnist", 32, root)
+    got, got_labels = digit_net.labelled("mnist", 32, root)
     assert got.shape == (1797, 1, 32, 32) and torch.equal(got_labels, labels)
-    net, info, path = ruler.load_classifier(32, tmp_path / "cache", "mnist", root)
-    assert path.name.startswith("mnist-32px-") and info["recipe"]["max_train"] == ruler.MAX_TRAIN
+    net, info, path = digit_net.load_classifier(32, tmp_path / "cache", "mnist", root)
+    assert path.name.startswith("mnist-32px-") and info["recipe"]["max_train"] == digit_net.MAX_TRAIN
     assert info["held_out_accuracy"] >= 0.95
     rec = run(make_cfg(tmp_path, "data=mnist", f"data.root={root}", "steps=2", "logger=none",
                        f"model.module.ruler_dir={tmp_path / 'cache'}"), tmp_path / "run")

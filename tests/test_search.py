@@ -6,7 +6,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from helpers import CONF, ROOT, run_cli
-from harness.tuned import tuned
+from harness.run.tuned import tuned
 
 
 @pytest.mark.slow
@@ -36,10 +36,10 @@ def test_a_rate_not_searched_yet_is_one_clear_error(tmp_path):
 
 
 def test_the_search_measures_on_training_images_and_never_loads_the_held_out_split():
-    from harness.segdata import SegData
+    from harness.data.seg import SegData
 
     kw = dict(source="mosaic", channels=3, image_size=32, n_classes=5, batch_size=8, steps=2,
-              seed=0, n_train=64, n_val=16, texture_size=64)
+              seed=0, n_train=64, n_val=16, mosaic={"texture_size": 64})
     test, val = SegData(**kw), SegData(**kw, eval_split="validation")
     test.setup(), val.setup()
     assert len(val.val_images) == 16 and len(val.train_images) == 48

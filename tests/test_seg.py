@@ -6,32 +6,33 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from PIL import Image
 
-from helpers import CONF, SEG_FAST, tb_tags
-from harness.data import DataError
+from harness.run.fit import build_run
+from helpers import CONF, FAMILY_ARGS, SEG_FAST, tb_tags
+from harness.data.sources import DataError
 from harness.models.base import Skipped
 from harness.models.seg import SegModule, seg_metrics
 from harness.models.unet import UNet
-from harness.pixels import get_head, make_scaling
-from harness.segdata import PET_LUT, SegData, make_mosaic, read_mask
+from harness.core.pixels import get_head, make_scaling
+from harness.data.seg import PET_LUT, SegData, make_mosaic, read_mask
 
 SMALL = dict(image_size=32, n_classes=5, texture_size=64)
 
 
 def small_data(steps=3, **kw) -> SegData:
     args = dict(source="mosaic", channels=3, batch_size=8, steps=steps, seed=0, n_train=32,
-                n_val=16, **SMALL)
+                n_val=16, image_size=32, n_classes=5, mosaic={"texture_size": 64})
     dm = SegData(**{**args, **kw})
     dm.setup()
     return dm
 
 
 def small_module(scaling="imagenet", head="identity", norm="batch", channels=3) -> SegModule:
-    net = UNet(channels, n_classes=5, depth=2, width=8, norm=norm)
+    net = UNet(channels, n_classes=5, depth=2, width=8, norm=norm, init="auto")
     return SegModule(net, scaling=make_scaling(scaling, channels), head=get_head(head),
-                     n_classes=5, lr=3e-3, log_every=1)
+                     n_classes=5, lr=3e-3, ignore_index=255, n_overlay=16,
+                     **{**FAMILY_ARGS, "log_every": 1})
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -164,21 +165,19 @@ def test_config_composes_and_instantiates_as_train_does():
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("train", overrides=["model=seg", "scaling=imagenet", "head=sigmoid",
                                           "data.image_size=32", "data.n_train=16", "data.n_val=8",
-                                          "data.texture_size=64", "model.module.net.norm=none"])
+                                          "data.mosaic.texture_size=64", "model.module.net.norm=none"])
         voc = compose("train", overrides=["model=seg", "data=voc"])
     assert cfg.data.source == "mosaic" and voc.data.source == "voc"
     assert voc.data.n_classes == 21 and voc.data.image_size == 48
-    data = instantiate(cfg.data, steps=2, seed=cfg.seed)
-    data.setup()
-    model = instantiate(cfg.model.module, _partial_=True)(
-        scaling=make_scaling(cfg.scaling.name, cfg.data.channels), head=get_head(cfg.head.name))
+    cfg.steps = 2
+    model, data = build_run(cfg)  # as harness.run.runs builds every run
     assert isinstance(model, SegModule) and model.head.name == "sigmoid"
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.net.modules())
     assert model.net(model.scaling.encode(data.train_images[:2])).shape == (2, 5, 32, 32)
 
 
 def _run(tmp_path, *overrides):
-    from harness.runs import run
+    from harness.run.runs import run
 
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("train", overrides=[*SEG_FAST, f"paths.log_dir={tmp_path}/logs", f"paths.results_dir={tmp_path}/results", *overrides])
@@ -213,7 +212,8 @@ def test_sigmoid_on_class_scores_is_no_range_mismatch(tmp_path):
 def _signal(scaling, norm, init, dm):
     torch.manual_seed(0)
     net = UNet(3, n_classes=5, depth=3, width=8, norm=norm, init=init)
-    m = SegModule(net, scaling=make_scaling(scaling, 3), head=get_head("identity"), n_classes=5)
+    m = SegModule(net, scaling=make_scaling(scaling, 3), head=get_head("identity"), n_classes=5,
+                  lr=1e-3, ignore_index=255, n_overlay=16, **FAMILY_ARGS)
     m.use_data(dm)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     out = m.input_signal()
@@ -235,4 +235,4 @@ def test_he_init_keeps_the_input_signal_for_every_scaling_and_batchnorm_cancels_
     bn = [_signal(s, "batch", "auto", dm)["logit_signal"] for s in scalings]
     assert max(bn) - min(bn) < 0.01 * max(bn)  # measured 0.439-0.440
     with pytest.raises(ValueError, match="model.module.net.init='he' is not accepted"):
-        UNet(3, norm="none", init="he")
+        UNet(3, n_classes=5, depth=3, width=8, norm="none", init="he")

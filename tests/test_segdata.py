@@ -7,13 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
-from harness.data import DataError
-from harness.segdata import SOURCES, SegData
+from harness.data.sources import DataError
+from harness.data.seg import SOURCES, SegData
 
 
 def _seg(source="mosaic", **kw) -> SegData:
     args = dict(channels=3, image_size=16, n_classes=3, batch_size=4, steps=3, seed=0,
-                n_train=12, n_val=4, texture_size=32)
+                n_train=12, n_val=4, mosaic={"texture_size": 32})
     return SegData(source, **{**args, **kw})
 
 

@@ -2,7 +2,7 @@
 accepted; a sweep checks every job before the first one starts."""
 import pytest
 
-from harness.settings import problems
+from harness.run.precheck import problems_of as problems
 from helpers import ROOT, make_cfg, run_cli
 
 

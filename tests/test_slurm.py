@@ -110,7 +110,7 @@ def test_a_slurm_sweep_records_every_run_names_the_failure_and_reuses_finished_r
         text = scripts[0].read_text()
         assert "--cpus-per-task=1" in text and "--mem=1GB" in text and not re.search(r"--(gpus|gres)", text)
         assert len(list((tmp_path / "submitit").rglob("*_log.out"))) == 2
-        assert "Bypassing sacct error" not in out  # harness.slurm drops it where sacct cannot work
+        assert "Bypassing sacct error" not in out  # harness.run.slurm drops it where sacct cannot work
 
         again = run_cli(*args, cwd=ROOT, timeout=300)
         out2 = again.stdout + again.stderr
@@ -178,7 +178,7 @@ def test_scancel_mid_training_leaves_a_resumable_run_and_the_same_command_finish
 def test_a_slurm_job_uses_the_cpus_it_was_given_not_the_nodes(monkeypatch):
     from omegaconf import OmegaConf
 
-    from harness.train import job_threads
+    from harness.run.fit import job_threads
 
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
     assert job_threads(OmegaConf.create({"threads": 0})) == 3

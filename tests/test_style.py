@@ -7,13 +7,13 @@ import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 
-from helpers import CONF
-from harness import vgg as V
-from harness.data import DataError
+from helpers import CONF, FAMILY_ARGS, make_cfg
+from harness.metrics import vgg as V
+from harness.data.sources import DataError
 from harness.models.style import StyleModule
 from harness.models.transformer_net import TransformerNet
-from harness.pixels import SCALINGS, get_head, make_scaling
-from harness.styledata import StyleData, bundled, load_style
+from harness.core.pixels import SCALINGS, get_head, make_scaling
+from harness.data.style import StyleData, bundled, load_style
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +30,9 @@ def vgg():
 def module(scaling="raw", head="identity", **kw):
     torch.manual_seed(0)
     net = TransformerNet(channels=3, width=4, n_res=1)
+    weights = {"content_weight": 5.0, "style_weight": 1.0, "tv_weight": 20.0, "lr": 1e-3}
     return StyleModule(net, scaling=make_scaling(scaling, 3), head=get_head(head),
-                       vgg={"weights": "random"}, **kw)
+                       vgg={"weights": "random"}, **{**FAMILY_ARGS, **weights, **kw})
 
 
 def texture(name, top, left, size=64):
@@ -127,8 +128,22 @@ def test_style_data_streams_exactly_steps_batches_and_a_fixed_held_out_set():
 def test_imagenet_weights_without_a_cached_file_fail_fast_and_auto_falls_back():
     with pytest.raises(V.VGGWeightsError, match="download is off"):
         V.VGGFeatures("imagenet", download=False)
+    fell_back = V.VGGFeatures("auto", download=False)  # says why; the run warns with it
+    assert fell_back.weights_used == "random" and "download is off" in fell_back.fallback
+    assert "random VGG16 weights" in fell_back.fallback
+    assert V.VGGFeatures("random").fallback is None
+
+
+def test_a_style_run_warns_once_that_it_uses_random_vgg_weights(tmp_path):
+    """The loss network does not read Hydra's state: the run gives the module's note as a
+    warning (once per sweep; every time outside one)."""
+    from harness.run.fit import build_run
+
+    cfg = make_cfg(tmp_path, "model=style", "scaling=raw", "head=tanh_fit", "steps=1",
+                   "model.module.vgg.weights=auto", fast=False)
     with pytest.warns(UserWarning, match="random VGG16 weights"):
-        assert V.VGGFeatures("auto", download=False).weights_used == "random"
+        model, _ = build_run(cfg)
+    assert model.vgg_weights == "random" and "vgg-random-weights" in model.notes
 
 
 def test_auto_uses_the_cached_torchvision_file(vgg):
@@ -158,7 +173,7 @@ def test_model_style_selects_the_photo_data():
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("train", overrides=["model=style", "scaling=raw", "head=identity"])
     assert cfg.model.module._target_ == "harness.models.style.StyleModule"
-    assert cfg.data._target_ == "harness.styledata.StyleData"
+    assert cfg.data._target_ == "harness.data.style.StyleData"
     assert cfg.model.module.net.channels == cfg.data.channels == 3
 
 

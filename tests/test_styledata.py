@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from harness.data import DataError
-from harness.styledata import CONTENT, StyleData, cut_crops, load_style
+from harness.data.sources import DataError
+from harness.data.style import CONTENT, StyleData, cut_crops, load_style
 
 
 def test_crops_are_cut_where_their_uniforms_say():

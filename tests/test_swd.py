@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
-from harness.swd import RealSWD, moment_gap, swd
+from harness.metrics.swd import RealSWD, moment_gap, swd
 
 # Fewer patches/directions than the defaults keep this file fast; margins measured with these.
 FAST = dict(patches_per_image=32, dir_repeats=2, dirs_per_repeat=64)

@@ -151,9 +151,15 @@ def test_a_job_whose_directory_a_live_process_holds_is_not_launched(tmp_path):
            {"model": "gan", "scaling": "raw", "head": "identity", "seed": 1,
             "run_dir": str(tmp_path / "free")}]
     jobs = [["seed=0"], ["seed=1"]]
-    sweeper.LAST_SWEEP.clear()
-    assert [sweeper.busy(i, jobs, who) for i in range(2)] == [True, False]
-    (rec,) = sweeper.LAST_SWEEP
+    rec, free = (sweeper.busy(i, jobs, who) for i in range(2))
+    assert free is None
     assert rec["status"] == "skipped" and rec["seed"] == 0
     assert rec["message"] == f"in use by PID {os.getppid()}: left to it"
     assert sorted(p.name for p in held.iterdir()) == [".lock"]  # nothing written there
+
+
+def test_a_gap_left_by_a_held_run_starts_a_new_launch_so_job_numbers_stay_right():
+    """A launcher numbers a batch's jobs from its first index on: the jobs after a skipped one
+    must be launched from their own index, or their [i/N] is off by one."""
+    assert sweeper.contiguous([0, 1, 3, 4, 6]) == [[0, 1], [3, 4], [6]]
+    assert sweeper.contiguous([2]) == [[2]] and sweeper.contiguous([]) == []

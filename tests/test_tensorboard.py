@@ -2,7 +2,7 @@
 together, and an HParams row per run with its family's primary metric and status."""
 import pytest
 
-from harness.runs import run
+from harness.run.runs import run
 from helpers import SEG_FAST, hparams_rows, make_cfg, tb_events, tb_scalars, tb_tags
 
 

@@ -8,7 +8,7 @@ import pkgutil
 def families() -> dict:
     """Every family class in this package by its name: found, not listed, so adding a family
     means adding its module and nothing else."""
-    from .base import FamilyModule
+    from harness.models.base import FamilyModule
 
     for m in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{m.name}")

@@ -20,7 +20,7 @@ differs:
 import torch
 from torch import nn
 
-NORMS = ("batch", "none")  # the discriminator's normalisation (harness.settings checks it first)
+NORMS = ("batch", "none")  # the discriminator's normalisation (GANModule.choices: checked first)
 
 
 def _chans(width: float) -> list[int]:
@@ -45,7 +45,7 @@ def tf_init(m: nn.Module) -> None:
 
 
 class Generator(nn.Module):
-    def __init__(self, channels: int = 3, image_size: int = 48, z_dim: int = 100, width: float = 1.0):
+    def __init__(self, channels: int, image_size: int, z_dim: int, width: float):
         super().__init__()
         if image_size != 48:
             raise ValueError(f"the article's DCGAN is built for 48x48 images, got {image_size}")
@@ -75,8 +75,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, channels: int = 3, image_size: int = 48, width: float = 1.0,
-                 norm: str = "batch"):
+    def __init__(self, channels: int, image_size: int, width: float, norm: str):
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"model.module.discriminator.norm={norm!r} is not accepted: "

@@ -28,9 +28,9 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 
-from ..data import DataError
-from ..history import History
-from ..pixels import Head, Scaling, out_excess, out_of_range, span
+from harness.data.sources import DataError
+from harness.core.history import History
+from harness.core.pixels import Head, Scaling, out_excess, out_of_range, span
 
 
 class Diverged(RuntimeError):
@@ -83,9 +83,12 @@ class FamilyModule(pl.LightningModule):
     pixel_output: ClassVar[bool] = True  # the head acts on pixels: range_mismatch has meaning
     heads: ClassVar[tuple[str, ...] | None] = None  # heads with meaning here (None: all)
     bench: ClassVar[tuple[tuple[str, ...], int]]  # harness.bench: (overrides, timed steps)
+    # settings that name one of a few choices, checked before any work (harness.core.settings):
+    # config key -> (accepted values, what they mean)
+    choices: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = {}
 
-    def __init__(self, scaling: Scaling, head: Head, seed: int = 0, eval_every: int = 0,
-                 log_every: int = 10, blowup: float = 1e6):
+    def __init__(self, scaling: Scaling, head: Head, seed: int, eval_every: int, log_every: int,
+                 blowup: float):
         super().__init__()
         if self.heads is not None and head.name not in self.heads:
             acts_on = "pixels" if self.pixel_output else "class scores"
@@ -100,6 +103,8 @@ class FamilyModule(pl.LightningModule):
         self.seconds: Counter[str] = Counter()  # where a run's time goes, for the record
         self.history_path, self.history = None, None  # set by ``keep_history``
         self.steps_done: int | None = None  # at the checkpoint a resumed run starts from
+        # warnings for the run to give, once per sweep: key -> text (e.g. random VGG weights)
+        self.notes: dict[str, str] = {}
 
     # ------------------------------------------------------------ what a family writes
     def train_step(self, batch, opts: list, backward: Backward, rng: torch.Generator):

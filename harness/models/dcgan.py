@@ -28,7 +28,7 @@ def _levels(image_size: int) -> int:
 
 
 class Generator(nn.Module):
-    def __init__(self, channels: int = 1, image_size: int = 32, z_dim: int = 100, width: int = 64):
+    def __init__(self, channels: int, image_size: int, z_dim: int, width: int):
         super().__init__()
         self.z_dim = z_dim
         n = _levels(image_size)  # 3 up-convolutions for 32px, 4 for 64px
@@ -54,7 +54,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, channels: int = 1, image_size: int = 32, width: int = 64):
+    def __init__(self, channels: int, image_size: int, width: int):
         super().__init__()
         n = _levels(image_size)
         ch = [width * 2 ** i for i in range(n)]  # e.g. 64, 128, 256

@@ -3,7 +3,7 @@
 Real batches arrive as uint8 and are encoded by the scaling on the device; fakes are
 ``head(G(z))``; the discriminator sees both in the scaling's space. Quality is measured on
 decoded uint8 images, the way a user sees them, so every scaling is judged on one ruler. On
-labelled digits a classifier also says whether the samples read as digits (``harness.ruler``),
+labelled digits a classifier also says whether the samples read as digits (``harness.metrics.ruler``),
 as a user gets them and as the article's saver showed them: one min/max stretch per 8x8 grid.
 """
 from __future__ import annotations
@@ -15,11 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import ruler as digit_ruler
-from ..pixels import span
-from ..swd import RealSWD, moment_gap
-from ..visuals import stretch_grid, to_grid
-from .base import Evaluation, FamilyModule, eval_mode
+from harness.metrics import digit_net
+from harness.metrics import ruler as digit_ruler
+from harness.core.pixels import span
+from harness.metrics.swd import RealSWD, moment_gap
+from harness.metrics.visuals import stretch_grid, to_grid
+from harness.models.article_dcgan import NORMS
+from harness.models.base import Evaluation, FamilyModule, eval_mode
 
 
 _SHARED: dict = {}  # the measuring side of a held-out set, shared by the runs of one process
@@ -57,11 +59,12 @@ class GANModule(FamilyModule):
                       "out_of_range", "out_excess", "confident", "confident_article")
     needs = GANData
     bench = (("scaling=symmetric", "head=tanh"), 120)
+    choices = {"model.module.discriminator.norm": (NORMS, "the discriminator's normalisation")}
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, lr: float = 2e-4,
-                 betas: tuple[float, float] = (0.5, 0.999), d_steps: int = 1, g_steps: int = 1,
-                 reuse_z: bool = False, last_lr_scale: float = 1.0, eval_seed: int = 0,
-                 n_grid: int = 64, ruler_dir: str | None = "data", **common):
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, lr: float,
+                 betas: tuple[float, float], d_steps: int, g_steps: int, reuse_z: bool,
+                 last_lr_scale: float, ruler_dir: str | None, eval_seed: int = 0,
+                 n_grid: int = 64, **common):
         super().__init__(**common)
         self.G, self.D = generator, discriminator
         self.lr, self.betas = lr, tuple(betas)
@@ -83,7 +86,7 @@ class GANModule(FamilyModule):
         # the held-out side of every SWD, computed once
         self.swd = shared(("swd", self.real_key), lambda: RealSWD(real))
         cfg = getattr(data, "cfg", {})
-        if self.ruler_dir is not None and cfg.get("source") in digit_ruler.SOURCES \
+        if self.ruler_dir is not None and cfg.get("source") in digit_net.SOURCES \
                 and real.shape[1] == 1:  # the held-out images are KID's reference
             where = (self.ruler_dir, cfg["source"], cfg.get("root"))
             self.ruler = shared(("ruler", self.real_key, *where), lambda: digit_ruler.load_ruler(

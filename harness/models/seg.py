@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_jaccard_index
 
-from ..visuals import to_grid
-from .base import Evaluation, FamilyModule, eval_mode
+from harness.metrics.visuals import to_grid
+from harness.models.unet import INITS
+from harness.models.base import Evaluation, FamilyModule, eval_mode
 
 
 
@@ -78,9 +79,10 @@ class SegModule(FamilyModule):
     pixel_output = False  # the head acts on class scores: no pixel range to mismatch
     heads = ("identity", "sigmoid")  # softmax + CE; per-class sigmoid + BCE
     bench = (("scaling=imagenet", "head=identity"), 300)  # 30 groups of 10 for the interval
+    choices = {"model.module.net.init": (INITS, "the U-Net's initialisation")}
 
-    def __init__(self, net: nn.Module, n_classes: int, lr: float = 1e-3, ignore_index: int = 255,
-                 n_overlay: int = 16, eval_batch: int = 64, **common):
+    def __init__(self, net: nn.Module, n_classes: int, lr: float, ignore_index: int,
+                 n_overlay: int, eval_batch: int = 64, **common):
         super().__init__(**common)
         self.net, self.n_classes, self.ignore_index = net, n_classes, ignore_index
         self.lr, self.n_overlay, self.eval_batch = lr, n_overlay, eval_batch

@@ -14,11 +14,11 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from .. import vgg as V
-from ..pixels import span
-from ..swd import moment_gap
-from ..visuals import stretch_per_image, to_grid
-from .base import Evaluation, FamilyModule, eval_mode
+from harness.metrics import vgg as V
+from harness.core.pixels import span
+from harness.metrics.swd import moment_gap
+from harness.metrics.visuals import stretch_per_image, to_grid
+from harness.models.base import Evaluation, FamilyModule, eval_mode
 
 log = logging.getLogger("harness")
 TERMS = ("content_loss", "style_loss", "tv_loss")
@@ -51,14 +51,15 @@ class StyleModule(FamilyModule):
     needs = StyleData
     bench = (("scaling=raw", "head=tanh_fit"), 60)  # 6 groups of 10 for the interval
 
-    def __init__(self, net: nn.Module, vgg: Mapping | None = None, lr: float = 1e-3,
-                 content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0,
-                 **common):
+    def __init__(self, net: nn.Module, vgg: Mapping, lr: float, content_weight: float,
+                 style_weight: float, tv_weight: float, **common):
         super().__init__(**common)
         self.net = net
         self.vgg = V.VGGFeatures(**dict(vgg or {}))
         self.vgg_weights = self.vgg.weights_used  # "imagenet" or "random", for the run record
-        if self.vgg_weights == "imagenet":  # random weights: VGGFeatures has warned
+        if self.vgg.fallback:
+            self.notes["vgg-random-weights"] = self.vgg.fallback
+        if self.vgg_weights == "imagenet":
             log.info("VGG16 perceptual loss with ImageNet weights")
         self.lr = lr
         self.weights = {"content_loss": content_weight, "style_loss": style_weight,

@@ -54,7 +54,7 @@ class TransformerNet(nn.Module):
     height and width, even when they are not multiples of 4.
     """
 
-    def __init__(self, channels: int = 3, width: int = 32, n_res: int = 5):
+    def __init__(self, channels: int, width: int, n_res: int):
         super().__init__()
         w = width
         self.inp = conv_norm_relu(channels, w, 9)

@@ -34,8 +34,8 @@ def double_conv(a: int, b: int, norm: str) -> nn.Sequential:
 class UNet(nn.Module):
     """``depth`` 2x down-samplings; level ``i`` has ``width * 2**i`` channels."""
 
-    def __init__(self, in_channels: int = 3, n_classes: int = 2, depth: int = 3, width: int = 16,
-                 norm: str = "batch", init: str = "auto"):
+    def __init__(self, in_channels: int, n_classes: int, depth: int, width: int, norm: str,
+                 init: str):
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"unknown norm '{norm}'; valid choices: {', '.join(NORMS)}")

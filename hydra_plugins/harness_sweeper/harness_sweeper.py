@@ -3,20 +3,19 @@
 Hydra's basic sweeper re-raises the first job exception once its batch ends, so later batches
 never run and the other failures go unreported. This one runs the usual grid (``params`` and
 command-line sweeps) times the study's ``records`` (one dict per pairing, e.g. scaling/head/
-steps of one run), records how every job ended in ``LAST_SWEEP`` for the end-of-sweep summary,
-and launches in batches of ``max_batch_size`` through whatever launcher is configured (basic,
+steps of one run), hands how every job ended to the command that started it
+(``harness.core.outcome``) for the end-of-sweep summary, and launches in batches of ``max_batch_size`` through whatever launcher is configured (basic,
 joblib, submitit). Only Hydra's public plugin API is used.
 """
 
 import itertools
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -30,7 +29,6 @@ from hydra.types import HydraContext, TaskFunction
 log = logging.getLogger("harness")
 
 TOTAL_ENV = "HARNESS_SWEEP_TOTAL"  # lets each job print "[i/N]"
-LAST_SWEEP: list[dict] = []  # records of the last sweep in this process, for the exit code
 SCALARS = (str, int, float, bool, type(None))
 
 
@@ -131,21 +129,41 @@ def run_record(overrides: Sequence[str], result: JobReturn, who: Optional[dict] 
                 "overrides": " ".join(overrides)}
 
 
-def busy(i: int, jobs: list[list[str]], who: list[dict]) -> bool:
-    """Whether job ``i``'s run directory is held by another live process: then it is not
-    launched at all (Hydra would write its config and log there first) and is counted as
-    skipped, with a line saying so."""
-    from harness.lock import holder
+def busy(i: int, jobs: list[list[str]], who: list[dict]) -> dict | None:
+    """The skipped record of job ``i`` when its run directory is held by another live process:
+    then it is not launched at all (Hydra would write its config and log there first), and a
+    line says so; None when it is free."""
+    from harness.core.lock import holder
 
     pid = holder(who[i]["run_dir"])
     if pid is None:
-        return False
+        return None
     rec = {**who[i], "status": "skipped", "message": f"in use by PID {pid}: left to it",
            "overrides": " ".join(jobs[i])}
     log.warning("[%d/%d] %s %s %s seed=%s skipped: in use by PID %d  -> %s", i + 1, len(jobs),
                 rec["model"], rec["scaling"], rec["head"], rec["seed"], pid, rec["run_dir"])
-    LAST_SWEEP.append(rec)
-    return True
+    return rec
+
+
+def contiguous(indices: list[int]) -> list[list[int]]:
+    """``[0, 1, 3, 4]`` -> ``[[0, 1], [3, 4]]``: a launcher numbers a batch's jobs from its
+    first index on, so a gap (a job left to another process) starts a new launch."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def sweep_info(sweep_dir: Path, runs: list[str]) -> None:
+    """This sweep's run folders in the sweep folder's ``sweep.json``: its report covers them."""
+    from harness.core.record import read_record, write_json
+    from harness.report.cli import SWEEP_INFO
+
+    info = read_record(sweep_dir / SWEEP_INFO) or {}
+    write_json(sweep_dir / SWEEP_INFO, {**info, "runs": runs})
 
 
 class HarnessSweeper(Sweeper):
@@ -176,43 +194,49 @@ class HarnessSweeper(Sweeper):
         return jobs
 
     def job_configs(self, jobs: list[list[str]]) -> list[DictConfig]:
-        """Every job's composed config (with its ``hydra`` node), as its launcher will see it."""
-        return [self.hydra_context.config_loader.load_sweep_config(self.config, list(job))
-                for job in jobs]
+        """Every job's composed config (with its ``hydra`` node), as its launcher will see it; a
+        job that cannot be composed stops the sweep before any starts, in one line."""
+        from harness.core.keys import override_error
+        from harness.run.precheck import say
+
+        configs = []
+        for job in jobs:
+            try:
+                configs.append(self.hydra_context.config_loader.load_sweep_config(self.config,
+                                                                                  list(job)))
+            except Exception as e:  # noqa: BLE001 - Hydra's own words where it is not ours
+                line = override_error(e)
+                if line is None:
+                    raise
+                say([f"{line} (in the job {' '.join(job)})"])  # as a single run's check
+        return configs
 
     @staticmethod
     def before_launch(configs: list[DictConfig]) -> list[dict]:
         """Before any job starts: every job's settings checked (one line per distinct problem,
         exit 2), finished runs of another config set aside before Hydra opens anything in their
         directory; returns each job's names for the summary."""
-        from harness.lock import holder
-        from harness.runs import names, prepare
-        from harness.settings import problems
+        from harness.core.lock import holder
+        from harness.run.fit import result_config
+        from harness.run.precheck import problems_of, say, task_config
+        from harness.run.runs import names, prepare
 
-        lines, tasks = {}, []
-        for cfg in configs:
-            task = cfg.copy()
-            with open_dict(task):
-                del task["hydra"]
-            lines.update(dict.fromkeys(problems(task)))
-            tasks.append(task)
-        if lines:  # the same lines and exit status as a single run's check
-            print("\n".join(f"error: {line}" for line in lines), file=sys.stderr)
-            sys.exit(2)
+        tasks = [task_config(cfg) for cfg in configs]
+        say(line for task in tasks for line in problems_of(task))  # as a single run's check
         who = []
         for cfg, task in zip(configs, tasks):
             run_dir = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir)
             if holder(run_dir) is None:  # a live run there is left to its process
-                prepare(run_dir, OmegaConf.to_container(task, resolve=True))
+                prepare(run_dir, result_config(task, cfg.hydra.launcher))
             who.append({**names(task), "run_dir": str(run_dir)})
         return who
 
     def opening(self, n: int, sweep_dir: Path) -> None:
         """The sweep's first line: study, runs, launcher, where the records and the report go;
         and the clock its progress lines count from."""
-        from harness.console import start_sweep
-        from harness.report import report_dir
-        from harness.train import joblib_jobs
+        from harness.report.cli import report_dir
+        from harness.run.console import start_sweep
+        from harness.run.fit import joblib_jobs
 
         cfg = self.config
         launcher = str(OmegaConf.select(cfg, "hydra.runtime.choices.hydra/launcher") or "basic")
@@ -229,21 +253,26 @@ class HarnessSweeper(Sweeper):
         start_sweep(sweep_dir, at_once)
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
+        from harness.core.outcome import add_outcome, sweep_records
+
         jobs = self.jobs(arguments)
         who = self.before_launch(self.job_configs(jobs))
         sweep_dir = Path(self.config.hydra.sweep.dir)  # the sweep's config, as Hydra's own sweeper
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        sweep_info(sweep_dir, [os.path.relpath(w["run_dir"], sweep_dir) for w in who])
         os.environ[TOTAL_ENV] = str(len(jobs))
         self.opening(len(jobs), sweep_dir)
-        LAST_SWEEP.clear()
-        n, returns = self.max_batch_size or max(1, len(jobs)), []
+        n, returns, records = self.max_batch_size or max(1, len(jobs)), [], []
         for start in range(0, len(jobs), n):
-            batch = [i for i in range(start, min(start + n, len(jobs))) if not busy(i, jobs, who)]
-            if not batch:
-                continue
-            self.validate_batch_is_legal([jobs[i] for i in batch])
-            results = self.launcher.launch([jobs[i] for i in batch], initial_job_idx=batch[0])
-            LAST_SWEEP.extend(run_record(jobs[i], r, who[i]) for i, r in zip(batch, results))
-            returns.append(results)
+            batch = []
+            for i in range(start, min(start + n, len(jobs))):
+                skipped = busy(i, jobs, who)
+                records.append(skipped) if skipped else batch.append(i)
+            for part in contiguous(batch):
+                self.validate_batch_is_legal([jobs[i] for i in part])
+                results = self.launcher.launch([jobs[i] for i in part], initial_job_idx=part[0])
+                records.extend(run_record(jobs[i], r, who[i]) for i, r in zip(part, results))
+                returns.append(results)
+        add_outcome(records=sweep_records(records))
         return returns

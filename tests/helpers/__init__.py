@@ -22,9 +22,13 @@ FAST = ["model.module.generator.width=8", "model.module.discriminator.width=8",
 
 # A tiny U-Net on a small mosaic: about a second per run.
 SEG_FAST = ["model=seg", "steps=4", "eval_every=2", "log_every=2", "data.image_size=32",
-            "data.n_train=16", "data.n_val=8", "data.batch_size=4", "data.texture_size=64",
+            "data.n_train=16", "data.n_val=8", "data.batch_size=4", "data.mosaic.texture_size=64",
             "model.module.net.width=4", "model.module.net.depth=2",
             "trainer.enable_progress_bar=false"]
+
+# What every family module takes from the top-level config (conf/train.yaml, conf/model/*.yaml),
+# for tests that build a module by hand.
+FAMILY_ARGS = {"seed": 0, "eval_every": 0, "log_every": 10, "blowup": 1e6}
 
 
 def make_cfg(tmp_path: Path, *overrides: str, fast: bool = True, conf: str = CONF):

@@ -1,0 +1,145 @@
+"""Every numeric top-level and data setting, and the study's report settings, checked before
+any work: one line per bad value, naming the key, the value and what is accepted.
+
+One table, read by single runs (``harness.train``) and by the sweeper (every job of a sweep is
+checked before the first one starts), instead of checks scattered where the values are used,
+where a bad value surfaces as a library's ``num_samples=-64`` or ``ZeroDivisionError``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+from harness.core.keys import reserved_keys, unknown_keys
+from harness.core.pixels import HEADS, SCALINGS
+from harness.core.record import STUDY_KEYS
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: type  # int or float (an int is a fine float; a bool is neither)
+    ok: Callable[[Any], bool]
+    accepted: str
+    optional: bool = False  # null allowed
+
+
+def _int(lo: int, hi: int | None = None, note: str = "", optional: bool = False) -> Rule:
+    text = f"an integer >= {lo}" if hi is None else f"an integer from {lo} to {hi}"
+    return Rule(int, lambda v: v >= lo and (hi is None or v <= hi),
+                text + (f" ({note})" if note else "") + (", or null" if optional else ""), optional)
+
+
+def _fraction(note: str = "") -> Rule:
+    return Rule(float, lambda v: 0 <= v <= 1, "a number from 0 to 1" + (f" ({note})" if note else ""))
+
+
+RULES: dict[str, Rule] = {
+    "seed": _int(0),
+    "steps": _int(1, note="training batches"),
+    "threads": _int(0, note="0 = the machine's cores, shared among parallel jobs"),
+    "eval_every": _int(0, note="0 = evaluate before and after training only"),
+    "log_every": _int(1),
+    "checkpoint_every": _int(0, note="0 = no checkpoints"),
+    "data.channels": Rule(int, lambda v: v in (1, 3), "1 or 3"),
+    "data.batch_size": _int(1),
+    "data.image_size": _int(8),
+    "data.eval_size": _int(1),
+    "data.limit": _int(1, optional=True),
+    "data.n_classes": _int(2, note="classes incl. background; required for your own masks"),
+    "data.ignore_index": _int(0, 255),
+    "data.n_train": _int(1, optional=True),
+    "data.n_val": _int(1, optional=True),
+    "data.dataset_seed": _int(0),
+    "data.mosaic.max_shapes": _int(2),
+    "data.mosaic.texture_size": _int(8),
+    "data.mosaic.tint": _fraction("0 = grey"),
+    "data.mosaic.contrast_jitter": _fraction(),
+    "data.mosaic.brightness_jitter": _fraction(),
+    "data.crop_size": _int(8),
+    "data.photo_size": _int(8, optional=True),
+    "data.style_size": _int(8),
+    "model.module.last_lr_scale": Rule(float, lambda v: v > 0, "a number > 0 (1 = lr)"),
+}
+
+
+def _problem(key: str, value: Any, rule: Rule) -> str | None:
+    if value is None:
+        return None if rule.optional else f"{key} is required: give {rule.accepted}"
+    typed = (isinstance(value, int) if rule.kind is int else isinstance(value, (int, float)))
+    if isinstance(value, bool) or not typed or not rule.ok(value):
+        return f"{key}={value!r} is not accepted: give {rule.accepted}"
+    return None
+
+
+def problems(cfg: DictConfig, families: dict) -> list[str]:
+    """One line per setting that is unset (``???``) or outside what is accepted; ``families``:
+    the family classes by name (``harness.models.families()``), whose names a study's settings
+    use and whose declared ``choices`` are checked here."""
+    try:
+        missing = sorted(OmegaConf.missing_keys(cfg))  # resolves every value on the way
+    except Exception as e:  # noqa: BLE001 - e.g. an interpolation to a key that is not there
+        return [f"{getattr(e, 'full_key', None) or 'the config'} cannot be resolved: "
+                f"{str(e).splitlines()[0]}"]
+    out = [f"{k} is required and has no value: set it on the command line ({k}=...)"
+           for k in missing] + study_problems(cfg, families) + reserved_keys(cfg) \
+        + unknown_keys(cfg)
+    for key, rule in RULES.items():
+        node, _, leaf = key.rpartition(".")
+        parent = OmegaConf.select(cfg, node) if node else cfg
+        if parent is None or leaf not in parent or OmegaConf.is_missing(parent, leaf):
+            continue  # not a setting of this config (or reported as missing above)
+        line = _problem(key, OmegaConf.select(cfg, key), rule)
+        if line:
+            out.append(line)
+    choices = {k: v for family in families.values() for k, v in family.choices.items()}
+    for key, (accepted, meaning) in choices.items():
+        value = OmegaConf.select(cfg, key)
+        if value is not None and value not in accepted:
+            out.append(f"{key}={value!r} is not accepted: give {' or '.join(accepted)} "
+                       f"({meaning})")
+    return out
+
+
+def _pairing_problem(key: str, value: Any) -> str | None:
+    if not isinstance(value, dict) or set(value) != {"scaling", "head"} \
+            or value["scaling"] not in SCALINGS or value["head"] not in HEADS:
+        return (f"{key}={value!r} is not accepted: give {{scaling: <{'|'.join(SCALINGS)}>, "
+                f"head: <{'|'.join(HEADS)}>}}")
+    return None
+
+
+def study_problems(cfg: DictConfig, known: dict) -> list[str]:
+    """The report's study settings (``reference``, ``target``, ``noise_floor``, ``shown``; per family),
+    checked with the rest: a bad one would otherwise surface in the report, after every run."""
+    out = []
+    for group in STUDY_KEYS:
+        node = OmegaConf.select(cfg, group)
+        if node is None:
+            continue
+        value = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+        if not isinstance(value, dict):
+            out.append(f"{group}={value!r} is not accepted: give a mapping per family "
+                       f"({', '.join(sorted(known))})")
+            continue
+        for family, v in value.items():
+            key = f"{group}.{family}"
+            if family not in known:
+                out.append(f"{key} names no family: give one of {', '.join(sorted(known))}")
+            elif group == "reference":
+                out.append(_pairing_problem(key, v))
+            elif group == "target" and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                out.append(f"{key}={v!r} is not accepted: give a number (the primary "
+                           f"metric's value that counts as quality, e.g. {key}=300)")
+            elif group == "noise_floor":
+                if not isinstance(v, list) or len(v) != 2:
+                    out.append(f"{key}={v!r} is not accepted: give two pairings, "
+                               f"[{{scaling: ..., head: ...}}, {{scaling: ..., head: ...}}]")
+                else:
+                    out += [_pairing_problem(f"{key}[{i}]", x) for i, x in enumerate(v)]
+            elif group == "shown" and (not isinstance(v, list)
+                                       or not all(isinstance(m, str) for m in v)):
+                out.append(f"{key}={v!r} is not accepted: give a list of metric names, "
+                           f"e.g. {key}=[ssim,colour_mean_gap]")
+    return [line for line in out if line]

@@ -1,0 +1,293 @@
+"""Segmentation data: uint8 images (N, C, H, W) with uint8 class-id masks (N, H, W).
+
+The embedded default is a texture mosaic built from scikit-image's bundled pictures, so the
+``seg`` family runs offline. Every image gets its own brightness/contrast jitter: absolute
+pixel values carry little class information, which is where input scaling can matter. Real data
+(VOC, Oxford-IIIT Pet, a folder of image/mask pairs) goes through one checked loader.
+"""
+from __future__ import annotations
+
+import colorsys
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from harness.data.sources import DataError, StepData, choose, torchvision_set
+from harness.data.images import (Scan, Unreadable, image_files, read_image, resize_square, resize_uint8,
+                     root_dir, to_nchw)
+
+# Class k fills its shapes with TEXTURES[k]; class 0 is the background. All ship with scikit-image.
+TEXTURES = ("gravel", "brick", "grass", "coins", "text", "moon", "cell", "clock", "camera", "page")
+
+
+# ------------------------------------------------------------------------------------ mosaic
+def load_textures(n: int, size: int) -> torch.Tensor:
+    """The first ``n`` bundled textures as uint8 (n, size, size), centre-cropped squares."""
+    import skimage.data as skd
+
+    if not 2 <= n <= len(TEXTURES):
+        raise DataError(f"mosaic n_classes must be 2..{len(TEXTURES)} (one bundled texture each), got {n}")
+    return torch.cat([resize_uint8(torch.from_numpy(getattr(skd, t)())[None, None], size)
+                      for t in TEXTURES[:n]])[:, 0]
+
+
+def class_tints(n: int, strength: float) -> np.ndarray:
+    """(n, 3) RGB gains: class k >= 1 is tinted towards hue (k-1)/(n-1); the background stays grey."""
+    hues = np.array([(1.0, 1.0, 1.0)] + [colorsys.hsv_to_rgb((k - 1) / (n - 1), 1.0, 1.0)
+                                          for k in range(1, n)])
+    return 1 - strength + strength * hues
+
+
+def random_shape(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates of a random ellipse or star-shaped polygon, clipped to the image."""
+    from skimage.draw import ellipse, polygon
+
+    r, c = rng.uniform(0.15, 0.85, 2) * size
+    radius = rng.uniform(0.15, 0.4) * size
+    if rng.random() < 0.5:
+        return ellipse(r, c, radius, radius * rng.uniform(0.5, 1.0), shape=(size, size),
+                       rotation=rng.uniform(-math.pi, math.pi))
+    k = rng.integers(3, 8)
+    angles, radii = np.sort(rng.uniform(0, 2 * math.pi, k)), radius * rng.uniform(0.6, 1.2, k)
+    return polygon(r + radii * np.sin(angles), c + radii * np.cos(angles), shape=(size, size))
+
+
+def make_mosaic(n: int, *, split: int, dataset_seed: int, image_size: int, n_classes: int,
+                channels: int, max_shapes: int = 5, texture_size: int = 256, tint: float = 0.3,
+                contrast_jitter: float = 0.5, brightness_jitter: float = 0.25):
+    """``n`` mosaics for ``split`` (0 train, 1 validation), a pure function of its arguments.
+
+    The splits use disjoint halves of every texture (top rows / bottom rows), so validation
+    pixels were never seen in training. Returns uint8 images (n, C, S, S) and masks (n, S, S).
+    """
+    s = image_size
+    if texture_size < 2 * s:
+        raise DataError(f"mosaic texture_size ({texture_size}) must be at least 2 x image_size ({s})")
+    tex = load_textures(n_classes, texture_size).numpy().astype(np.float32)
+    rows = (0, texture_size // 2) if split == 0 else (texture_size // 2, texture_size)
+    tints = class_tints(n_classes, tint if channels == 3 else 0.0).astype(np.float32)
+    rng = np.random.default_rng([dataset_seed, split])
+    images = np.empty((n, s, s, channels), np.uint8)
+    masks = np.zeros((n, s, s), np.uint8)
+    for i in range(n):
+        for _ in range(rng.integers(2, max_shapes + 1)):
+            masks[i][random_shape(rng, s)] = rng.integers(1, n_classes)
+        grey = np.empty((s, s), np.float32)
+        for k in range(n_classes):  # one crop per class, drawn for every class: stable streams
+            top, left = rng.integers(rows[0], rows[1] - s + 1), rng.integers(0, texture_size - s + 1)
+            sel = masks[i] == k
+            grey[sel] = tex[k, top:top + s, left:left + s][sel]
+        img = grey[..., None] * tints[masks[i]][..., :channels]
+        gain = rng.uniform(1 - contrast_jitter, 1 + contrast_jitter)
+        shift = rng.uniform(-brightness_jitter, brightness_jitter) * 255
+        img = (img - img.mean()) * gain + img.mean() + shift
+        images[i] = np.clip(np.round(img), 0, 255)
+    return to_nchw(images), torch.from_numpy(masks)
+
+
+# ------------------------------------------------------------------------------- real pairs
+def resize_mask(m: torch.Tensor, size: int) -> torch.Tensor:
+    """Class ids (N, H, W) with ``resize_uint8``'s geometry (shorter side, centre crop), nearest."""
+    return resize_square(m, size, lambda t, hw: F.interpolate(
+        t[:, None].float(), size=hw, mode="nearest-exact")[:, 0].to(t.dtype))
+
+
+def read_mask(path: Path, n_classes: int, ignore_index: int, lut: np.ndarray | None) -> np.ndarray:
+    """One mask of class ids; anything but ``0..n_classes-1`` or ``ignore_index`` is an error."""
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("1", "L", "P", "I", "I;16"):
+                raise DataError(f"mask '{path}' is {im.mode}; expected one class id per pixel "
+                                "(a grey or palette PNG)")
+            raw = np.asarray(im).astype(np.int64)
+    except (UnidentifiedImageError, OSError) as e:
+        raise Unreadable(f"cannot read mask '{path}': {e.__class__.__name__}", path,
+                         e.__class__.__name__) from None
+    m = raw if lut is None else np.where(raw < len(lut), lut[np.clip(raw, 0, len(lut) - 1)], -1)
+    bad = (m < 0) | ((m >= n_classes) & (m != ignore_index))
+    if bad.any():
+        raise DataError(f"mask '{path}' holds unknown class id {int(raw[bad][0])} (valid: "
+                        f"0..{n_classes - 1} or ignore_index {ignore_index})")
+    return m.astype(np.uint8)
+
+
+def read_pair(image_path, mask_path, channels: int, n_classes: int, ignore_index: int,
+              lut: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One checked pair at full size: uint8 image (1, C, H, W) and class ids (1, H, W)."""
+    x = read_image(image_path, channels)
+    m = read_mask(Path(mask_path), n_classes, ignore_index, lut)
+    if m.shape != x.shape[-2:]:
+        raise DataError(f"mask '{mask_path}' is {m.shape[1]}x{m.shape[0]} but its image "
+                        f"'{image_path}' is {x.shape[-1]}x{x.shape[-2]}")
+    return x, torch.from_numpy(m)[None]
+
+
+def load_pairs(pairs, root: Path, *, channels: int, image_size: int, n_classes: int,
+               ignore_index: int, lut: np.ndarray | None = None, skip_unreadable: bool = False):
+    """(image path, mask path) pairs under ``root`` -> checked, resized uint8 images and masks,
+    and the indices of the pairs they came from. Every pair is tried before an unreadable image
+    or mask stops the run; ``skip_unreadable`` leaves such pairs out instead."""
+    if not pairs:
+        raise DataError("no image/mask pairs found")
+    scan = Scan(root, len(pairs), image_size, "image/mask pairs")
+
+    def read(item):
+        i, (image_path, mask_path) = item
+        x, m = read_pair(image_path, mask_path, channels, n_classes, ignore_index, lut)
+        return i, scan.fit(x), resize_mask(m, image_size)
+    read_ones = list(scan.each(enumerate(pairs), read))
+    scan.finish(skip_unreadable)  # raises when none could be read
+    kept, images, masks = zip(*read_ones)
+    return torch.cat(images), torch.cat(masks), torch.tensor(kept)
+
+
+def folder_pairs(root: str | None) -> list[tuple[Path, Path]]:
+    """``root/images/<stem>.<png|jpg|...>`` with ``root/masks/<stem>.png``."""
+    base = root_dir(root, "source 'folder'")
+    files = image_files(base / "images")
+    if not files:
+        raise DataError(f"no images under '{base / 'images'}' (expected root/images/*.png|jpg "
+                        "and root/masks/<same name>.png)")
+    pairs = [(f, base / "masks" / f"{f.stem}.png") for f in files]
+    for f, m in pairs:
+        if not m.is_file():
+            raise DataError(f"image '{f}' has no mask '{m}'")
+    return pairs
+
+
+# Pet trimaps: 1 pet, 2 background, 3 border -> classes 1, 0, 2; any other value is unknown (-1).
+PET_LUT = np.full(256, -1, np.int64)
+PET_LUT[[1, 2, 3]] = [1, 0, 2]
+
+
+# -------------------------------------------------------------------------------- sources
+# Every source is a function of the data module -> ((train images, masks), (val images, masks)).
+def mosaic_splits(d: SegData):
+    """The embedded mosaic: both splits fixed by ``dataset_seed``, disjoint texture halves."""
+    kw = dict(dataset_seed=d.dataset_seed, image_size=d.image_size, n_classes=d.n_classes,
+              channels=d.channels, **d.mosaic)
+    return make_mosaic(d.n_train, split=0, **kw), make_mosaic(d.n_val, split=1, **kw)
+
+
+def read_pairs(d: SegData, pairs, lut: np.ndarray | None = None):
+    """``load_pairs`` with the data module's settings; names are shown relative to its root."""
+    return load_pairs(pairs, Path(d.root or "data").expanduser(), channels=d.channels,
+                      image_size=d.image_size, n_classes=d.n_classes, ignore_index=d.ignore_index,
+                      lut=lut, skip_unreadable=d.skip_unreadable)
+
+
+def load_splits(d: SegData, train, val, lut: np.ndarray | None = None):
+    """Train and validation (image path, mask path) pairs -> checked uint8 tensors, read in one
+    scan so that every unreadable file of both is named at once."""
+    if not (train and val):
+        raise DataError("no image/mask pairs found for the training or the validation split")
+    images, masks, kept = read_pairs(d, list(train) + list(val), lut)
+    is_train = kept < len(train)
+    return (images[is_train], masks[is_train]), (images[~is_train], masks[~is_train])
+
+
+def folder_splits(d: SegData):
+    """The user's pairs, ``n_val`` of them (at most a quarter) held out by ``dataset_seed``;
+    the split is drawn over the readable pairs."""
+    images, masks, _ = read_pairs(d, folder_pairs(d.root))
+    n = len(images)
+    if n < 2:
+        raise DataError(f"'{d.root}' needs at least 2 image/mask pairs (train and validation)")
+    perm = torch.from_numpy(np.random.default_rng(d.dataset_seed).permutation(n))
+    n_val = max(1, min(d.n_val or n // 4, n // 4))
+    train, val = perm[n_val:][:d.n_train], perm[:n_val]
+    return (images[train], masks[train]), (images[val], masks[val])
+
+
+def torchvision_splits(files, lut: np.ndarray | None = None):
+    """A source for a torchvision set whose ``files(path, train, d)`` lists (image, mask) pairs;
+    its own train and validation splits, capped at ``n_train``/``n_val``."""
+    def load(d: SegData):
+        train, val = [torchvision_set(d.source, d.root, lambda path: files(path, split, d))
+                      for split in (True, False)]
+        return load_splits(d, train[:d.n_train], val[:d.n_val], lut)
+    return load
+
+
+def voc_files(path: str, train: bool, d: SegData) -> list[tuple[str, str]]:
+    """PASCAL VOC segmentation, image_set train or val."""
+    import torchvision.datasets as tvd
+
+    ds = tvd.VOCSegmentation(path, year=d.year, download=d.download,
+                             image_set="train" if train else "val")
+    return list(zip(ds.images, ds.masks))
+
+
+def pet_files(path: str, train: bool, d: SegData) -> list[tuple[str, str]]:
+    """Oxford-IIIT Pet trimaps, split trainval or test."""
+    import torchvision.datasets as tvd
+
+    ds = tvd.OxfordIIITPet(path, target_types="segmentation", download=d.download,
+                           split="trainval" if train else "test")
+    return list(zip(ds._images, ds._segs))  # torchvision keeps the file lists private
+
+
+SOURCES = {"mosaic": mosaic_splits, "voc": torchvision_splits(voc_files),
+           "pet": torchvision_splits(pet_files, PET_LUT), "folder": folder_splits}
+
+
+# ------------------------------------------------------------------------------ data module
+EVAL_SPLITS = ("test", "validation")
+
+
+class SegData(StepData):
+    """Images and masks in memory: the training stream of ``(uint8 images, uint8 masks)``
+    batches, and a fixed validation split (``val_images``, ``val_masks``).
+
+    ``dataset_seed`` fixes the mosaic (and the folder's split) independently of the run seed,
+    which only orders the training stream. For real sources ``n_train``/``n_val`` are caps.
+
+    ``eval_split="validation"`` is for tuning: the first ``n_val`` training images (at most a
+    quarter) are measured and not trained on, and the held-out split is never loaded into the
+    run, so a search cannot fit the split the comparison is measured on (``"test"``).
+    """
+
+    def __init__(self, source: str, channels: int, image_size: int, n_classes: int,
+                 batch_size: int, steps: int, seed: int, n_train: int | None = 512,
+                 n_val: int | None = 128, dataset_seed: int = 0, ignore_index: int = 255,
+                 root: str | None = None, download: bool = False, year: str = "2012",
+                 mosaic: Mapping | None = None, chunk: int = 0, skip_unreadable: bool = False,
+                 eval_split: str = "test"):
+        super().__init__(steps, seed, batch_size, channels, chunk)
+        self.splits = choose(SOURCES, source)
+        if eval_split not in EVAL_SPLITS:
+            raise DataError(f"data.eval_split={eval_split!r} is not accepted: give "
+                            f"{' or '.join(EVAL_SPLITS)} (what a run is measured on)")
+        self.eval_split = eval_split
+        if not n_classes <= ignore_index <= 255:
+            raise DataError(f"data.ignore_index must be in n_classes..255, got {ignore_index}")
+        self.source, self.image_size, self.n_classes = source, image_size, n_classes
+        self.n_train, self.n_val, self.dataset_seed = n_train, n_val, dataset_seed
+        self.ignore_index, self.root, self.download, self.year = ignore_index, root, download, year
+        self.skip_unreadable = skip_unreadable
+        self.mosaic = dict(mosaic or {})  # the mosaic's own settings (``make_mosaic``)
+        self.train_images = self.train_masks = self.val_images = self.val_masks = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_images is not None:
+            return
+        (images, masks), held_out = self.splits(self)
+        if self.eval_split == "validation":  # carved from the training images, held out unseen
+            n = max(1, min(len(held_out[0]), len(images) // 4))
+            (images, masks), held_out = (images[n:], masks[n:]), (images[:n], masks[:n])
+        (self.train_images, self.train_masks), (self.val_images, self.val_masks) = \
+            (images, masks), held_out
+        self.check_enough()
+
+    def training_tensors(self) -> tuple[torch.Tensor, ...]:
+        return self.train_images, self.train_masks
+
+    def class_counts(self) -> torch.Tensor:
+        """Training pixels per class (ignored pixels left out): the majority baseline."""
+        m = self.train_masks.flatten().long()
+        return torch.bincount(m[m != self.ignore_index], minlength=self.n_classes)

@@ -1,0 +1,227 @@
+"""Image sources and the training stream, all uint8 tensors (N, C, H, W): scaling happens on
+the device.
+
+Keeping pixels as uint8 until the model encodes them means every scaling sees exactly the same
+data, and the loader does no per-step PIL or NumPy work.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from harness.data.images import (ACCEPTED, DataError, Scan, check_channels, image_files, match_channels,
+                     read_image, resize_uint8, root_dir, to_nchw)
+
+
+def choose(registry: dict, name: str, what: str = "data source"):
+    """``registry[name]``; an unknown name is one line listing the valid choices."""
+    if name not in registry:
+        raise DataError(f"unknown {what} '{name}'; valid choices: {', '.join(registry)}")
+    return registry[name]
+
+
+# ------------------------------------------------------------------------------------ sources
+# Every loader takes (root, download, channels, image_size, skip_unreadable) and returns uint8
+# (N, 1|3, H, W); load_images then matches the channels and resizes, which is a no-op where the
+# loader did it.
+def load_digits(root: str | None, download: bool, channels: int, image_size: int,
+                skip_unreadable: bool = False) -> torch.Tensor:
+    """scikit-learn's bundled 8x8 digits (values 0..16), as 0..255 uint8; no network."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    d = sk_digits().images  # (1797, 8, 8) floats 0..16
+    return to_nchw((d * (255 / 16)).round().astype(np.uint8))
+
+
+COLOUR_SEED = 2026  # the colours are part of the data set: fixed, whatever the run's seed
+BACKGROUND = (64, 192)  # grey levels of the backgrounds: mid-grey, never the range's bound
+
+
+def load_colour_digits(root: str | None, download: bool, channels: int, image_size: int,
+                       skip_unreadable: bool = False) -> torch.Tensor:
+    """The digits drawn in a random colour on a random mid-grey background, one pair per image
+    (``COLOUR_SEED``): colour data on which the background is not black, so clipping at 0 no
+    longer gives every head the most common pixel value for free."""
+    grey = load_digits(root, download, 1, image_size).float() / 255  # ink, 0..1
+    rng = np.random.default_rng(COLOUR_SEED)
+    n = len(grey)
+    ink = torch.from_numpy(rng.integers(0, 256, (n, 3))).float().view(n, 3, 1, 1)
+    back = torch.from_numpy(rng.integers(*BACKGROUND, n, endpoint=True)).float().view(n, 1, 1, 1)
+    return (back + (ink - back) * grey).round().clamp(0, 255).to(torch.uint8)
+
+
+def load_folder(root: str | None, download: bool, channels: int, image_size: int,
+                skip_unreadable: bool = False) -> torch.Tensor:
+    """Every image under ``root`` (recursively), resized and centre-cropped. All files are tried
+    before any unreadable one stops the run; ``skip_unreadable`` leaves them out instead."""
+    path = root_dir(root, "source 'folder'")
+    if not path.is_dir():
+        raise DataError(f"data.root '{root}' is not a directory (expected a folder of images)")
+    files = image_files(path, "**/*")
+    if not files:
+        raise DataError(f"no images under '{root}' (accepted: {ACCEPTED})")
+    scan = Scan(path, len(files), image_size)
+    images = [scan.fit(x) for x in scan.each(files, lambda f: read_image(f, channels))]
+    scan.finish(skip_unreadable)
+    return torch.cat(images)
+
+
+def torchvision_set(name: str, root: str | None, make):
+    """``make(path)`` for torchvision's set ``name`` under ``data.root`` (``data`` when unset);
+    a set that is not there (and not asked to download) is one line saying how to fetch it."""
+    root = root or "data"
+    try:
+        return make(str(Path(root).expanduser()))
+    except RuntimeError as e:
+        raise DataError(f"{name} not found under data.root '{root}' ({e}); "
+                        "set data.download=true to fetch it") from None
+
+
+def torchvision_loader(name: str, dataset: str):
+    """A loader for torchvision's ``dataset`` train split; it downloads only when asked."""
+    def load(root: str | None, download: bool, channels: int, image_size: int,
+             skip_unreadable: bool = False) -> torch.Tensor:
+        import torchvision.datasets as tvd
+
+        ds = torchvision_set(name, root, lambda path: getattr(tvd, dataset)(
+            root=path, train=True, download=download))
+        return to_nchw(ds.data.numpy() if torch.is_tensor(ds.data) else ds.data)
+    return load
+
+
+SOURCES: dict[str, Callable[..., torch.Tensor]] = {
+    "digits": load_digits,
+    "colour_digits": load_colour_digits,
+    "folder": load_folder,
+    "mnist": torchvision_loader("mnist", "MNIST"),
+    "fashion_mnist": torchvision_loader("fashion_mnist", "FashionMNIST"),
+    "cifar10": torchvision_loader("cifar10", "CIFAR10"),
+}
+
+
+def load_images(source: str, *, channels: int, image_size: int, root: str | None = None,
+                download: bool = False, limit: int | None = None,
+                skip_unreadable: bool = False) -> torch.Tensor:
+    """``source``'s images as uint8 (N, channels, image_size, image_size), at most ``limit``."""
+    load = choose(SOURCES, source)
+    x = load(root, download, check_channels(channels), image_size, skip_unreadable)[:limit]
+    return resize_uint8(match_channels(x, channels), image_size)
+
+
+# ------------------------------------------------------------------------------------- stream
+def stream_rows(seed: int, start: int, stop: int, block: int,
+                draw: Callable[[np.random.Generator], np.ndarray]) -> np.ndarray:
+    """Rows ``start..stop-1`` of an endless table whose rows ``b*block ..`` are
+    ``draw(rng(seed, b))``: row i depends on (seed, i) only, never on where the stream is cut."""
+    first, last = start // block, (stop - 1) // block
+    rows = np.concatenate([draw(np.random.default_rng([seed, b])) for b in range(first, last + 1)])
+    return rows[start - first * block:stop - first * block]
+
+
+HOLD_OUT_SEED = 12345  # the held-out split is part of the data set: fixed, whatever the run's seed
+
+
+def hold_out(n: int, size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(held-out, rest) indices of ``n`` images: the first ``size`` (at most a quarter of the
+    set; all of that quarter without ``size``) of one fixed permutation. The images a GAN run is
+    measured against, and those the digit ruler never trains on (``harness.metrics.digit_net``)."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(HOLD_OUT_SEED))
+    k = n // 4 if size is None else min(size, n // 4)
+    return perm[:k], perm[k:]
+
+
+class Batches(Dataset):
+    """Batch k is ``take(rows[k])``, built when the loader reaches it: no epoch copied up front."""
+
+    def __init__(self, take: Callable[[np.ndarray], object], rows: np.ndarray):
+        self.take, self.rows = take, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, k: int):
+        return self.take(self.rows[k])
+
+
+class StepData(pl.LightningDataModule):
+    """A training stream of exactly ``steps`` batches, cut into epochs of ``chunk`` batches.
+
+    Sample i of the stream (the j-th of batch s, i = s * batch_size + j) depends only on
+    ``(seed, i)``: epoch ends are only where a run checkpoints, so a resumed run, a run with
+    another ``checkpoint_every`` and a longer run with the same seed all see the same batches.
+    By default the stream is passes over ``training_tensors()``, pass p in the order of a
+    permutation seeded by (seed, p); a subclass may redefine ``stream`` and ``take``. The Trainer
+    must reload the loader every epoch and run ``epochs`` of them.
+    """
+
+    def __init__(self, steps: int, seed: int, batch_size: int, channels: int, chunk: int = 0):
+        super().__init__()
+        self.steps, self.seed, self.batch_size = steps, seed, batch_size
+        self.channels = check_channels(channels)
+        self.chunk = chunk if 0 < chunk < steps else steps
+
+    @property
+    def epochs(self) -> int:
+        return math.ceil(self.steps / self.chunk)
+
+    def train_dataloader(self) -> DataLoader:
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        first, last = epoch * self.chunk, min(self.steps, (epoch + 1) * self.chunk)
+        rows = self.stream(first * self.batch_size, last * self.batch_size)
+        batches = Batches(self.take, rows.reshape(last - first, self.batch_size, *rows.shape[1:]))
+        # Without its own generator a DataLoader draws a seed from torch's global RNG per iterator.
+        own = torch.Generator().manual_seed(self.seed)
+        return DataLoader(batches, batch_size=None, generator=own)
+
+    def training_tensors(self) -> tuple[torch.Tensor, ...]:
+        """The training set, one tensor per part of a sample (images, masks), indexed on dim 0."""
+        raise NotImplementedError
+
+    def check_enough(self) -> None:
+        """At least one batch of distinct training samples: fewer is a data set too small to use."""
+        n = len(self.training_tensors()[0])
+        if n < self.batch_size:
+            raise DataError(f"only {n} training images, fewer than "
+                            f"data.batch_size={self.batch_size}")
+
+    def stream(self, start: int, stop: int) -> np.ndarray:
+        """Table rows of stream samples ``start..stop-1``: here, indices into the training set."""
+        n = len(self.training_tensors()[0])
+        return stream_rows(self.seed, start, stop, n, lambda rng: rng.permutation(n))
+
+    def take(self, rows: np.ndarray):
+        """One batch from its table rows: here, the training samples they index."""
+        idx = torch.from_numpy(rows)
+        return tuple(t[idx] for t in self.training_tensors())
+
+
+class ImageData(StepData):
+    """uint8 images in memory: the training stream, and a fixed held-out set of ``eval_size``
+    images for metrics."""
+
+    def __init__(self, source: str, channels: int, image_size: int, batch_size: int,
+                 eval_size: int, steps: int, seed: int, root: str | None = None,
+                 download: bool = False, limit: int | None = None, chunk: int = 0,
+                 skip_unreadable: bool = False):
+        super().__init__(steps, seed, batch_size, channels, chunk)
+        self.cfg = dict(source=source, channels=channels, image_size=image_size, root=root,
+                        download=download, limit=limit, skip_unreadable=skip_unreadable)
+        self.eval_size = eval_size
+        self.train_images = self.eval_images = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_images is not None:
+            return
+        x = load_images(**self.cfg)
+        held, rest = hold_out(len(x), self.eval_size)
+        self.eval_images, self.train_images = x[held], x[rest]
+        self.check_enough()
+
+    def training_tensors(self) -> tuple[torch.Tensor, ...]:
+        return (self.train_images,)

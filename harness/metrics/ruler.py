@@ -1,0 +1,136 @@
+"""A recognisability ruler for samples of the embedded digits: does a sample read as a digit?
+
+SWD and the moment gaps say how far samples are from the real images, patch by patch; they do
+not say whether a person would read a digit in them. The ruler is a small CNN classifier,
+trained once and deterministically on the training split of the embedded digits at the
+study's image size, and these numbers computed with it on uint8 samples exactly as given:
+
+- ``kid``: the kernel inception distance (Binkowski et al. 2018; torchmetrics'
+  ``KernelInceptionDistance``) between the samples and real held-out digits, in the
+  classifier's penultimate feature space instead of Inception's; lower is better. It is an
+  unbiased estimate, so two sets from one distribution give about 0 (slightly below is
+  possible); ``kid_std`` is its spread over the subsets.
+- ``confident``: the fraction of samples the classifier gives one class with probability
+  >= 0.9.
+- ``coverage``: how many of the 10 classes the confident samples fall in (mode collapse shows
+  as a low count; ``coverage_frac`` is the count out of 10), and ``entropy``: the entropy of
+  the confident samples' class histogram divided by log 10 (1: all ten classes equally often,
+  0: one class, or no confident sample).
+
+The classifier, its training and its cache are ``harness.metrics.digit_net``.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from pathlib import Path
+
+import torch
+
+from harness.metrics.digit_net import (DigitNet, Given, embed, held_out, load_classifier,
+                                       probabilities, torch_threads)
+
+REPORTED = ("kid", "confident", "coverage")  # what a run's record keeps, per view
+CONFIDENT = 0.9  # the probability a sample's top class needs for it to count as recognised
+KID_SUBSETS, KID_SUBSET_SIZE = 50, 100  # subsets of 100: fits a few hundred samples
+
+
+# ------------------------------------------------------------------------------ measuring
+class Ruler:
+    """A trained classifier and one fixed set of real digits: ``ruler(samples)`` gives the
+    recognisability metrics of uint8 samples (N, 1, S, S), N >= 2.
+
+    KID uses subsets of ``min(100, N, len(reference))`` images (torchmetrics needs subsets no
+    bigger than either set; 100 fits a few hundred samples and keeps the estimate's spread
+    small), ``subsets`` of them, drawn with a fixed seed: the same samples give the same KID."""
+
+    def __init__(self, net: DigitNet, reference: torch.Tensor, info: dict | None = None,
+                 subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE, seed: int = 0):
+        self.net, self.info = net.eval(), info or {}
+        self.image_size = reference.shape[-1]
+        self.reference = self._check(reference, "reference")
+        self.subsets, self.subset_size, self.seed = subsets, subset_size, seed
+
+    def _check(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        want = (1, self.image_size, self.image_size)
+        if x.dtype != torch.uint8 or x.dim() != 4 or tuple(x.shape[1:]) != want or len(x) < 2:
+            raise ValueError(f"{name} must be uint8 (N, {', '.join(map(str, want))}) with "
+                             f"N >= 2, got {x.dtype} {tuple(x.shape)}")
+        return x.detach().cpu()
+
+    def features(self, samples: torch.Tensor) -> torch.Tensor:
+        """``embed``'s features of uint8 samples, checked."""
+        return embed(self.net, self._check(samples, "samples"))
+
+    @functools.cached_property
+    def reference_features(self) -> torch.Tensor:
+        """The reference's features: the same at every evaluation, so embedded once."""
+        return embed(self.net, self.reference)
+
+    @torch.no_grad()
+    def kid(self, samples: torch.Tensor) -> tuple[float, float]:
+        """(mean, std over subsets) of KID between ``samples`` and the reference."""
+        return self._kid(self.features(samples))
+
+    @torch.no_grad()
+    def _kid(self, features: torch.Tensor) -> tuple[float, float]:
+        from torchmetrics.image.kid import KernelInceptionDistance
+
+        size = min(self.subset_size, len(features), len(self.reference))
+        with warnings.catch_warnings():  # "will save all extracted features": a few hundred
+            warnings.filterwarnings("ignore", "Metric `Kernel Inception Distance`")
+            kid = KernelInceptionDistance(feature=Given(), subsets=self.subsets,
+                                          subset_size=size)
+        scale = self.net.feature_scale  # O(1) features for the polynomial kernel
+        kid.update(self.reference_features / scale, real=True)
+        kid.update(features / scale, real=False)
+        # 100x100 kernels: one thread is fastest (on a busy 2-core machine two threads spun
+        # 300x slower) and makes KID's value independent of the run's thread count
+        with torch_threads(1), torch.random.fork_rng(devices=[]):  # compute() draws subsets
+            torch.manual_seed(self.seed)                            # from the global RNG
+            mean, std = kid.compute()
+        return mean.item(), std.item()
+
+    def __call__(self, samples: torch.Tensor) -> dict[str, float]:
+        features = self.features(samples)  # once, for KID and the classifier
+        kid, kid_std = self._kid(features)
+        return {"kid": kid, "kid_std": kid_std, **self._classified(features)}
+
+    def classify(self, samples: torch.Tensor) -> dict[str, float]:
+        """The classifier's part alone: ``confident``, ``coverage`` (and its fraction), and
+        ``entropy``."""
+        return self._classified(self.features(samples))
+
+    def _classified(self, features: torch.Tensor) -> dict[str, float]:
+        probs = probabilities(self.net, features)
+        top, cls = probs.max(1)
+        sure = top >= CONFIDENT
+        coverage = len(cls[sure].unique())
+        hist = torch.bincount(cls[sure], minlength=10).double()
+        hist = hist[hist > 0] / max(1, int(sure.sum()))
+        entropy = 0.0 - (hist * hist.log()).sum().item() / math.log(10)  # 0.0 -: never -0.0
+        return {"confident": sure.float().mean().item(), "coverage": coverage,
+                "coverage_frac": coverage / 10, "entropy": entropy}
+
+
+def views(ruler: Ruler, decoded: torch.Tensor, article: torch.Tensor) -> dict[str, float]:
+    """The ``REPORTED`` metrics of the decoded samples (``kid``, ...) and of the article's
+    view of the same samples (``kid_article``, ...): recognisable as a user gets them, and as
+    the article saw them."""
+    out: dict[str, float] = {}
+    for suffix, samples in (("", decoded), ("_article", article)):
+        metrics = ruler(samples)
+        out.update({f"{k}{suffix}": float(metrics[k]) for k in REPORTED})
+    return out
+
+
+def load_ruler(image_size: int, data_dir: str | Path = "data",
+               reference: torch.Tensor | None = None, source: str = "digits",
+               root: str | None = None) -> Ruler:
+    """The ruler for ``image_size`` (32 and 48 px studies) and ``source``: the cached
+    classifier (trained on first use) and, unless given, the held-out images as KID's
+    reference."""
+    net, info, path = load_classifier(image_size, data_dir, source, root)
+    ref = held_out(image_size, source, root)[0] if reference is None else reference
+    return Ruler(net, ref, {**info, "path": str(path)})

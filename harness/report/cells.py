@@ -1,0 +1,333 @@
+"""A sweep's run.json records -> one summary row per cell, ranked within its family.
+
+The numbers of a report live here, apart from how they are drawn, so they can be checked
+without writing a file. Design section 4: per cell, i.e. (family, model, scaling, head) and the
+value of every *setting column* (a config key that differs between runs of one combination, see
+``varying_settings``), the median and interquartile range over seeds: runs that differ in more
+than their seed are never summarised together. Failed, diverged and skipped runs are counted,
+never dropped.
+Each family is ranked on the primary metric its records declare (``primary_metric`` and
+``primary_direction``), and scalings and heads are ordered as ``harness.core.pixels`` defines them.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from harness.core import pixels
+from harness.core import record as run_record
+from harness.core.record import STATUSES, STUDY_KEYS, read_record
+
+COMBO = ("family", "model", "scaling", "head")
+IDENTITY = ("study", *COMBO, "seed")
+# Config keys that a cell's own fields or its seeds already say: never a setting column.
+RESTATED = ("seed", "study", "model.name", "scaling.name", "head.name")
+MISSING = "–"  # the value of a key a record's config lacks: a value of its own, not a wildcard
+
+
+# --------------------------------------------------------------------------- records
+
+
+def load_records(sweep_dir) -> list[dict]:
+    """Every run.json under ``sweep_dir`` (any depth), sorted, each with its ``run_dir``.
+
+    An unreadable run.json (corrupt, or not JSON) becomes a ``failed`` record so it is
+    counted rather than silently dropped.
+    """
+    root = Path(sweep_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"sweep directory not found: {root}")
+    return sorted((_read_run(p) for p in root.rglob("run.json")), key=_sort_key)
+
+
+def _read_run(path: Path) -> dict:
+    record = read_record(path) or {"status": "failed", "message": "unreadable run.json"}
+    return {**record, "run_dir": str(path.parent)}
+
+
+def _combo(record: dict) -> tuple[str, ...]:
+    return tuple(str(record.get(k, "")) for k in COMBO)
+
+
+def design_order(value: str, known) -> tuple[int, str]:
+    """Sort key: position in ``known`` (e.g. ``pixels.HEADS``, whose key order is the design's),
+    names it lacks after, alphabetically."""
+    names = list(known)
+    return (names.index(value) if value in names else len(names), value)
+
+
+def head_order(head: str) -> tuple[int, str]:
+    return design_order(head, pixels.HEADS)
+
+
+def _sort_key(record: dict, settings: tuple[str, ...] = ()) -> tuple:
+    """Combination in design order, then the values of ``settings`` (numbers by value), then
+    seed."""
+    family, model, scaling, head = _combo(record)
+    seed = record.get("seed")
+    return (family, model, design_order(scaling, pixels.SCALINGS), head_order(head),
+            tuple(map(value_order, values_of(record, settings).values())),
+            seed if isinstance(seed, (int, float)) else math.inf)
+
+
+def value_order(text: str) -> tuple:
+    """Sort key of a setting's value: numbers by value (300 before 1000), then text, then
+    MISSING."""
+    if text == MISSING:
+        return (2, 0.0, "")
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+# --------------------------------------------------------------------------- cells
+
+
+def _flatten(node: dict, prefix: str = "") -> dict:
+    """``{"model": {"lr": 1}}`` -> ``{"model.lr": 1}``; lists and empty dicts are leaves."""
+    flat: dict = {}
+    for key, value in node.items():
+        dotted = f"{prefix}{key}"
+        flat.update(_flatten(value, dotted + ".") if isinstance(value, dict) and value
+                     else {dotted: value})
+    return flat
+
+
+def _restated_or_not_result(key: str) -> bool:
+    """Keys that cannot change a run's numbers (``harness.core.record.NOT_RESULT``, read each time so
+    it stays the one list) or that the cell already names, and everything under them."""
+    return any(key == k or key.startswith(k + ".")
+               for k in (*run_record.NOT_RESULT, *RESTATED))
+
+
+def settings_of(record: dict) -> dict[str, str]:
+    """The record's resolved config as dotted key -> value text (``json`` spelling, as on the
+    command line: ``true``, ``0.0002``), less the keys that cannot tell two runs apart.
+
+    ``threads`` is the count the run actually used (the record's top level), since the config's
+    0 only means "the cores shared among parallel jobs" and threads change float sums; an older
+    record without it is MISSING unless its config named a count.
+    """
+    flat = _flatten(record.get("config") or {})
+    flat["threads"] = record.get("threads") or flat.get("threads") or MISSING
+    return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+            for k, v in flat.items() if not _restated_or_not_result(k)}
+
+
+def varying_settings(records: list[dict]) -> dict[str, list[str]]:
+    """The setting columns, each with its values in order: every config key (``settings_of``)
+    whose value differs between two records of one (family, model). A key that differs within a
+    (scaling, head) splits its cells; one that differs only between pairings (a study's longer
+    budget for one of them) splits none, but its column and label say it.
+
+    A key missing from some records counts as its own value, MISSING. A record without a config
+    (an unreadable run.json) cannot say what it ran, so it takes no part here.
+    """
+    seen: dict[str, dict[tuple, set]] = {}
+    configured = [(_combo(r)[:2], settings_of(r)) for r in records if r.get("config")]
+    keys = dict.fromkeys(k for _, values in configured for k in values)
+    for combo, values in configured:
+        for k in keys:
+            seen.setdefault(k, {}).setdefault(combo, set()).add(values.get(k, MISSING))
+    return {k: sorted(set().union(*per_combo.values()), key=value_order)
+            for k, per_combo in seen.items() if any(len(v) > 1 for v in per_combo.values())}
+
+
+def by_cell(records: list[dict]) -> dict[tuple, list[dict]]:
+    """Runs grouped into cells, in sort order: ``(family, model, scaling, head, settings)`` with
+    ``settings`` the ``(key, value)`` of every setting column, so that only runs that differ in
+    seed alone share a cell (and a mean)."""
+    keys = tuple(varying_settings(records))
+    cells: dict[tuple, list[dict]] = {}
+    for r in sorted(records, key=lambda r: _sort_key(r, keys)):
+        cells.setdefault((*_combo(r), tuple(values_of(r, keys).items())), []).append(r)
+    return cells
+
+
+def values_of(record: dict, keys) -> dict[str, str]:
+    """The record's value of each setting column in ``keys``, MISSING where it has none."""
+    values = settings_of(record) if keys else {}
+    return {k: values.get(k, MISSING) for k in keys}
+
+
+def cell_fields(cell: tuple) -> dict:
+    """A cell's key as a row's first columns: the combination, then each setting column."""
+    *combo, settings = cell
+    return {**dict(zip(COMBO, combo)), **dict(settings)}
+
+
+def metrics_of(record: dict) -> dict:
+    return record.get("metrics") or {}
+
+
+def finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def config_value(records: list[dict], key: str, default=None):
+    """First value of ``key`` in the records' resolved configs, else at the record's top level."""
+    for r in records:
+        value = (r.get("config") or {}).get(key, r.get(key))
+        if value not in (None, ""):
+            return value
+    return default
+
+
+def study_settings(records: list[dict], given: dict | None = None) -> dict:
+    """``reference``, ``target`` and ``noise_floor``: those ``given`` (the last command's, from
+    the report callback or ``sweep.json``), else as the newest record's config says. None of
+    them changes a run, so runs are reused across changes of them, and their records may hold
+    an earlier command's values."""
+    newest = max(records, key=lambda r: str(r.get("started", "")), default={})
+    config = newest.get("config") or {}
+    return {k: config.get(k) or {} for k in STUDY_KEYS} | (given or {})
+
+
+def study_name(records: list[dict]) -> str:
+    return str(config_value(records, "study", "unknown"))
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def median_iqr(values) -> tuple[float, float, float]:
+    """(median, 25th, 75th percentile) of the finite values (linear interpolation, numpy's
+    default); NaN for none. A seed's heavy tail moves neither much, and they never leave the
+    metric's range, unlike a t interval on three seeds."""
+    v = np.array([x for x in values if finite(x)], dtype=float)
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    q25, median, q75 = np.percentile(v, [25, 50, 75])
+    return float(median), float(q25), float(q75)
+
+
+STATS = ("median", "q25", "q75")  # a summary row's columns per metric: <metric>_<stat>
+
+
+def cell_rows(records: list[dict], cells: dict[tuple, list[dict]] | None = None,
+              primary: dict | None = None) -> list[dict]:
+    """One row per cell (``by_cell``): run and status counts, each metric's median and
+    interquartile range, the family's primary metric and its rank.
+
+    Metrics are summarised over the finite values of ``ok`` runs only, so a diverged run cannot
+    drag a median and a failed one cannot fake a value; the status counts show what was left
+    out. Columns: the combination, the setting columns, ``n``, the status counts,
+    ``range_mismatch``, ``<metric>_median``, ``<metric>_q25`` and ``<metric>_q75``
+    (``median_iqr``), plus per family the ``primary`` metric, its ``direction`` and ``rank``,
+    and ``units``. ``cells``: ``by_cell(records)``, where the caller has it. ``primary`` maps a family to ``(metric, "min" | "max")`` and overrides what
+    the records declare. ``harness.report.summary`` adds the comparisons to the study's
+    reference and target.
+    """
+    cells = by_cell(records) if cells is None else cells
+    rows = [_summarise_cell(cell, runs) for cell, runs in cells.items()]
+    choices = {**declared_primary(records), **(primary or {})}
+    units: dict[str, str] = {}
+    for r in records:  # the first record of the family that declares them
+        if r.get("primary_units"):
+            units.setdefault(_combo(r)[0], str(r["primary_units"]))
+    for family in dict.fromkeys(r["family"] for r in rows):
+        frows = [r for r in rows if r["family"] == family]
+        _rank(frows, *choices.get(family, (None, "min")))
+        for r in frows:
+            r["units"] = units.get(family, "")
+    return rows
+
+
+def declared_primary(records: list[dict]) -> dict[str, tuple[str, str]]:
+    """family -> (metric, direction) from the first of its records that declares a metric."""
+    found: dict[str, tuple[str, str]] = {}
+    for r in records:
+        family = _combo(r)[0]
+        if family not in found and r.get("primary_metric"):
+            found[family] = (str(r["primary_metric"]), str(r.get("primary_direction") or "min"))
+    return found
+
+
+def _summarise_cell(cell: tuple, runs: list[dict]) -> dict:
+    row = cell_fields(cell)
+    row["n"] = len(runs)
+    statuses = [str(r.get("status", "failed")) for r in runs]
+    for status in dict.fromkeys([*STATUSES, *statuses]):
+        row[status] = statuses.count(status)
+    row["range_mismatch"] = any(bool(r.get("range_mismatch")) for r in runs)
+    ok = [r for r in runs if r.get("status") == "ok"]
+    for name in dict.fromkeys(k for r in runs for k in metrics_of(r)):
+        stats = median_iqr(metrics_of(r).get(name) for r in ok)
+        row.update({f"{name}_{s}": v for s, v in zip(STATS, stats)})
+    return row
+
+
+def _between(row: dict, first: str, last: str) -> list[str]:
+    """The keys after ``first`` and before ``last`` (or the end: a cell's fields have no "n")."""
+    keys = list(row)
+    return keys[keys.index(first) + 1: keys.index(last) if last in keys else len(keys)]
+
+
+def status_columns(row: dict) -> list[str]:
+    """The status counts: ``_summarise_cell`` puts them between "n" and "range_mismatch"."""
+    return _between(row, "n", "range_mismatch")
+
+
+def setting_columns(row: dict) -> list[str]:
+    """The setting columns: ``cell_fields`` puts them after "head", ``summarise`` then "n"."""
+    return _between(row, "head", "n")
+
+
+def columns_of(rows: list[dict], columns) -> list[str]:
+    """Every column ``columns(row)`` names for some row, in first-seen order."""
+    return list(dict.fromkeys(c for r in rows for c in columns(r)))
+
+
+def shown_settings(rows: list[dict]) -> dict[str, str | None]:
+    """The setting columns worth a column or a label among ``rows`` (one family's): those whose
+    value differs between them, each with the value most of the rows share (None on a tie).
+    One every row shares says nothing there."""
+    shown = {}
+    for k in columns_of(rows, setting_columns):
+        counts = Counter(r.get(k, MISSING) for r in rows)
+        if len(counts) > 1:
+            (top, n), (_, second) = counts.most_common(2)
+            shown[k] = top if n > second else None
+    return shown
+
+
+def with_settings(label: str, row: dict, shown) -> str:
+    """E.g. ``raw + identity, norm=none``: a label that tells apart rows split by settings. It
+    names a setting only where the row's value is not the one most rows share, by the key's
+    last part where no other shown key ends alike."""
+    common = shown if isinstance(shown, dict) else dict.fromkeys(shown)
+    last = Counter(k.rpartition(".")[2] for k in common)
+    return label + "".join(
+        f", {k.rpartition('.')[2] if last[k.rpartition('.')[2]] == 1 else k}={row.get(k, MISSING)}"
+        for k, usual in common.items() if usual is None or row.get(k, MISSING) != usual)
+
+
+def status_text(row: dict) -> str:
+    """E.g. "3 ok, 1 failed"."""
+    return ", ".join(f"{row[s]} {s}" for s in status_columns(row) if row[s])
+
+
+def metric_names(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(k[: -len("_median")] for r in rows for k in r
+                              if k.endswith("_median") and f"{k[:-len('_median')]}_q25" in r))
+
+
+def _rank(rows: list[dict], metric: str | None, direction: str) -> None:
+    """Rank one family's rows on the median of its primary metric (1: best). A rank orders;
+    it does not separate: only the paired difference to the reference says whether two
+    pairings differ (``harness.report.paired``). Rows without a finite median get no rank."""
+    names = metric_names(rows)
+    if metric not in names:  # the family's records do not report it: fall back to the first one
+        metric = names[0] if names else None
+    sign = -1 if direction == "max" else 1
+    ranked = sorted((r for r in rows if finite(r.get(f"{metric}_median"))),
+                    key=lambda r: sign * r[f"{metric}_median"])
+    for r in rows:
+        r["primary"], r["direction"], r["rank"] = metric, direction, None
+    for i, r in enumerate(ranked, 1):
+        r["rank"] = i

@@ -1,0 +1,139 @@
+"""Turn a sweep's run.json records into its report: ``write_report`` and the command line.
+
+    python -m harness.report multirun/raw_pixel_gan [--out results/raw_pixel_gan]
+
+The numbers are in ``harness.report.cells``, the tables in ``tables``, the pictures in
+``figures``, ``curves`` and ``montage``, the README in ``readme``; a multirun ends with
+``harness.report.callback.ReportCallback``, which calls ``write_report`` here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from harness.core.record import code_commit, read_record
+from harness.report.cells import by_cell, load_records, study_settings
+from harness.report.paired import noise_floors
+from harness.report.readme import readme_text
+from harness.report.summary import summarise
+from harness.report.tables import markdown_table, write_runs_csv, write_summary_csv
+
+# in the sweep folder: the last sweep's command, wall time, runs and report folder, so a
+# re-report covers and says the same
+SWEEP_INFO = "sweep.json"
+
+
+def write_report(sweep_dir, out_dir, *, command=None, wall_time_s=None, started=None,
+                 study=None, only=None) -> Path:
+    """Write the report files into ``out_dir`` and return it; other files there are left alone.
+    ``command``, ``wall_time_s`` and ``started`` (ISO time) describe the last sweep, ``study``
+    its ``reference``, ``target`` and ``noise_floor`` (default: the newest record's); ``only``:
+    the run folders (relative to ``sweep_dir``) to report, None for all."""
+    return _write(records_of(sweep_dir, only), sweep_dir, Path(out_dir), command=command,
+                  wall_time_s=wall_time_s, started=started, study=study)
+
+
+def records_of(sweep_dir, only=None) -> list[dict]:
+    """The records a report covers: every run under ``sweep_dir``, or those in ``only``."""
+    records = load_records(sweep_dir)
+    if only is not None:
+        keep = {str(Path(sweep_dir) / r) for r in only}
+        records = [r for r in records if r["run_dir"] in keep]
+    if not records:
+        raise FileNotFoundError(f"no run.json under {sweep_dir}")
+    return records
+
+
+def write_or_say(records, sweep_dir, out: Path, **info) -> str | None:
+    """Write the report; where ``out`` cannot be written, the one line that says so instead of
+    a traceback (the records it reads are never touched)."""
+    try:
+        _write(records, sweep_dir, out, **info)
+    except OSError as err:
+        return cannot_write(out, err)
+    return None
+
+
+def cannot_write(out: Path, err: OSError) -> str:
+    """``error: cannot write the report to 'results/x': [Errno 13] Permission denied``, naming
+    the file too when it is not the folder itself."""
+    reason = f"[Errno {err.errno}] {err.strerror}" if err.strerror else str(err)
+    if err.filename and Path(err.filename) != Path(out):
+        reason += f": '{err.filename}'"
+    return f"error: cannot write the report to '{out}': {reason}"
+
+
+def _write(records, sweep_dir, out: Path, *, command, wall_time_s, started=None,
+           study=None) -> Path:
+    # matplotlib here, not at import: every run's process loads this module (Hydra builds its
+    # callbacks for single runs and sweep workers too) and draws nothing
+    from harness.report.curves import plot_curves
+    from harness.report.figures import build_montage, plot_metrics
+
+    out.mkdir(parents=True, exist_ok=True)
+    commits = sorted({str(r["commit"]) for r in records if r.get("commit")})
+    commit = ", ".join(commits) or code_commit()
+    study = study_settings(records, study)
+    rows = summarise(records, study=study)
+    table = markdown_table(rows, noise_floors(rows, by_cell(records), study), study.get("shown"))
+    write_runs_csv(records, sweep_dir, out / "runs.csv", study)
+    write_summary_csv(rows, out / "summary.csv")
+    (out / "summary.md").write_text(table)
+    plot_metrics(rows, out / "metrics.png")
+    curves = plot_curves(records, rows, out / "curves.png")
+    build_montage(records, out / "montage.png")
+    (out / "README.md").write_text(readme_text(records, table, out, commit=commit,
+                                               command=command, wall_time_s=wall_time_s,
+                                               started=started, curves=curves))
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.report",
+                                     description="Summarise a sweep directory into a report.")
+    parser.add_argument("sweep_dir", help="e.g. multirun/raw_pixel_gan")
+    parser.add_argument("--out", help="output folder (default: where the sweep wrote its report, "
+                        "named in its sweep.json; else <sweep_dir>/report)")
+    args = parser.parse_args(argv)
+    sweep = read_record(Path(args.sweep_dir) / SWEEP_INFO) or {}
+    try:
+        records = records_of(args.sweep_dir, sweep.get("only"))
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out or sweep.get("report_dir") or Path(args.sweep_dir) / "report")
+    error = write_or_say(records, args.sweep_dir, out, command=sweep.get("command"),
+                          wall_time_s=sweep.get("wall_time_s"), started=sweep.get("started"),
+                          study=sweep.get("study"))
+    if error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"wrote {out}/: README.md summary.md summary.csv runs.csv metrics.png curves.png "
+          "montage.png\n")
+    print((out / "summary.md").read_text())
+    return 0
+
+
+def report_dir(config, out_root: str = "results") -> Path:
+    """Where a sweep's report goes: a named study's (``experiment=<study>``, its own ``study``
+    name or one below it) to ``<out_root>/<study>/``; any other sweep's beside its runs,
+    ``<sweep dir>/report/``, so trying things out (an ad-hoc grid, a named study renamed with
+    ``study=...``) never writes into the tracked ``results/``."""
+    if named_study(config):
+        return Path(out_root) / str(config.study)
+    return Path(str(config.hydra.sweep.dir)) / "report"
+
+
+def named_study(config) -> bool:
+    """Whether a sweep runs a study of ``experiments/`` under its own name."""
+    experiment = OmegaConf.select(config, "hydra.runtime.choices.experiment")
+    study = str(config.study)
+    return bool(experiment) and (study == experiment or study.startswith(f"{experiment}/"))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

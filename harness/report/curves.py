@@ -1,0 +1,129 @@
+"""A report's learning curves, ``curves.png``: each pairing's metrics against step, from the
+runs' ``history.csv`` files, so "does not train" can be told from "trains slowly".
+
+Per family one row of panels: the primary metric, then those of ``PANELS`` it has: the range
+metrics (``mean_gap``, ``out_of_range``) and recognisability (``confident``, decoded samples,
+and ``confident_article``, the article's view, in one panel: where they part, stretching hid a
+range error). Per cell (pairing and setting columns) the median over its ok seeds at each
+evaluated step, and a band from the lowest to the highest seed. One colour per scaling and one
+line style per head, the same in every panel. Reference lines: the family's floor (GAN: real
+against real; seg: the majority class), where its records have it. Step 0 is the untrained
+model, so the curves start at the untrained baseline.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from harness.core.history import HISTORY, read_history
+from harness.core.pixels import SCALINGS
+from harness.report.cells import by_cell, cell_fields, finite, head_order, shown_settings, with_settings
+
+PANELS = ("mean_gap", "out_of_range", "confident")
+SHARED = {"confident": "confident_article"}  # drawn in the same panel: same line, x markers
+FLOORS = {"swd": ("swd_real", "real against real"), "miou": ("majority_miou", "majority class"),
+          "confident": ("confident_real", "real digits")}
+FLOOR_STYLES = {"confident": "-."}  # a floor's line style where "--" would read as another's
+STYLES = ("-", "--", ":", "-.")
+
+
+def scaling_colour(scaling: str) -> str:
+    """One colour per scaling, fixed by ``harness.core.pixels`` order: the same in every figure."""
+    names = list(SCALINGS)
+    return f"C{names.index(scaling) if scaling in names else len(names)}"
+
+
+def _histories(runs: list[dict]) -> list[list[dict]]:
+    """The history rows of each ok run (read once, drawn in every panel)."""
+    return [read_history(Path(r["run_dir"]) / HISTORY) for r in runs if r.get("status") == "ok"]
+
+
+def _curve(histories: list[list[dict]], metric: str
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, median, low, high) over the seeds that evaluated each step."""
+    by_step: dict[float, list[float]] = {}
+    for history in histories:
+        for row in history:
+            if finite(row.get(metric)):
+                by_step.setdefault(row["step"], []).append(row[metric])
+    steps = np.array(sorted(by_step))
+    values = [np.array(by_step[s]) for s in steps]
+    return (steps, np.array([np.median(v) for v in values]),
+            np.array([v.min() for v in values]), np.array([v.max() for v in values]))
+
+
+def plot_curves(records: list[dict], rows: list[dict], path: Path) -> bool:
+    """Draw ``curves.png``; False (nothing written) where no run kept a history."""
+    fig = curves_figure(records, rows)
+    if fig is not None:
+        fig.savefig(path, dpi=90)
+    return fig is not None
+
+
+def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
+    """The curves as a Figure, None where no run kept a history."""
+    cells = {cell: _histories(runs) for cell, runs in by_cell(records).items()}
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    panels = {f: [next(r["primary"] for r in rows if r["family"] == f)] for f in families}
+    drawn = False
+    for f in families:
+        kept = [m for m in PANELS if any(finite(r.get(f"{m}_median")) for r in rows
+                                        if r["family"] == f)]
+        panels[f] += kept
+    width = max(len(p) for p in panels.values())
+    fig = Figure(figsize=(4.6 * width + 2.6, 3.4 * len(families)))
+    for i, family in enumerate(families):
+        frows = [r for r in rows if r["family"] == family]
+        shown = shown_settings(frows)
+        heads = sorted({r["head"] for r in frows}, key=head_order)
+        for j, metric in enumerate(panels[family]):
+            ax = fig.add_subplot(len(families), width, i * width + j + 1)
+            for cell, histories in cells.items():
+                row = cell_fields(cell)
+                if row["family"] != family:
+                    continue
+                steps, median, low, high = _curve(histories, metric)
+                if not len(steps):
+                    continue
+                drawn = True
+                colour = scaling_colour(row["scaling"])
+                label = with_settings(f"{row['scaling']} + {row['head']}", row, shown)
+                style = STYLES[heads.index(row["head"]) % len(STYLES)]
+                ax.plot(steps, median, style, color=colour, label=label, linewidth=1.4)
+                ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
+                if metric in SHARED:
+                    steps, median, _, _ = _curve(histories, SHARED[metric])
+                    ax.plot(steps, median, style, color=colour, marker="x", linewidth=0.8,
+                            alpha=0.7)
+            _floor(ax, records, family, metric)
+            ax.set_xlabel("step")
+            title = f"{family}: {metric}"
+            if metric in SHARED:
+                title += f" (x: {SHARED[metric]})"
+            ax.set_title(title, fontsize=10)
+            ax.grid(alpha=0.3)
+            if j == len(panels[family]) - 1:  # one legend per family: every panel's lines
+                handles = {}
+                for a in fig.axes[-len(panels[family]):]:
+                    for h, label in zip(*a.get_legend_handles_labels()):
+                        handles.setdefault(label, h)
+                ax.legend(handles.values(), handles.keys(), fontsize=7, loc="upper left",
+                          bbox_to_anchor=(1.01, 1.0))
+    if not drawn:
+        return None
+    fig.suptitle("median over seeds (band: lowest to highest seed); step 0 = untrained",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _floor(ax, records: list[dict], family: str, metric: str) -> None:
+    name, label = FLOORS.get(metric, (None, None))
+    values = [r["metrics"][name] for r in records if r.get("family") == family
+              and r.get("status") == "ok" and finite((r.get("metrics") or {}).get(name))]
+    if values:
+        ax.axhline(float(np.median(values)), color="black",
+                   linestyle=FLOOR_STYLES.get(metric, "--"), linewidth=0.8,
+                   label=label)

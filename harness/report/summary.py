@@ -1,0 +1,23 @@
+"""A report's summary rows: the cells' statistics (``harness.report.cells``), then what the study
+asks of them, each a function applied in turn: the paired per-seed difference to the reference
+pairing (``harness.report.paired``) and the steps to the study's target (``harness.report.quality``).
+"""
+from __future__ import annotations
+
+from harness.report.cells import by_cell, cell_rows, study_settings
+from harness.report.paired import add_paired, references
+from harness.report.quality import add_quality, targets
+
+
+def summarise(records: list[dict], primary: dict | None = None,
+              study: dict | None = None) -> list[dict]:
+    """One row per cell, ranked within its family (``cell_rows``), with its paired difference to
+    the study's reference and its steps to quality. ``primary`` overrides the records' declared
+    primary metric per family; ``study`` is passed to ``study_settings`` (default: the newest
+    record's ``reference``, ``target``, ``noise_floor``)."""
+    cells = by_cell(records)
+    rows = cell_rows(records, cells, primary)
+    study = study_settings(records, study)
+    add_paired(rows, cells, references(study))
+    add_quality(rows, cells, targets(study))
+    return rows

@@ -1,0 +1,200 @@
+"""A report's tables: ``runs.csv`` (one row per run) and ``summary.csv`` (one row per cell,
+from ``harness.report.cells.summarise``), every number, the setting columns right after head; and
+``summary.md``, the front page a person reads in ten seconds: per family one sentence and one
+short table.
+
+Kept apart from the statistics so the numbers can be tested without files, and from the CLI so
+other code can print a table without writing a report.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from harness.report.quality import STILL, run_steps, steps_text, targets
+from harness.report.cells import (COMBO, IDENTITY, STATS, columns_of, finite, metric_names, metrics_of,
+                           setting_columns, shown_settings, status_columns, status_text,
+                           study_settings, values_of, varying_settings, with_settings)
+
+
+PAIRED = ("vs_reference", "paired_n", "paired_median", "paired_low", "paired_high",
+          "paired_coverage", "paired_separable")
+QUALITY = ("last_step", "last_gain", "still_improving", "target", "quality_reached",
+           "steps_to_quality")
+
+
+def _write_csv(rows: list[dict], path: Path, columns: list[str]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, restval="", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_runs_csv(records: list[dict], sweep_dir, path: Path, study: dict | None = None
+                   ) -> None:
+    """One row per run, with the setting columns' values so each run can be found in its
+    summary row, and its steps to the study's target; run_dir relative to the sweep so
+    committed results carry no local paths."""
+    names = list(dict.fromkeys(k for r in records for k in metrics_of(r)))
+    settings = list(varying_settings(records))
+    goal = targets(study_settings(records, study))
+    lead = [*IDENTITY, *settings, "status", "message", "range_mismatch", "wall_time_s"]
+    rows = [{**{k: r.get(k, "") for k in lead}, **values_of(r, settings),
+             "steps_to_quality": _run_quality(r, goal),
+             "run_dir": os.path.relpath(r["run_dir"], sweep_dir), **metrics_of(r)}
+            for r in records]
+    _write_csv(rows, path, [*lead, *(["steps_to_quality"] if goal else []), "run_dir", *names])
+
+
+def _run_quality(record: dict, goal: dict[str, float]) -> str:
+    if record.get("family") not in goal:
+        return ""
+    return steps_text(*run_steps(record, goal[record["family"]]))
+
+
+def write_summary_csv(rows: list[dict], path: Path) -> None:
+    lead = [*COMBO, *columns_of(rows, setting_columns), "n", *columns_of(rows, status_columns),
+            "range_mismatch", "primary", "direction", "units", "rank"]
+    extra = [c for c in (*QUALITY, *PAIRED) if any(c in r for r in rows)]
+    metrics = [f"{m}_{s}" for m in metric_names(rows) for s in STATS]
+    _write_csv(rows, path, [*lead, *extra, *metrics])
+
+
+def number(x) -> str:
+    return f"{x:.4g}" if finite(x) else "–"
+
+
+def better(direction: str) -> str:
+    """"higher" or "lower", for "(... is better)" labels."""
+    return "higher" if direction == "max" else "lower"
+
+
+def pairing(row: dict, rows: list[dict]) -> str:
+    """``raw + identity``; with the model where the family has several, and the setting
+    columns that tell apart the rows of ``rows`` (one family's)."""
+    name = f"{row['scaling']} + {row['head']}"
+    if len({r["model"] for r in rows}) > 1:
+        name = f"{row['model']}: {name}"
+    return with_settings(name, row, shown_settings(rows))
+
+
+def _median_iqr(row: dict, metric: str) -> str:
+    median = row.get(f"{metric}_median")
+    if not finite(median):
+        return "–"
+    q25, q75 = row.get(f"{metric}_q25"), row.get(f"{metric}_q75")
+    return number(median) if q25 == q75 else f"{number(median)} [{number(q25)}, {number(q75)}]"
+
+
+def _reference(rows: list[dict]) -> dict | None:
+    return next((r for r in rows if r.get("vs_reference") == "reference"), None)
+
+
+def sentence(rows: list[dict]) -> str:
+    """The one generated sentence that answers a family's question with what its numbers show:
+    the best and the worst pairing by median, each against the reference, and which pairings
+    the paired seeds separate from it."""
+    metric = rows[0]["primary"]
+    ranked = sorted((r for r in rows if r["rank"]), key=lambda r: r["rank"])
+    if not ranked:
+        return f"No pairing has a finite {metric}."
+    ref = _reference(rows)
+
+    def part(r: dict) -> str:
+        text = f"{pairing(r, rows)} (median {metric} {number(r[f'{metric}_median'])}"
+        if finite(r.get("last_step")):
+            text += f" at step {r['last_step']:g}"
+        ref_median = ref.get(f"{metric}_median") if ref else None
+        if r is ref:
+            text += ", the reference"
+        elif finite(ref_median) and ref_median != 0:
+            text += f", {r[f'{metric}_median'] / ref_median:.2f}x the reference"
+        if r.get("steps_to_quality"):
+            text += f"; steps to quality {r['steps_to_quality']}"
+        if r.get("still_improving"):
+            text += "; still improving at its last evaluation"
+        return text + ")"
+
+    text = f"Best {part(ranked[0])}"
+    if len(ranked) > 1:
+        text += f"; worst {part(ranked[-1])}"
+    named = next((r["reference"] for r in rows if r.get("reference")), None)
+    if named and ref is None:
+        text += f". The reference, {named}, has no ok run here: nothing is paired"
+    compared = [r for r in rows if r.get("paired_n")]
+    if compared:
+        split = [pairing(r, rows) for r in compared if r.get("paired_separable")]
+        n = "/".join(map(str, sorted({r["paired_n"] for r in compared})))
+        text += (f". Separated from the reference by the paired seeds at 95%: {', '.join(split)}"
+                 if split else f". No pairing is separable from the reference with {n} "
+                 f"seed{'' if n == '1' else 's'} at 95%")
+    return text + "."
+
+
+def family_table(rows: list[dict], shown: list[str] = ()) -> str:
+    """One family's front table, best first: the pairing, its primary metric (units and
+    direction in the header), the metrics its study shows beside it (those the runs have),
+    steps to quality, the paired difference to the reference, the runs' statuses and whether
+    the head can reach the data's range."""
+    metric, direction, units = rows[0]["primary"], rows[0]["direction"], rows[0].get("units")
+    shown = [m for m in shown if m != metric and any(f"{m}_median" in r for r in rows)]
+    rows = sorted(rows, key=lambda r: (r["rank"] is None, r["rank"] or 0))
+    ref = next((r["reference"] for r in rows if r.get("reference")), None)
+    target = rows[0].get("target")
+    header = ["rank", "pairing",
+              f"{metric}, median [IQR]" + (f" ({units}; {better(direction)} is better)"
+                                           if units else f" ({better(direction)} is better)"),
+              *(f"{m}, median [IQR]" for m in shown),
+              *([f"steps to {metric} {'≤' if direction == 'min' else '≥'} {target:g}"]
+                if finite(target) else []),
+              *([f"minus {ref}, paired by seed: median [interval, coverage]"] if ref else []),
+              "runs", "head's range"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = ["" if r["rank"] is None else str(r["rank"]), pairing(r, rows),
+                 _median_iqr(r, metric), *(_median_iqr(r, m) for m in shown),
+                 *([(r.get("steps_to_quality") or "–")
+                    + (" (still improving)" if r.get("still_improving") else "")]
+                   if finite(target) else []),
+                 *([r.get("paired_short") or r.get("vs_reference", "")] if ref else []),
+                 status_text(r), "mismatch" if r["range_mismatch"] else "covers the data"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# A metric whose value says the measurement itself is weaker than it looks: (value, caveat).
+CAVEATS = {"vgg_imagenet": (0, "VGG ran with seeded random weights (no ImageNet weights file "
+                               "was cached), so the style and content losses are measured in a "
+                               "random network's features, not in the perceptual space fast "
+                               "style transfer uses")}
+
+
+def caveats(rows: list[dict]) -> list[str]:
+    """The ``CAVEATS`` that some ok cell of ``rows`` (one family's) shows."""
+    return [text for metric, (value, text) in CAVEATS.items()
+            if any(r.get(f"{metric}_median") == value for r in rows)]
+
+
+def markdown_table(rows: list[dict], floors: dict[str, str] | None = None,
+                   shown: dict[str, list[str]] | None = None) -> str:
+    """The front page: per family its sentence, its table (with the metrics the study shows
+    beside the primary) and, where the study names one, its measured noise floor. Every other
+    metric is in summary.csv."""
+    parts = ["Per family, best first by the median over seeds; [IQR]: the interquartile range "
+             "over seeds. The paired difference compares each seed with the same seed of the "
+             "reference (same initial network, same batches): the median difference and the "
+             "exact sign-test interval. Steps to quality: the first evaluated step at which "
+             "the median seed reached the study's target; >N: not by step N; \"still improving\": "
+             f"its last evaluation interval made more than {STILL:.0%} of its gain, so the "
+             "curve has not flattened. head's range: \"mismatch\" where the head cannot reach "
+             "the data's whole range (what the outputs reached is in the range metrics of "
+             "summary.csv: mean_gap, span, out_of_range).\n"]
+    for family in dict.fromkeys(r["family"] for r in rows):
+        frows = [r for r in rows if r["family"] == family]
+        parts += [f"### {family}\n", sentence(frows) + "\n",
+                  family_table(frows, (shown or {}).get(family, ()))]
+        if floors and family in floors:
+            parts.append(f"Noise floor: {floors[family]}.\n")
+        parts += [f"Caveat: {text}.\n" for text in caveats(frows)]
+    return "\n".join(parts)

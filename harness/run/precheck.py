@@ -1,0 +1,80 @@
+"""A command's settings checked before any work: one line per problem, exit status 2.
+
+A command's overrides are checked before Hydra creates anything, a single run's settings too (a
+finished run of another config in its directory is set aside before Hydra opens its log there);
+a sweep's jobs are checked by the sweeper, every one before the first starts; each job checks
+itself again (``refuse``) where it is its own process.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from harness.core.keys import override_error
+from harness.core.repo import CONF_DIR
+from harness.core.settings import problems
+from harness.models import families
+
+
+def problems_of(cfg: DictConfig) -> list[str]:
+    """Every problem of a run's config (without its ``hydra`` node)."""
+    return problems(cfg, families())
+
+
+def say(lines) -> None:
+    """Print the problems, once each, and exit 2; nothing when there are none."""
+    lines = list(dict.fromkeys(lines))
+    if lines:
+        print("\n".join(f"error: {line}" for line in lines), file=sys.stderr)
+        sys.exit(2)
+
+
+def refuse(cfg: DictConfig) -> None:
+    say(problems_of(cfg))
+
+
+def task_config(cfg: DictConfig) -> DictConfig:
+    """A composed config without its ``hydra`` node: what a run sees."""
+    task = cfg.copy()
+    with open_dict(task):
+        del task["hydra"]
+    return task
+
+
+def compose_command(argv: list[str], multirun: bool) -> DictConfig | None:
+    """The config a command composes (a sweep's: without its sweep overrides, as Hydra composes
+    its primary config), before Hydra creates anything; an override of a key the config lacks
+    exits with one line. None where Hydra will say what is wrong in its own words."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = [a for a in argv if "=" in a and not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # noqa: BLE001 - a malformed override: Hydra says so in its own words
+        return None
+    if multirun:
+        overrides = [o.input_line for o in parsed if not o.is_sweep_override()]
+    try:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            return compose("train", overrides=overrides, return_hydra_config=True)
+    except Exception as e:  # noqa: BLE001
+        say([line] if (line := override_error(e)) else [])
+        return None
+
+
+def check_command(argv: list[str], multirun: bool) -> None:
+    """A command's overrides checked before Hydra starts; a single run's settings too, and a
+    finished run of another config in its directory set aside before Hydra opens its log there
+    (a sweep's jobs are checked by the sweeper, every one before the first starts)."""
+    cfg = compose_command(argv, multirun)
+    if cfg is None or multirun:
+        return
+    from harness.run.fit import result_config
+    from harness.run.runs import prepare
+
+    task = task_config(cfg)
+    refuse(task)
+    prepare(Path(cfg.hydra.run.dir), result_config(task, cfg.hydra.launcher))
