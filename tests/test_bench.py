@@ -3,7 +3,7 @@ steps from the same start, both leave bit-identical parameters and buffers."""
 import pytest
 import torch
 
-from harness.bench import cli as bench
+from harness.bench import common as bench
 from harness.run.fit import build_run
 
 pytestmark = pytest.mark.slow  # real fits of every family

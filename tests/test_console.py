@@ -35,9 +35,11 @@ def test_a_sweep_prints_its_lines_and_warnings_and_none_of_the_noise(tmp_path):
                      "symmetric's [-1, 1]") == 1
     assert "/2 [" in r.stderr and "step" in r.stderr  # one job at a time: a bar in steps
 
-    # one of them again with other curves: its finished run is kept aside, and says so
-    again = run_cli(*[a for a in args if a != "seed=0,1"], "seed=0", "eval_every=1", cwd=ROOT,
-                    env=env)
+    # a finished run in the folder another config is given (its name held fixed): the old
+    # run is kept aside, and says so once
+    one = [*[a for a in args if a != "seed=0,1"], "seed=0", "hydra.sweep.subdir=one"]
+    assert run_cli(*one, cwd=ROOT, env=env).returncode == 0
+    again = run_cli(*one, "eval_every=1", cwd=ROOT, env=env)
     assert again.returncode == 0
     assert (again.stdout + again.stderr).count("config changed since the finished run") == 1
 

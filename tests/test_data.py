@@ -9,7 +9,9 @@ import torch
 from helpers import make_cfg
 from PIL import Image
 
-from harness.data.sources import DataError, ImageData, load_images, resize_uint8, stream_rows
+from harness.data.images import DataError, resize_uint8
+from harness.data.sources import ImageData, load_images
+from harness.data.stream import stream_rows
 from harness.data.images import read_image
 from harness.data.seg import SegData
 from harness.data.style import StyleData

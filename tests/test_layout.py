@@ -101,3 +101,15 @@ def test_only_the_stages_and_the_entry_point_sit_at_the_top():
     assert loose == ["harness", "harness.train"]
     assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"} \
         == set(STAGES)
+
+
+def test_the_package_never_imports_its_own_plugins():
+    """The sweeper plugin calls into the package, never the other way round (the entry point
+    once read the sweeper's module globals to learn how a sweep ended)."""
+    found = [f"{module_name(p)}" for p in PACKAGE.rglob("*.py")
+             for node in ast.walk(ast.parse(p.read_text()))
+             if isinstance(node, (ast.Import, ast.ImportFrom))
+             and any(n.startswith("hydra_plugins.harness") for n in
+                     ([a.name for a in node.names] if isinstance(node, ast.Import)
+                      else [node.module or ""]))]
+    assert found == []

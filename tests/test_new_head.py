@@ -1,4 +1,4 @@
-"""A new head is one entry in harness/pixels.py plus one config file: the full grid study, a
+"""A new head is one entry in harness/core/pixels.py plus one config file: the full grid study, a
 run, the record's range check and the report pick it up with no other edit."""
 import csv
 import shutil

@@ -51,8 +51,6 @@ def _rec(scaling, head, seed, swd):
 
 
 def test_the_report_pairs_each_pairing_with_the_studys_reference_by_seed():
-    from harness.report import cells as stats
-
     ref = {0: 180.0, 1: 182.0, 2: 476.0}
     article = {0: 883.0, 1: 870.0, 2: 905.0, 3: 900.0}  # seed 3 has no reference run
     records = [_rec("symmetric", "tanh", s, v) for s, v in ref.items()]

@@ -10,7 +10,6 @@ import pytest
 from harness.report import quality
 from harness.report import summary
 from harness.report import cli as report
-from harness.report import cells
 from harness.core.history import HISTORY, History
 
 TARGET = {"gan": 400.0, "seg": 0.75}

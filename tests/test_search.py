@@ -1,5 +1,5 @@
 """The learning-rate search: Hydra's Optuna sweeper over real seg runs, its best value kept
-where a comparison reads it back (``harness/tuned.py``)."""
+where a comparison reads it back (``harness/run/tuned.py``)."""
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir

@@ -10,7 +10,7 @@ from PIL import Image
 
 from harness.run.fit import build_run
 from helpers import CONF, FAMILY_ARGS, SEG_FAST, tb_tags
-from harness.data.sources import DataError
+from harness.data.images import DataError
 from harness.models.base import Skipped
 from harness.models.seg import SegModule, seg_metrics
 from harness.models.unet import UNet

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from harness.data.sources import DataError
+from harness.data.images import DataError
 from harness.data.seg import SOURCES, SegData
 
 

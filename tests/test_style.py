@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from helpers import CONF, FAMILY_ARGS, make_cfg
 from harness.metrics import vgg as V
-from harness.data.sources import DataError
+from harness.data.images import DataError
 from harness.models.style import StyleModule
 from harness.models.transformer_net import TransformerNet
 from harness.core.pixels import SCALINGS, get_head, make_scaling

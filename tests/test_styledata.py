@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from harness.data.sources import DataError
+from harness.data.images import DataError
 from harness.data.style import CONTENT, StyleData, cut_crops, load_style
 
 

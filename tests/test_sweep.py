@@ -77,15 +77,28 @@ def test_changed_config_sets_the_old_finished_run_aside(tmp_path):
 
 def test_a_sweep_sets_aside_before_it_launches_the_job(tmp_path):
     sweep = tmp_path / "sweep"
-    args = ["-m", "seed=0", *TINY, f"hydra.sweep.dir={sweep}", f"paths.results_dir={tmp_path}/r"]
+    args = ["-m", "seed=0", *TINY, f"hydra.sweep.dir={sweep}", f"paths.results_dir={tmp_path}/r",
+            "hydra.sweep.subdir=one"]  # another config in the same folder
     assert run_cli(*args, cwd=ROOT).returncode == 0
-    assert run_cli(*args, "eval_every=2", cwd=ROOT).returncode == 0  # not in the dir name
+    assert run_cli(*args, "eval_every=2", cwd=ROOT).returncode == 0
     (run_dir,) = {p.parent for p in sweep.glob("*/run.json")}
     (kept,) = run_dir.glob("superseded-*")
     assert OmegaConf.load(kept / ".hydra" / "config.yaml").eval_every == 0
     assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").eval_every == 2
     assert (kept / "train.log").read_text().count("seed=0 ok") == 1
     assert (run_dir / "train.log").read_text().count("seed=0 ok") == 1
+
+
+def test_a_key_that_changes_the_result_names_its_own_folder(tmp_path):
+    """eval_every changes the curves, so the config key: the run directory name says it too,
+    and the finished run of the other value stays where it is (one definition of a result)."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "seed=0", *TINY, f"hydra.sweep.dir={sweep}", f"paths.results_dir={tmp_path}/r"]
+    assert run_cli(*args, cwd=ROOT).returncode == 0
+    assert run_cli(*args, "eval_every=2", cwd=ROOT).returncode == 0
+    dirs = sorted(p.parent.name for p in sweep.glob("*/run.json"))
+    assert len(dirs) == 2 and any("eval_every=2" in d for d in dirs)
+    assert not list(sweep.glob("*/superseded-*"))
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):

@@ -30,7 +30,7 @@ GROUP = 10  # steps per ratio: the harness logs every 10 steps (conf/train.yaml 
 
 def bare_stepper(model):
     """``step(batch, i)``: the module's own training step ``i`` with plain optimisers, no
-    Trainer and no logging (``harness.bench.bare_steps`` is a loop of it)."""
+    Trainer and no logging (``harness.bench.common.bare_steps`` is a loop of it)."""
     opts = model.configure_optimizers()
     opts = list(opts) if isinstance(opts, (list, tuple)) else [opts]
 

@@ -4,7 +4,7 @@ A steps/s ratio says nothing about start-up, the untrained baseline, the schedul
 evaluations, grids or the record. Here one run of the family's committed study (its first
 record, seed 0, as the study runs it: evaluation on) is timed as a process, and the run's own
 record says where the time went. The bare reference is the same training steps in a plain loop
-(``harness.bench.bare_steps``): the run's own training loop times the ratio of bare to harness
+(``harness.bench.common.bare_steps``): the run's own training loop times the ratio of bare to harness
 time per step, measured at the run's settings with a step of each in turn
 (``harness.bench.interleave``). Timed alone in another process, the bare loop would differ by the
 machine's drift between processes (on the 2-core CPU 10-20%, once 1.7x for one loop an hour

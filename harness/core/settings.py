@@ -1,7 +1,7 @@
 """Every numeric top-level and data setting, and the study's report settings, checked before
 any work: one line per bad value, naming the key, the value and what is accepted.
 
-One table, read by single runs (``harness.train``) and by the sweeper (every job of a sweep is
+One table, read by single runs (``harness.run.precheck``) and by the sweeper (every job of a sweep is
 checked before the first one starts), instead of checks scattered where the values are used,
 where a bad value surfaces as a library's ``num_samples=-64`` or ``ZeroDivisionError``.
 """

@@ -17,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from harness.data.sources import DataError, StepData, choose, torchvision_set
+from harness.data.images import DataError
+from harness.data.sources import torchvision_set
+from harness.data.stream import StepData, choose
 from harness.data.images import (Scan, Unreadable, image_files, read_image, resize_square, resize_uint8,
                      root_dir, to_nchw)
 

@@ -15,7 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.data.sources import DataError, StepData, choose, load_folder, stream_rows
+from harness.data.images import DataError
+from harness.data.sources import load_folder
+from harness.data.stream import StepData, choose, stream_rows
 from harness.data.images import match_channels, read_image, resize_uint8, root_dir, to_nchw
 
 # Bundled RGB photos that load without network (skimage.data ships these files itself).

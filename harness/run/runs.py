@@ -17,13 +17,13 @@ from datetime import datetime
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from harness.run.console import first_in_sweep, in_sweep, progress
 from harness.run.fit import CKPT_DIR, family_of, job_threads, pixels_of, result_config, train
 from harness.run.hparams import log_record, log_version, make_logger
 from harness.core.lock import LOCK, acquire, release
-from harness.core.record import STATUSES, code_commit, config_key, read_record, same_config, write_json
+from harness.core.record import code_commit, config_key, read_record, same_config, write_json
 
 log = logging.getLogger("harness")
 RUNNING = "running.json"  # a run in progress: its config, for the resume check
