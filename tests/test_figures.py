@@ -1,15 +1,20 @@
 """metrics.png and montage.png from synthetic run directories: the montage of a default-sized
-study stays under 1 MB, shows each family's own views, and the bars keep curves.png's colours."""
+study stays under 1 MB, shows each family's own views, and the bars keep curves.png's colours;
+what a family's part shows beyond its primary metric is the family's own declaration."""
 
+import csv
+import gc
+import inspect
 import json
+import re
 
 import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
 from PIL import Image
 
-from harness.report import montage
-from harness.report.curves import scaling_colour
+from harness.report import curves, figures, montage, tables
+from harness.report.curves import curves_figure, scaling_colour
 from harness.report.figures import build_montage, metrics_figure, plot_metrics
 from harness.report.summary import summarise
 
@@ -219,3 +224,59 @@ def test_metric_bars_keep_the_scaling_colours(tmp_path):
     plot_metrics(rows, tmp_path / "metrics.png")
     with Image.open(tmp_path / "metrics.png") as im:
         assert im.width > 600 and im.height > 600
+
+
+@pytest.fixture()
+def toy_family():
+    """A family declared as a new module would declare it: one class, nothing else anywhere.
+    ``families()`` finds subclasses, so it is gone again once collected."""
+    from harness.models import families
+    from harness.models.base import FamilyModule, ReportSections
+
+    class ToyModule(FamilyModule):
+        family, primary = "toy", ("loss", "min")
+        report = ReportSections(caption="one toy sample", panels=("acc", "absent"),
+                                shared={"acc": "acc_view"},
+                                floors={"loss": ("loss_floor", "toy floor"),
+                                        "acc": ("acc_floor", "toy acc floor")},
+                                floor_styles={"acc": ":"},
+                                caveats={"weak": (1, "the toy measured weakly")})
+
+    assert families()["toy"] is ToyModule
+    yield
+    del ToyModule
+    gc.collect()
+    assert "toy" not in families()
+
+
+def test_a_new_family_brings_its_own_report_sections(toy_family, tmp_path):
+    """Its caption, panels (those its records have), shared line, floors and caveat reach the
+    montage, curves, bars and front page with no edit to a report module, which names no family."""
+    records = []
+    for seed in range(2):
+        run_dir = tmp_path / f"toy{seed}"
+        run_dir.mkdir()
+        with (run_dir / "history.csv").open("w", newline="") as f:
+            w = csv.DictWriter(f, ["step", "wall_time_s", "loss", "acc", "acc_view"])
+            w.writeheader()
+            w.writerows([{"step": 0, "wall_time_s": 0, "loss": 9, "acc": 0.1, "acc_view": 0.2},
+                         {"step": 100, "wall_time_s": 1, "loss": 3, "acc": 0.5, "acc_view": 0.9}])
+        records.append({"status": "ok", "family": "toy", "model": "toy", "scaling": "raw",
+                        "head": "identity", "seed": seed, "range_mismatch": False,
+                        "primary_metric": "loss", "primary_direction": "min",
+                        "run_dir": str(run_dir), "metrics": {"loss": 3.0, "acc": 0.5,
+                        "loss_floor": 1.0, "acc_floor": 0.8, "weak": 1}})
+    rows = summarise(records)
+    assert montage._section("toy", [(records[0], "")])["title"] == "toy: one toy sample"
+    panels = {ax.get_title(): ax for ax in curves_figure(records, rows).axes}
+    assert list(panels) == ["toy: loss", "toy: acc (x: acc_view)"]  # no record has "absent"
+    floors = {title: [(line.get_label(), line.get_linestyle()) for line in ax.get_lines()
+                      if "floor" in line.get_label()] for title, ax in panels.items()}
+    assert floors == {"toy: loss": [("toy floor", "--")],
+                      "toy: acc (x: acc_view)": [("toy acc floor", ":")]}
+    (bars,) = metrics_figure(rows).axes
+    assert "toy floor: 1" in [line.get_label() for line in bars.get_lines()]
+    assert "Caveat: the toy measured weakly.\n" in tables.markdown_table(rows)
+    for module in (curves, figures, montage, tables):
+        assert not re.search(r"[\"'](gan|style|seg)[\"']", inspect.getsource(module)), module
+

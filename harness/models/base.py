@@ -2,7 +2,8 @@
 
 A run goes ``uint8 -> scaling.encode -> net -> head -> loss`` and ``decode -> metrics``, in one
 direction. A family subclass declares itself in its class attributes (read by ``train``,
-``runs``, ``bench`` and, through each run's record, the report) and writes three things:
+``runs``, ``bench`` and the report: through each run's record, and its ``ReportSections``) and
+writes three things:
 
 - ``train_step(batch, opts, backward, rng)``: the algorithm written out plainly, with plain
   optimisers, so the same code runs under Lightning and in ``harness.bench``'s bare loop;
@@ -28,7 +29,7 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 
-from harness.data.sources import DataError
+from harness.data.images import DataError
 from harness.core.history import History
 from harness.core.pixels import Head, Scaling, out_excess, out_of_range, span
 
@@ -50,6 +51,23 @@ class Evaluation:
     grids: dict[str, torch.Tensor] = field(default_factory=dict)
     z: torch.Tensor | None = None
     out: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class ReportSections:
+    """What a family's part of a report shows beyond its primary metric, declared by the family
+    so that no report module names one: a new family brings its own, and a family no module
+    declares any more (old records) gets this empty one: its primary metric alone."""
+
+    caption: str = "samples"  # montage.png: what one sample shows
+    panels: tuple[str, ...] = ()  # curves.png beside the primary, in order, where records have them
+    shared: dict[str, str] = field(default_factory=dict)  # metric -> one drawn in its panel (x)
+    # metric -> (floor metric, label): the reference line in its curves panel and bar chart
+    floors: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # metric -> its floor's line style, where the default "--" would read as another line
+    floor_styles: dict[str, str] = field(default_factory=dict)
+    # metric -> (value, text): a value that says the measurement is weaker than it looks
+    caveats: dict[str, tuple[float, str]] = field(default_factory=dict)
 
 
 @contextmanager
@@ -86,6 +104,7 @@ class FamilyModule(pl.LightningModule):
     # settings that name one of a few choices, checked before any work (harness.core.settings):
     # config key -> (accepted values, what they mean)
     choices: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = {}
+    report: ClassVar[ReportSections] = ReportSections()  # its report's captions, panels, floors
 
     def __init__(self, scaling: Scaling, head: Head, seed: int, eval_every: int, log_every: int,
                  blowup: float):

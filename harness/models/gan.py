@@ -21,7 +21,7 @@ from harness.core.pixels import span
 from harness.metrics.swd import RealSWD, moment_gap
 from harness.metrics.visuals import stretch_grid, to_grid
 from harness.models.article_dcgan import NORMS
-from harness.models.base import Evaluation, FamilyModule, eval_mode
+from harness.models.base import Evaluation, FamilyModule, ReportSections, eval_mode
 
 
 _SHARED: dict = {}  # the measuring side of a held-out set, shared by the runs of one process
@@ -60,6 +60,15 @@ class GANModule(FamilyModule):
     needs = GANData
     bench = (("scaling=symmetric", "head=tanh"), 120)
     choices = {"model.module.discriminator.norm": (NORMS, "the discriminator's normalisation")}
+    # the range metrics and recognisability beside SWD: decoded samples' confident fraction with
+    # the article view's in one panel (where they part, stretching hid a range error)
+    report = ReportSections(
+        caption="generated samples, one grid of the fixed evaluation noise",
+        panels=("mean_gap", "out_of_range", "confident"),
+        shared={"confident": "confident_article"},
+        floors={"swd": ("swd_real", "real against real"),
+                "confident": ("confident_real", "real digits")},
+        floor_styles={"confident": "-."})
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, lr: float,
                  betas: tuple[float, float], d_steps: int, g_steps: int, reuse_z: bool,

@@ -18,7 +18,7 @@ from torchmetrics.functional.classification import multiclass_accuracy, multicla
 
 from harness.metrics.visuals import to_grid
 from harness.models.unet import INITS
-from harness.models.base import Evaluation, FamilyModule, eval_mode
+from harness.models.base import Evaluation, FamilyModule, ReportSections, eval_mode
 
 
 
@@ -80,6 +80,9 @@ class SegModule(FamilyModule):
     heads = ("identity", "sigmoid")  # softmax + CE; per-class sigmoid + BCE
     bench = (("scaling=imagenet", "head=identity"), 300)  # 30 groups of 10 for the interval
     choices = {"model.module.net.init": (INITS, "the U-Net's initialisation")}
+    report = ReportSections(  # no pixel range: no range panels
+        caption="validation image | ground truth | prediction (overlays)",
+        floors={"miou": ("majority_miou", "majority class")})
 
     def __init__(self, net: nn.Module, n_classes: int, lr: float, ignore_index: int,
                  n_overlay: int, eval_batch: int = 64, **common):

@@ -18,7 +18,7 @@ from harness.metrics import vgg as V
 from harness.core.pixels import span
 from harness.metrics.swd import moment_gap
 from harness.metrics.visuals import stretch_per_image, to_grid
-from harness.models.base import Evaluation, FamilyModule, eval_mode
+from harness.models.base import Evaluation, FamilyModule, ReportSections, eval_mode
 
 log = logging.getLogger("harness")
 TERMS = ("content_loss", "style_loss", "tv_loss")
@@ -50,6 +50,13 @@ class StyleModule(FamilyModule):
                       "colour_mean_gap", "out_of_range", "out_excess", "vgg_imagenet")
     needs = StyleData
     bench = (("scaling=raw", "head=tanh_fit"), 60)  # 6 groups of 10 for the interval
+    report = ReportSections(
+        caption="each held-out content crop beside its stylisation",
+        panels=("out_of_range",),
+        caveats={"vgg_imagenet": (0, "VGG ran with seeded random weights (no ImageNet weights "
+                                     "file was cached), so the style and content losses are "
+                                     "measured in a random network's features, not in the "
+                                     "perceptual space fast style transfer uses")})
 
     def __init__(self, net: nn.Module, vgg: Mapping, lr: float, content_weight: float,
                  style_weight: float, tv_weight: float, **common):

@@ -1,13 +1,14 @@
 """A report's learning curves, ``curves.png``: each pairing's metrics against step, from the
 runs' ``history.csv`` files, so "does not train" can be told from "trains slowly".
 
-Per family one row of panels: the primary metric, then those of ``PANELS`` it has: the range
-metrics (``mean_gap``, ``out_of_range``) and recognisability (``confident``, decoded samples,
-and ``confident_article``, the article's view, in one panel: where they part, stretching hid a
-range error). Per cell (pairing and setting columns) the median over its ok seeds at each
-evaluated step, and a band from the lowest to the highest seed. One colour per scaling and one
-line style per head, the same in every panel. Reference lines: the family's floor (GAN: real
-against real; seg: the majority class), where its records have it. Step 0 is the untrained
+Per family one row of panels: the primary metric, then those of the panels the family declares
+(``ReportSections`` in ``harness.models``, so no family is named here) that its records have,
+e.g. the range metrics; a metric paired with a panel's (``shared``) is drawn in that panel with
+x markers, e.g. recognisability of the decoded samples and of the article's view: where the two
+part, stretching hid a range error. Per cell (pairing and setting columns) the median over its
+ok seeds at each evaluated step, and a band from the lowest to the highest seed. One colour per
+scaling and one line style per head, the same in every panel. Reference lines: the floors the
+family declares (e.g. real against real), where its records have them. Step 0 is the untrained
 model, so the curves start at the untrained baseline.
 """
 from __future__ import annotations
@@ -20,12 +21,8 @@ from matplotlib.figure import Figure
 from harness.core.history import HISTORY, read_history
 from harness.core.pixels import SCALINGS
 from harness.report.cells import by_cell, cell_fields, finite, head_order, shown_settings, with_settings
+from harness.report.tables import declared
 
-PANELS = ("mean_gap", "out_of_range", "confident")
-SHARED = {"confident": "confident_article"}  # drawn in the same panel: same line, x markers
-FLOORS = {"swd": ("swd_real", "real against real"), "miou": ("majority_miou", "majority class"),
-          "confident": ("confident_real", "real digits")}
-FLOOR_STYLES = {"confident": "-."}  # a floor's line style where "--" would read as another's
 STYLES = ("-", "--", ":", "-.")
 
 
@@ -69,8 +66,8 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
     panels = {f: [next(r["primary"] for r in rows if r["family"] == f)] for f in families}
     drawn = False
     for f in families:
-        kept = [m for m in PANELS if any(finite(r.get(f"{m}_median")) for r in rows
-                                        if r["family"] == f)]
+        kept = [m for m in declared(f).panels if any(finite(r.get(f"{m}_median")) for r in rows
+                                                     if r["family"] == f)]
         panels[f] += kept
     width = max(len(p) for p in panels.values())
     fig = Figure(figsize=(4.6 * width + 2.6, 3.4 * len(families)))
@@ -78,6 +75,7 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
         frows = [r for r in rows if r["family"] == family]
         shown = shown_settings(frows)
         heads = sorted({r["head"] for r in frows}, key=head_order)
+        shared = declared(family).shared
         for j, metric in enumerate(panels[family]):
             ax = fig.add_subplot(len(families), width, i * width + j + 1)
             for cell, histories in cells.items():
@@ -93,15 +91,15 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
                 style = STYLES[heads.index(row["head"]) % len(STYLES)]
                 ax.plot(steps, median, style, color=colour, label=label, linewidth=1.4)
                 ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
-                if metric in SHARED:
-                    steps, median, _, _ = _curve(histories, SHARED[metric])
+                if metric in shared:
+                    steps, median, _, _ = _curve(histories, shared[metric])
                     ax.plot(steps, median, style, color=colour, marker="x", linewidth=0.8,
                             alpha=0.7)
             _floor(ax, records, family, metric)
             ax.set_xlabel("step")
             title = f"{family}: {metric}"
-            if metric in SHARED:
-                title += f" (x: {SHARED[metric]})"
+            if metric in shared:
+                title += f" (x: {shared[metric]})"
             ax.set_title(title, fontsize=10)
             ax.grid(alpha=0.3)
             if j == len(panels[family]) - 1:  # one legend per family: every panel's lines
@@ -120,10 +118,12 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
 
 
 def _floor(ax, records: list[dict], family: str, metric: str) -> None:
-    name, label = FLOORS.get(metric, (None, None))
+    """The median over the family's ok runs of the floor it declares for ``metric``, if any."""
+    sections = declared(family)
+    name, label = sections.floors.get(metric, (None, None))
     values = [r["metrics"][name] for r in records if r.get("family") == family
               and r.get("status") == "ok" and finite((r.get("metrics") or {}).get(name))]
     if values:
         ax.axhline(float(np.median(values)), color="black",
-                   linestyle=FLOOR_STYLES.get(metric, "--"), linewidth=0.8,
+                   linestyle=sections.floor_styles.get(metric, "--"), linewidth=0.8,
                    label=label)

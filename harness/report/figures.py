@@ -1,8 +1,9 @@
 """A report's bar chart, ``metrics.png``: per family the primary metric of every cell.
 
 Medians and interquartile ranges, as the tables give them, so the chart cannot disagree with
-them; a scaling has the colour it has in ``curves.png``; the untrained model and the family's
-floor are drawn where the records have them, so a bar can be read as "learned" or "not".
+them; a scaling has the colour it has in ``curves.png``; the untrained model and the floor the
+family declares (``ReportSections.floors``) are drawn where the records have them, so a bar can
+be read as "learned" or "not".
 The montage (``harness.report.montage``) is re-exported here, where the report looks for both.
 """
 from __future__ import annotations
@@ -16,10 +17,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import offset_copy
 
-from harness.report.curves import FLOORS, scaling_colour
+from harness.report.curves import scaling_colour
 from harness.report.montage import build_montage
 from harness.report.cells import finite, head_order, shown_settings, status_text, with_settings
-from harness.report.tables import better
+from harness.report.tables import better, declared
 
 __all__ = ["plot_metrics", "metrics_figure", "build_montage"]
 
@@ -120,7 +121,7 @@ def _bar(ax, r: dict, x: float, width: float, metric: str, look: tuple[str, floa
 def _references(ax, rows: list[dict], metric: str) -> list[Line2D]:
     """The floor's median over the family's cells as a line, and the legend entry of the
     untrained marks each bar carries (``_bar``)."""
-    floor, floor_label = FLOORS.get(metric, (None, None))
+    floor, floor_label = declared(rows[0]["family"]).floors.get(metric, (None, None))
     lines = []
     if any(finite(r.get(f"{metric}_init_median")) for r in rows):
         lines.append(Line2D([], [], color="black", linestyle=":", linewidth=1.5,

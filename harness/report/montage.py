@@ -3,7 +3,8 @@
 What a user gets (decoded) stands beside the view that can hide a wrongly ranged head (the
 article's one stretch over the grid, or a stretch per image), so the hiding is visible. Views
 are shown at one capped height per family and saved with an adaptive palette, so a 12-cell
-report stays under 1 MB and still opens quickly in a browser or a pull request.
+report stays under 1 MB and still opens quickly in a browser or a pull request. What one sample
+shows, each section's caption, the family declares (``ReportSections.caption``).
 """
 from __future__ import annotations
 
@@ -14,17 +15,13 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from harness.report.cells import by_cell, cell_fields, shown_settings, with_settings
+from harness.report.tables import declared
 
 DECODED, ARTICLE, STRETCHED = "samples_decoded.png", "samples_article.png", "samples_stretched.png"
 VIEWS = {  # file -> column header, in column order
     DECODED: "decoded: what a user gets",
     ARTICLE: "the article's view: one min/max stretch over the whole grid",
     STRETCHED: "each image min/max-stretched on its own",
-}
-SECTIONS = {  # family -> what one sample shows
-    "gan": "generated samples, one grid of the fixed evaluation noise",
-    "style": "each held-out content crop beside its stylisation",
-    "seg": "validation image | ground truth | prediction (overlays)",
 }
 MIN_H, MAX_H, MAX_W = 96, 200, 360  # displayed view size: height, then at most this wide
 PAD, GAP, MIN_COLUMN = 8, 16, 180
@@ -72,7 +69,7 @@ def _section(family: str, rows: list[tuple[dict, str]]) -> dict:
     widths = [max([MIN_COLUMN] + [row[j].width for row in images if row[j] is not None])
               for j in range(len(names))]
     headers = [textwrap.wrap(VIEWS[n], max(12, w // 8)) for n, w in zip(names, widths)]
-    title = f"{family}: {SECTIONS.get(family, 'samples')}"
+    title = f"{family}: {declared(family).caption}"
     return {"title": title, "names": names, "rows": rows, "images": images, "widths": widths,
             "h": h, "headers": headers}
 

@@ -4,18 +4,24 @@ from ``harness.report.cells.summarise``), every number, the setting columns righ
 short table.
 
 Kept apart from the statistics so the numbers can be tested without files, and from the CLI so
-other code can print a table without writing a report.
+other code can print a table without writing a report. What a family's part shows beyond its
+primary metric (caveats here; captions, panels and floors in the figures) the family declares
+(``harness.models``, ``ReportSections``), looked up by ``declared``: no report module names one.
 """
 from __future__ import annotations
 
 import csv
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.report.quality import STILL, run_steps, steps_text, targets
 from harness.report.cells import (COMBO, IDENTITY, STATS, columns_of, finite, metric_names, metrics_of,
                            setting_columns, shown_settings, status_columns, status_text,
                            study_settings, values_of, varying_settings, with_settings)
+
+if TYPE_CHECKING:
+    from harness.models.base import ReportSections
 
 
 PAIRED = ("vs_reference", "paired_n", "paired_median", "paired_low", "paired_high",
@@ -163,16 +169,22 @@ def family_table(rows: list[dict], shown: list[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
-# A metric whose value says the measurement itself is weaker than it looks: (value, caveat).
-CAVEATS = {"vgg_imagenet": (0, "VGG ran with seeded random weights (no ImageNet weights file "
-                               "was cached), so the style and content losses are measured in a "
-                               "random network's features, not in the perceptual space fast "
-                               "style transfer uses")}
+def declared(family: str) -> ReportSections:
+    """The ``ReportSections`` the family declares; a family no module declares (old records):
+    the empty one, so its report shows its primary metric alone. ``harness.models`` brings
+    torch and Lightning: imported when a report is written, not with this module (which the
+    report's callback loads in every process Hydra starts)."""
+    from harness.models import families
+    from harness.models.base import FamilyModule
+
+    return families().get(family, FamilyModule).report
 
 
 def caveats(rows: list[dict]) -> list[str]:
-    """The ``CAVEATS`` that some ok cell of ``rows`` (one family's) shows."""
-    return [text for metric, (value, text) in CAVEATS.items()
+    """The caveats its family declares (a metric whose value says the measurement itself is
+    weaker than it looks) that some ok cell of ``rows`` (one family's) shows."""
+    found = declared(rows[0]["family"]).caveats if rows else {}
+    return [text for metric, (value, text) in found.items()
             if any(r.get(f"{metric}_median") == value for r in rows)]
 
 
