@@ -6,6 +6,7 @@ import pytest
 from helpers import FAST, ROOT, make_cfg, run_cli
 
 
+@pytest.mark.slow
 def test_unknown_choice_is_one_line_naming_group_and_choices(tmp_path):
     r = run_cli("scaling=foo", cwd=tmp_path)
     assert r.returncode == 2

@@ -82,6 +82,7 @@ def test_same_config_and_seed_give_the_same_metrics(cfg_factory, tmp_path):
     assert a["metrics"]["swd"] != c["metrics"]["swd"]
 
 
+@pytest.mark.slow
 def test_blow_up_is_recorded_as_diverged(cfg_factory, tmp_path):
     rec = run(cfg_factory("steps=10", "logger=none", "model.module.blowup=1e-9"), tmp_path / "d")
     assert rec["status"] == "diverged" and "blow-up" in rec["message"]
@@ -95,6 +96,7 @@ def test_bad_input_is_recorded_as_failed_with_its_message(cfg_factory, tmp_path)
     assert (tmp_path / "f" / "error.log").exists()
 
 
+@pytest.mark.slow
 def test_range_mismatch_is_recorded(cfg_factory, tmp_path):
     rec = run(cfg_factory("steps=2", "logger=none", "scaling=raw", "head=tanh"), tmp_path / "m")
     assert rec["status"] == "ok" and rec["range_mismatch"] is True
@@ -133,6 +135,7 @@ def test_article_view_stretches_each_grid_once():
     assert view[1].unique().tolist() == [255] and view[65].unique().tolist() == [0]  # grid 1: its max; grid 2: its min
 
 
+@pytest.mark.slow
 def test_runs_in_one_process_share_the_held_out_side_and_measure_as_if_alone(cfg_factory,
                                                                             tmp_path):
     """A sweep job's runs reuse the held-out SWD side, ruler and floors of the first: nothing

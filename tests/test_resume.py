@@ -82,6 +82,7 @@ def test_a_directory_held_by_a_live_process_is_left_to_it(tmp_path):
     assert not (run_dir / "run.json").exists() and (run_dir / ".lock").exists()
 
 
+@pytest.mark.slow
 def test_a_stale_lock_is_taken_over(tmp_path, caplog):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

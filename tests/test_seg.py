@@ -58,6 +58,7 @@ def test_dataset_seed_fixes_the_data_and_the_splits_differ():
 @pytest.mark.parametrize("head,norm,scaling", [("identity", "batch", "imagenet"),
                                                ("sigmoid", "batch", "unit"),
                                                ("identity", "none", "symmetric")])
+@pytest.mark.slow
 def test_a_few_real_steps_reduce_the_loss(head, norm, scaling):
     torch.manual_seed(0)
     dm = small_data()
@@ -144,6 +145,7 @@ def test_pet_trimaps_map_to_classes_and_real_sets_never_download(tmp_path):
             SegData(source, 3, 32, 21, batch_size=2, steps=1, seed=0, root=str(tmp_path)).setup()
 
 
+@pytest.mark.slow
 def test_end_to_end_through_a_real_trainer():
     pl.seed_everything(0, verbose=False)
     dm = small_data(steps=3)
@@ -184,6 +186,7 @@ def _run(tmp_path, *overrides):
     return run(cfg, tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_a_real_run_records_metrics_overlays_and_tensorboard(tmp_path):
     rec = _run(tmp_path, "scaling=raw", "head=sigmoid", "model.module.net.norm=none")
     assert rec["status"] == "ok", rec["message"]
@@ -203,6 +206,7 @@ def test_a_skipped_head_is_recorded_as_skipped(tmp_path):
                               "(valid: identity, sigmoid)")
 
 
+@pytest.mark.slow
 def test_sigmoid_on_class_scores_is_no_range_mismatch(tmp_path):
     # sigmoid cannot reach raw pixels, but a seg head acts on class scores, not pixels
     rec = _run(tmp_path, "head=sigmoid", "scaling=raw", "logger=none", "steps=2")

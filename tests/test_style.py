@@ -92,6 +92,7 @@ def test_vgg_path_gives_the_same_features_whichever_scaling_encoded_the_image():
             assert torch.allclose(f[k], feats["raw"][k], rtol=1e-4, atol=1e-4), (name, k)
 
 
+@pytest.mark.slow
 def test_total_loss_decreases_over_a_few_real_steps():
     m = module(scaling="symmetric", head="tanh", style_weight=1.0, tv_weight=1.0)
     x = torch.stack([texture("brick", 0, 0)[0], bundled("coffee")[0, :, 100:164, 200:264]])
@@ -177,6 +178,7 @@ def test_model_style_selects_the_photo_data():
     assert cfg.model.module.net.channels == cfg.data.channels == 3
 
 
+@pytest.mark.slow
 def test_a_few_steps_through_a_real_trainer_then_metrics_and_grids():
     data = StyleData(steps=3, seed=0, batch_size=2, eval_size=4, crop_size=48, style_size=64)
     m = module(scaling="raw", head="tanh_fit")

@@ -25,6 +25,7 @@ def test_two_configs_never_share_a_log_folder_and_a_rerun_keeps_its_own(tmp_path
     assert sorted(steps.values()) == [4, 6]  # each folder holds its own run's curves only
 
 
+@pytest.mark.slow
 def test_the_final_evaluation_is_logged_once_at_the_last_step(tmp_path):
     rec = run(make_cfg(tmp_path, "steps=6", "eval_every=3"), tmp_path / "run")
     assert rec["status"] == "ok", rec["message"]
@@ -48,6 +49,7 @@ def test_a_run_carries_only_its_own_familys_tags_and_no_epoch_counter(tmp_path):
         assert all(t.startswith(f"{family}/") for k in ("images", "histograms") for t in tags[k])
 
 
+@pytest.mark.slow
 def test_every_hparams_row_shows_its_primary_metric_and_status(tmp_path):
     recs = [run(make_cfg(tmp_path, "steps=2", "study=mixed"), tmp_path / "gan"),
             run(make_cfg(tmp_path, *SEG_FAST, "study=mixed", fast=False), tmp_path / "seg"),
