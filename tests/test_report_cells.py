@@ -137,7 +137,12 @@ def test_labels_name_the_setting():
                                                       "raw + identity, steps=301"]
     assert tables.sentence(rows) == ("Best raw + identity, steps=300 (median swd 2); "
                                      "worst raw + identity, steps=301 (median swd 5).")
-    three = [*rows, {**rows[0], "head": "tanh"}]  # 300 is now what most rows share
+    from dataclasses import replace
+
+    from harness.report.rows import Cell
+
+    tanh = replace(rows[0], cell=Cell({**rows[0].cell.combo, "head": "tanh"}, rows[0].settings))
+    three = [*rows, tanh]  # 300 is now what most rows share
     shown = stats.shown_settings(three)
     assert shown == {"steps": "300"}
     assert [stats.with_settings(r["head"], r, shown) for r in three] == [
@@ -151,3 +156,18 @@ def test_labels_name_the_setting():
     assert [tables.pairing(r, rows) for r in rows] == [  # 300 steps: what most rows share
         "dcgan: raw + identity", "gan_article: raw + identity", "gan_article: raw + identity, "
         "steps=301"]
+
+
+def test_a_rows_column_groups_are_its_fields_not_its_key_order():
+    """Which columns are settings and which are status counts is typed, so a column added
+    later (a rank, a paired difference) can never be read as one of them."""
+    from harness.report.rows import Row
+
+    (row, _) = summary.summarise(STEPS)
+    assert isinstance(row, Row) and list(row.settings) == ["steps"]
+    assert stats.status_columns(row) == ["ok", "diverged", "failed", "interrupted", "skipped"]
+    row["zz_added"] = 1  # after every column, in the report's order
+    assert list(row)[-1] == "zz_added" and stats.setting_columns(row) == ["steps"]
+    assert list(row)[:6] == ["family", "model", "scaling", "head", "steps", "n"]
+    with pytest.raises(KeyError):
+        row["head"] = "tanh"  # the cell's key is not a value to overwrite

@@ -21,6 +21,7 @@ import numpy as np
 from harness.core import pixels
 from harness.core import record as run_record
 from harness.core.record import STATUSES, STUDY_KEYS, read_record
+from harness.report.rows import Cell, Row
 
 COMBO = ("family", "model", "scaling", "head")
 IDENTITY = ("study", *COMBO, "seed")
@@ -155,10 +156,10 @@ def values_of(record: dict, keys) -> dict[str, str]:
     return {k: values.get(k, MISSING) for k in keys}
 
 
-def cell_fields(cell: tuple) -> dict:
+def cell_fields(cell: tuple) -> Cell:
     """A cell's key as a row's first columns: the combination, then each setting column."""
     *combo, settings = cell
-    return {**dict(zip(COMBO, combo)), **dict(settings)}
+    return Cell(dict(zip(COMBO, combo)), dict(settings))
 
 
 def metrics_of(record: dict) -> dict:
@@ -248,34 +249,26 @@ def declared_primary(records: list[dict]) -> dict[str, tuple[str, str]]:
     return found
 
 
-def _summarise_cell(cell: tuple, runs: list[dict]) -> dict:
-    row = cell_fields(cell)
-    row["n"] = len(runs)
+def _summarise_cell(cell: tuple, runs: list[dict]) -> Row:
     statuses = [str(r.get("status", "failed")) for r in runs]
-    for status in dict.fromkeys([*STATUSES, *statuses]):
-        row[status] = statuses.count(status)
-    row["range_mismatch"] = any(bool(r.get("range_mismatch")) for r in runs)
     ok = [r for r in runs if r.get("status") == "ok"]
+    stats = {}
     for name in dict.fromkeys(k for r in runs for k in metrics_of(r)):
-        stats = median_iqr(metrics_of(r).get(name) for r in ok)
-        row.update({f"{name}_{s}": v for s, v in zip(STATS, stats)})
-    return row
+        values = median_iqr(metrics_of(r).get(name) for r in ok)
+        stats.update({f"{name}_{s}": v for s, v in zip(STATS, values)})
+    return Row(cell_fields(cell), n=len(runs),
+               statuses={s: statuses.count(s) for s in dict.fromkeys([*STATUSES, *statuses])},
+               range_mismatch=any(bool(r.get("range_mismatch")) for r in runs), stats=stats)
 
 
-def _between(row: dict, first: str, last: str) -> list[str]:
-    """The keys after ``first`` and before ``last`` (or the end: a cell's fields have no "n")."""
-    keys = list(row)
-    return keys[keys.index(first) + 1: keys.index(last) if last in keys else len(keys)]
+def status_columns(row: Row) -> list[str]:
+    """The status counts of a summary row."""
+    return list(row.statuses)
 
 
-def status_columns(row: dict) -> list[str]:
-    """The status counts: ``_summarise_cell`` puts them between "n" and "range_mismatch"."""
-    return _between(row, "n", "range_mismatch")
-
-
-def setting_columns(row: dict) -> list[str]:
-    """The setting columns: ``cell_fields`` puts them after "head", ``summarise`` then "n"."""
-    return _between(row, "head", "n")
+def setting_columns(row: Row | Cell) -> list[str]:
+    """The setting columns of a row, or of a cell's key."""
+    return list(row.settings)
 
 
 def columns_of(rows: list[dict], columns) -> list[str]:
