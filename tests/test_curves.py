@@ -1,20 +1,14 @@
 """Learning curves come from the runs' history files: per step the median and the range over
 the seeds that evaluated it; no file, no figure."""
-import csv
 
 from harness.report import curves
 from harness.report import summary
-from harness.report import cli as report
-from harness.report import cells
+from helpers import write_history
 
 
 def _run(tmp_path, seed, rows, status="ok"):
-    run_dir = tmp_path / f"seed{seed}"
-    run_dir.mkdir()
-    with (run_dir / "history.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, ["step", "wall_time_s", "swd"])
-        w.writeheader()
-        w.writerows({"step": s, "wall_time_s": s / 10, "swd": v} for s, v in rows)
+    run_dir = write_history(tmp_path / f"seed{seed}",
+                            [{"step": s, "wall_time_s": s / 10, "swd": v} for s, v in rows])
     return {"status": status, "study": "toy", "family": "gan", "model": "gan", "scaling": "raw",
             "head": "identity", "seed": seed, "primary_metric": "swd",
             "primary_direction": "min", "metrics": {"swd": rows[-1][1], "swd_real": 10.0},
@@ -53,15 +47,10 @@ def test_recognisability_panel_draws_both_views_and_the_real_digits(tmp_path):
     two lines part, stretching hid a range error."""
     runs = []
     for seed in range(2):
-        run_dir = tmp_path / f"r{seed}"
-        run_dir.mkdir()
-        with (run_dir / "history.csv").open("w", newline="") as f:
-            w = csv.DictWriter(f, ["step", "wall_time_s", "swd", "confident", "confident_article"])
-            w.writeheader()
-            w.writerows([{"step": 0, "wall_time_s": 0, "swd": 900, "confident": 0,
-                          "confident_article": 0},
-                         {"step": 100, "wall_time_s": 1, "swd": 800, "confident": 0.1,
-                          "confident_article": 0.7 + seed / 10}])
+        run_dir = write_history(tmp_path / f"r{seed}", [
+            {"step": 0, "wall_time_s": 0, "swd": 900, "confident": 0, "confident_article": 0},
+            {"step": 100, "wall_time_s": 1, "swd": 800, "confident": 0.1,
+             "confident_article": 0.7 + seed / 10}])
         runs.append({"status": "ok", "study": "toy", "family": "gan", "model": "gan",
                      "scaling": "raw", "head": "identity", "seed": seed,
                      "primary_metric": "swd", "primary_direction": "min",

@@ -2,7 +2,6 @@
 study stays under 1 MB, shows each family's own views, and the bars keep curves.png's colours;
 what a family's part shows beyond its primary metric is the family's own declaration."""
 
-import csv
 import gc
 import inspect
 import json
@@ -17,6 +16,7 @@ from harness.report import curves, figures, montage, tables
 from harness.report.curves import curves_figure, scaling_colour
 from harness.report.figures import build_montage, metrics_figure, plot_metrics
 from harness.report.summary import summarise
+from helpers import write_history
 
 GREY = montage.GREY
 DECODED, ARTICLE, STRETCHED = montage.DECODED, montage.ARTICLE, montage.STRETCHED
@@ -254,13 +254,9 @@ def test_a_new_family_brings_its_own_report_sections(toy_family, tmp_path):
     montage, curves, bars and front page with no edit to a report module, which names no family."""
     records = []
     for seed in range(2):
-        run_dir = tmp_path / f"toy{seed}"
-        run_dir.mkdir()
-        with (run_dir / "history.csv").open("w", newline="") as f:
-            w = csv.DictWriter(f, ["step", "wall_time_s", "loss", "acc", "acc_view"])
-            w.writeheader()
-            w.writerows([{"step": 0, "wall_time_s": 0, "loss": 9, "acc": 0.1, "acc_view": 0.2},
-                         {"step": 100, "wall_time_s": 1, "loss": 3, "acc": 0.5, "acc_view": 0.9}])
+        run_dir = write_history(tmp_path / f"toy{seed}", [
+            {"step": 0, "wall_time_s": 0, "loss": 9, "acc": 0.1, "acc_view": 0.2},
+            {"step": 100, "wall_time_s": 1, "loss": 3, "acc": 0.5, "acc_view": 0.9}])
         records.append({"status": "ok", "family": "toy", "model": "toy", "scaling": "raw",
                         "head": "identity", "seed": seed, "range_mismatch": False,
                         "primary_metric": "loss", "primary_direction": "min",

@@ -31,6 +31,18 @@ SEG_FAST = ["model=seg", "steps=4", "eval_every=2", "log_every=2", "data.image_s
 FAMILY_ARGS = {"seed": 0, "eval_every": 0, "log_every": 10, "blowup": 1e6}
 
 
+def write_history(run_dir: Path, rows: list[dict]) -> Path:
+    """A run folder with the ``history.csv`` these rows make (columns: the first row's keys)."""
+    import csv
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / "history.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return run_dir
+
+
 def make_cfg(tmp_path: Path, *overrides: str, fast: bool = True, conf: str = CONF):
     """The composed ``train`` config, logs and results under ``tmp_path``."""
     paths = [f"paths.log_dir={tmp_path}/logs", f"paths.results_dir={tmp_path}/results"]
