@@ -13,7 +13,6 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from harness.core.keys import reserved_keys, unknown_keys
-from harness.core.pixels import HEADS, SCALINGS
 from harness.core.record import STUDY_KEYS
 
 
@@ -103,6 +102,8 @@ def problems(cfg: DictConfig, families: dict) -> list[str]:
 
 
 def _pairing_problem(key: str, value: Any) -> str | None:
+    from harness.core.pixels import HEADS, SCALINGS  # torch: not before a bad choice is refused
+
     if not isinstance(value, dict) or set(value) != {"scaling", "head"} \
             or value["scaling"] not in SCALINGS or value["head"] not in HEADS:
         return (f"{key}={value!r} is not accepted: give {{scaling: <{'|'.join(SCALINGS)}>, "
