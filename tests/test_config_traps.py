@@ -150,3 +150,12 @@ def test_the_command_line_refuses_them_in_one_line_before_any_work(tmp_path, arg
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith(line), r.stderr
     assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize("study,ok", [("adhoc", True), ("seg_lr_search/raw", True),
+                                      ("../escape", False), ("/abs", False),
+                                      ("a/../../b", False), ("a b", False)])
+def test_a_study_names_folders_never_a_path_out_of_them(tmp_path, study, ok):
+    cfg = make_cfg(tmp_path, f"study='{study}'", fast=False)
+    lines = [p for p in problems_of(cfg) if p.startswith("study=")]
+    assert (lines == []) == ok, lines

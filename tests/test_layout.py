@@ -125,3 +125,15 @@ def test_the_entry_point_imports_no_torch_so_a_bad_command_line_is_refused_at_on
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_readme_names_every_module():
+    """README's module table lists every module of the package and the plugins by file name."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| stage | module | holds |"):]
+    table = table[:table.index("\n\n")]
+    missing = sorted(str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")
+                     if p.name not in ("__init__.py", "__main__.py")
+                     and f"`{p.name}`" not in table and f"`{p.relative_to(ROOT)}`" not in table)
+    assert missing == []
+    assert "`harness/train.py`" in table and "`hydra_plugins/harness_sweeper/`" in table

@@ -156,7 +156,7 @@ def test_scancel_mid_training_leaves_a_resumable_run_and_the_same_command_finish
         assert rec["status"] == "interrupted", out[-3000:]
         assert rec["message"] == f"interrupted; the same command resumes it from {ckpt}"
         assert ckpt.is_file() and (run_dir / "running.json").is_file()
-        assert "sweep finished: 1 runs: 1 interrupted" in out
+        assert "sweep finished: 1 run: 1 interrupted" in out
         deadline = time.time() + 60
         while _job_ids(name) and time.time() < deadline:  # SLURM lets go of the job
             time.sleep(0.5)

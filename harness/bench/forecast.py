@@ -88,7 +88,7 @@ def markdown(whole: list[dict], layouts: list[dict], ops: dict[str, int]) -> lis
     lines = ["## Scaling on paper: `full_grid`", "",
              f"`experiment=full_grid`: {total_runs} runs, {settings['steps']} steps each, "
              f"evaluation every {settings['eval_every']}. Predicted from the tables above "
-             "(`harness/forecast.py` says how); nothing in this section is a measurement of "
+             "(`harness/bench/forecast.py` says how); nothing in this section is a measurement of "
              "the grid itself.", "",
              "| family | runs that train + skipped | s per step (1 of 2 jobs) | s per evaluation "
              "| fixed s per run | one run | all its runs, one job |",

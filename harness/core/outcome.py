@@ -31,7 +31,7 @@ def sweep_records(records: list[dict]) -> list[dict]:
 def sweep_summary(records: list[dict]) -> tuple[str, bool]:
     """One summary of a sweep's statuses, every unsuccessful run named with its message."""
     counts = {s: sum(r.get("status") == s for r in records) for s in STATUSES}
-    lines = [f"sweep finished: {len(records)} runs: "
+    lines = [f"sweep finished: {len(records)} run{'' if len(records) == 1 else 's'}: "
              + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
     for r in records:
         if r.get("status") != "ok":

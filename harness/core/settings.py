@@ -7,6 +7,7 @@ where a bad value surfaces as a library's ``num_samples=-64`` or ``ZeroDivisionE
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -92,6 +93,7 @@ def problems(cfg: DictConfig, families: dict) -> list[str]:
         line = _problem(key, OmegaConf.select(cfg, key), rule)
         if line:
             out.append(line)
+    out += study_name_problems(OmegaConf.select(cfg, "study", default=None))
     choices = {k: v for family in families.values() for k, v in family.choices.items()}
     for key, (accepted, meaning) in choices.items():
         value = OmegaConf.select(cfg, key)
@@ -99,6 +101,19 @@ def problems(cfg: DictConfig, families: dict) -> list[str]:
             out.append(f"{key}={value!r} is not accepted: give {' or '.join(accepted)} "
                        f"({meaning})")
     return out
+
+
+STUDY_NAME = re.compile(r"[A-Za-z0-9_.=+-]+(/[A-Za-z0-9_.=+-]+)*")
+
+
+def study_name_problems(study: Any) -> list[str]:
+    """``study`` names folders (``multirun/<study>/``, ``results/<study>/``): a name, or names
+    joined by ``/``, never a path out of them."""
+    if study is None or (isinstance(study, str) and STUDY_NAME.fullmatch(study)
+                         and not {".", ".."} & set(study.split("/"))):
+        return []
+    return [f"study={study!r} is not accepted: give a name, or names joined by / (letters, "
+            f"digits, _ . - = +), which becomes multirun/<study>/ and the report's folder"]
 
 
 def _pairing_problem(key: str, value: Any) -> str | None:
