@@ -49,27 +49,26 @@ def _target_class(path: str):
         return None  # Hydra says so when it builds it
 
 
-def _walk(node: DictConfig, prefix: str = ""):
-    """(dotted key, node) of every mapping with a ``_target_``, at any depth."""
+def _walk(node: dict, prefix: str = ""):
+    """(dotted key, mapping) of every mapping with a ``_target_``, at any depth."""
     if "_target_" in node:
         yield prefix, node
-    for key in node:
-        child = node._get_node(key)
-        if OmegaConf.is_dict(child) and not child._is_missing() and not child._is_none():
+    for key, child in node.items():
+        if isinstance(child, dict):
             yield from _walk(child, f"{prefix}{key}.")
 
 
 def unknown_keys(cfg: DictConfig) -> list[str]:
     """One line per key that no class of the config takes."""
     out = []
-    for prefix, node in _walk(cfg):
-        cls = _target_class(str(node._get_node("_target_")._value()))
+    for prefix, node in _walk(OmegaConf.to_container(cfg, resolve=False)):
+        cls = _target_class(str(node["_target_"]))
         takes = accepted(cls) if cls is not None else None
         if takes is None:
             continue
         for key in node:
             if not str(key).startswith("_") and key not in takes and f"{prefix}{key}" not in RESERVED:
-                source = node.get("source") if "source" in node and key != "source" else None
+                source = node.get("source") if key != "source" else None
                 where = f"{cls.__name__}" + (f" (source {source})" if source else "")
                 out.append(f"{prefix}{key} does nothing here: {where} takes no '{key}'; its "
                            f"settings are {', '.join(sorted(k for k in takes if k in node))}")

@@ -16,14 +16,12 @@ from harness.run.slurm import trainer_gpus
 from harness.run.tuned import tuned
 
 
-def _leaves(node, prefix: str) -> list[str]:
-    if not OmegaConf.is_dict(node):
+def _below(node, prefix: str) -> list[str]:
+    """Every dotted key under a mapping (its values left unresolved)."""
+    if not isinstance(node, dict):
         return []
-    out = []
-    for k in node:
-        child = node._get_node(k)
-        out += [f"{prefix}.{k}", *_leaves(child, f"{prefix}.{k}")]
-    return out
+    return [k for key, child in node.items()
+            for k in (f"{prefix}.{key}", *_below(child, f"{prefix}.{key}"))]
 
 
 def not_result_keys(*, _root_) -> list[str]:
@@ -34,7 +32,9 @@ def not_result_keys(*, _root_) -> list[str]:
 
     keys = ["experiment"]
     for dotted in NOT_RESULT:
-        keys += [dotted, *_leaves(OmegaConf.select(_root_, dotted, default=None), dotted)]
+        node = OmegaConf.select(_root_, dotted, default=None)
+        below = OmegaConf.to_container(node, resolve=False) if OmegaConf.is_dict(node) else None
+        keys += [dotted, *_below(below, dotted)]
     keys += [f"{group}.{family}{leaf}" for group in STUDY_KEYS for family in families()
              for leaf in ("", ".scaling", ".head")]
     return list(dict.fromkeys(keys))
