@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from harness.run.console import first_in_sweep, in_sweep, progress
-from harness.run.fit import CKPT_DIR, family_of, job_threads, pixels_of, result_config, train
+from harness.run.fit import CKPT_DIR, family_of, pixels_of, result_config, train
 from harness.run.hparams import log_record, log_version, make_logger
 from harness.core.lock import LOCK, acquire, release
 from harness.core.record import code_commit, config_key, read_record, same_config, write_json
@@ -84,7 +84,7 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
         family, (scaling, head) = family_of(cfg), pixels_of(cfg)  # resolved once, passed on
         rec.update(family=family.family, primary_metric=family.primary[0],
                    primary_direction=family.primary[1], primary_units=family.units,
-                   threads=job_threads(cfg),
+                   threads=config["threads"],  # the count result_config resolved
                    # a head on class scores (seg) has no pixel interval to miss
                    range_mismatch=family.pixel_output and range_mismatch(head, scaling))
         if rec["range_mismatch"] and first_in_sweep(f"range:{scaling.name}+{head.name}"):
