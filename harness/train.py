@@ -21,6 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from harness.core.choices import check_choices
+from harness.core.lock import release
 from harness.core.record import read_record
 from harness.core.repo import CONF_DIR
 from harness.run.console import quiet, verbose_from
@@ -57,8 +58,9 @@ def main() -> None:
     check_choices(CONF_DIR, argv)  # before quiet(): a bad choice exits before torch is imported
     quiet(verbose)
     multirun = bool({"-m", "--multirun"} & set(argv))
+    held = None  # a single run's directory, locked by this process from here on
     if multirun or not any(a.startswith("-") for a in argv):  # not --help, --cfg, ...
-        check_command(argv, multirun)
+        held = check_command(argv, multirun)
     # the sweeper and the report callback write how the sweep ended to the file named here
     fd, outcome = tempfile.mkstemp(prefix="harness-sweep-", suffix=".json")
     os.close(fd)
@@ -69,6 +71,8 @@ def main() -> None:
         print(f"error: {e}" if str(e) else "interrupted", file=sys.stderr)
         sys.exit(130)
     finally:
+        if held is not None:
+            release(held)
         ended = read_record(Path(outcome))
         Path(outcome).unlink(missing_ok=True)
     if ended and "records" in ended:  # a sweep ran

@@ -60,6 +60,8 @@ def acquire(run_dir: Path) -> tuple[bool, str]:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             owner = _owner(path)
+            if owner == (os.getpid(), socket.gethostname()):  # taken earlier by this command
+                return True, ""
             if owner and owner[0] != os.getpid() and _alive(*owner):
                 return False, f"in use by PID {owner[0]} on {owner[1]}"
             if owner is None and _young(path):  # created, its PID not written yet

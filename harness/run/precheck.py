@@ -65,16 +65,26 @@ def compose_command(argv: list[str], multirun: bool) -> DictConfig | None:
         return None
 
 
-def check_command(argv: list[str], multirun: bool) -> None:
-    """A command's overrides checked before Hydra starts; a single run's settings too, and a
-    finished run of another config in its directory set aside before Hydra opens its log there
-    (a sweep's jobs are checked by the sweeper, every one before the first starts)."""
+def check_command(argv: list[str], multirun: bool) -> Path | None:
+    """A command's overrides checked before Hydra starts; a single run's settings too. A single
+    run then takes its directory's lock, before anything there is touched (a live run in it is
+    refused in one line), and a finished run of another config there is set aside before Hydra
+    opens its log; returns the directory it holds (a sweep's jobs are checked by the sweeper,
+    every one before the first starts)."""
     cfg = compose_command(argv, multirun)
     if cfg is None or multirun:
-        return
+        return None
+    from harness.core.lock import acquire
     from harness.run.fit import result_config
     from harness.run.runs import prepare
 
     task = task_config(cfg)
     refuse(task)
-    prepare(Path(cfg.hydra.run.dir), result_config(task, cfg.hydra.launcher))
+    run_dir = Path(cfg.hydra.run.dir)
+    held, why = acquire(run_dir)
+    if not held:
+        say([f"{run_dir} is {why}: a run is training there, and this command would write into "
+             "it; wait for it to end, or give this run its own folder (study=<name> or "
+             "hydra.run.dir=<path>)"])
+    prepare(run_dir, result_config(task, cfg.hydra.launcher))
+    return run_dir
