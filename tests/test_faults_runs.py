@@ -50,3 +50,52 @@ def test_a_second_command_is_refused_before_it_touches_a_live_run(tmp_path):
     assert history[0].startswith("step,wall_time_s,")
     assert [line.split(",")[0] for line in history[1:]] == ["0", "200", "400"]
     assert not (run_dir / ".lock").exists()
+
+
+def _other_code(run_dir):
+    """The record as older code left it: another sources' digest (or none at all)."""
+    rec = json.loads((run_dir / "run.json").read_text())
+    rec.update(code_digest="0123456789ab", commit="1234567")
+    (run_dir / "run.json").write_text(json.dumps(rec))
+    return rec
+
+
+@pytest.mark.slow
+def test_a_finished_run_of_other_code_is_set_aside_and_run_again_unless_reuse_any(tmp_path, caplog):
+    from harness.core.record import code_digest
+    from harness.run.runs import run
+    from helpers import make_cfg
+
+    cfg = lambda *o: make_cfg(tmp_path, "steps=2", "logger=none", *o)  # noqa: E731
+    first = run(cfg(), tmp_path / "r")
+    assert first["status"] == "ok" and first["code_digest"] == code_digest()
+    old = _other_code(tmp_path / "r")
+    again = run(cfg(), tmp_path / "r")
+    assert again["status"] == "ok" and again["started"] and again["code_digest"] == code_digest()
+    kept = list((tmp_path / "r").glob("superseded-*/record.json"))
+    assert len(kept) == 1 and json.loads(kept[0].read_text())["code_digest"] == old["code_digest"]
+    assert "other code (commit 1234567, sources 0123456789ab) made the finished run" in caplog.text
+    _other_code(tmp_path / "r")
+    reused = run(cfg("reuse=any"), tmp_path / "r")  # the user says any code will do
+    assert reused["code_digest"] == "0123456789ab"
+    assert len(list((tmp_path / "r").glob("superseded-*"))) == 1
+
+
+def test_the_code_digest_changes_with_any_source_file_and_only_with_them(tmp_path, monkeypatch):
+    import shutil
+
+    from harness.core import record
+
+    for name in ("harness", "conf"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(record, "ROOT", tmp_path)
+    digest = lambda: (record.code_digest.cache_clear(), record.code_digest())[1]  # noqa: E731
+    base = digest()
+    (tmp_path / "harness" / "notes.txt").write_text("not a source")
+    (tmp_path / "harness" / "__pycache__").mkdir(exist_ok=True)
+    (tmp_path / "harness" / "__pycache__" / "x.py").write_text("compiled")
+    assert digest() == base
+    pixels = tmp_path / "harness" / "core" / "pixels.py"
+    pixels.write_text(pixels.read_text() + "\n# an edit\n")
+    assert digest() != base
+    record.code_digest.cache_clear()

@@ -5,6 +5,7 @@ The record is what the report reads and what resume trusts, so it is replaced in
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -23,7 +24,7 @@ STATUSES = ("ok", "diverged", "failed", "interrupted", "skipped")
 # cached (trained the same wherever it is): a resolved path never enters the key.
 STUDY_KEYS = ("reference", "target", "noise_floor", "shown")  # how a study is reported, per family
 NOT_RESULT = ("paths", "logger", "callbacks", "question", *STUDY_KEYS, "checkpoint_every",
-              "trainer.enable_progress_bar", "verbose", "model.module.ruler_dir")
+              "trainer.enable_progress_bar", "verbose", "model.module.ruler_dir", "reuse")
 
 
 def _clean(v):
@@ -52,6 +53,24 @@ def code_commit() -> str:
         return "unknown"
 
 
+SOURCES = (".py", ".yaml", ".yml", ".toml")
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """12 hex digits of every source file under ``CODE`` (names and contents, committed or not):
+    the code a run's numbers come from. A commit alone misses uncommitted edits ("-dirty" says
+    only that there are some); this tells two dirty trees apart, and is the same on any clone."""
+    h = hashlib.sha1()
+    for name in CODE:
+        top = ROOT / name
+        files = [top] if top.is_file() else sorted(
+            f for f in top.rglob("*") if f.suffix in SOURCES and "__pycache__" not in f.parts)
+        for f in files:
+            h.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
 def write_json(path: Path, obj: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,9 +94,16 @@ def config_key(config: dict) -> str:
 
 
 def same_config(record: dict | None, config: dict) -> bool:
-    """A finished ``ok`` record of this run (same config key): safe to reuse, not re-run."""
+    """A finished ``ok`` record of this run (same config key) made by this code (or any code,
+    where the config says ``reuse: any``): safe to reuse, not re-run."""
     return (bool(record) and record.get("status") == "ok"
-            and config_key(record.get("config") or {}) == config_key(config))
+            and config_key(record.get("config") or {}) == config_key(config)
+            and same_code(record, config))
+
+
+def same_code(record: dict, config: dict) -> bool:
+    """Whether ``record`` was made by this code, or the config accepts any (``reuse: any``)."""
+    return config.get("reuse") == "any" or record.get("code_digest") == code_digest()
 
 
 def read_record(path: Path) -> dict | None:

@@ -64,6 +64,11 @@ RULES: dict[str, Rule] = {
 }
 
 
+# top-level settings with a fixed set of values: key -> (accepted, what they mean)
+CHOICES = {"reuse": (("same_code", "any"), "reuse a finished run only if this code made it, or "
+                                           "whatever code made it")}
+
+
 def _problem(key: str, value: Any, rule: Rule) -> str | None:
     if value is None:
         return None if rule.optional else f"{key} is required: give {rule.accepted}"
@@ -94,7 +99,7 @@ def problems(cfg: DictConfig, families: dict) -> list[str]:
         if line:
             out.append(line)
     out += study_name_problems(OmegaConf.select(cfg, "study", default=None))
-    choices = {k: v for family in families.values() for k, v in family.choices.items()}
+    choices = {**CHOICES, **{k: v for f in families.values() for k, v in f.choices.items()}}
     for key, (accepted, meaning) in choices.items():
         value = OmegaConf.select(cfg, key)
         if value is not None and value not in accepted:

@@ -23,7 +23,8 @@ from harness.run.console import first_in_sweep, in_sweep, progress
 from harness.run.fit import CKPT_DIR, family_of, pixels_of, result_config, train
 from harness.run.hparams import log_record, log_version, make_logger
 from harness.core.lock import LOCK, acquire, release
-from harness.core.record import code_commit, config_key, read_record, same_config, write_json
+from harness.core.record import (code_commit, code_digest, config_key, read_record, same_code,
+                                 same_config, write_json)
 
 log = logging.getLogger("harness")
 RUNNING = "running.json"  # a run in progress: its config, for the resume check
@@ -67,7 +68,7 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
 
     started, clock = time.time(), time.perf_counter()  # the record's wall time and its setup
     resume_from, before = checkpoint_to_resume(run_dir, config)
-    write_json(run_dir / RUNNING, {"config": config})
+    write_json(run_dir / RUNNING, {"config": config, "code_digest": code_digest()})
     key = config_key(config)
     rec = {"status": "ok", "message": "", "study": cfg.study, "family": None, **names(cfg),
            "steps": cfg.steps, "range_mismatch": None,
@@ -77,6 +78,7 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
            "metrics": {},
            "config_key": key, "log_version": log_version(cfg, key, run_dir),
            "started": datetime.now().isoformat(timespec="seconds"), "commit": code_commit(),
+           "code_digest": code_digest(),  # reused only by this code (reuse=any: by any)
            "command": "python -m harness.train " + " ".join(sys.argv[1:]),
            "overrides": overrides_text()}
     logger, interrupted = None, None
@@ -155,7 +157,10 @@ def prepare(run_dir: Path, config: dict) -> dict | None:
     if same_config(previous, config):
         return previous
     if previous and config_key(previous.get("config") or {}) != config_key(config):
-        set_aside(run_dir, previous)  # whatever its status: another config's record
+        set_aside(run_dir, previous, "config changed since")  # whatever its status
+    elif previous and not same_code(previous, config):  # its numbers, or its checkpoint
+        set_aside(run_dir, previous, f"other code (commit {previous.get('commit')}, sources "
+                                     f"{previous.get('code_digest') or 'unrecorded'}) made")
     else:  # a retry of this config (failed, diverged, interrupted): its old error goes
         (run_dir / "error.log").unlink(missing_ok=True)
     return None
@@ -167,22 +172,24 @@ def checkpoint_to_resume(run_dir: Path, config: dict) -> tuple[Path | None, floa
     import torch
 
     ckpt = run_dir / CKPT_DIR / "last.ckpt"
-    running = read_record(run_dir / RUNNING)
+    running = read_record(run_dir / RUNNING)  # a killed run has no record, only this
     if not (ckpt.is_file() and same_config({"status": "ok", **(running or {})}, config)):
         return None, 0.0
     saved = torch.load(ckpt, map_location="cpu", weights_only=False)
     return ckpt, float(saved.get("wall_time_s", 0.0))
 
 
-def set_aside(run_dir: Path, previous: dict) -> None:
-    """Move a finished run of another config out of the way instead of overwriting it."""
+def set_aside(run_dir: Path, previous: dict, why: str) -> None:
+    """Move a finished run of another config, or of other code, out of the way instead of
+    overwriting it; ``why`` completes "<why> the finished run in <dir>"."""
     stamp = str(previous.get("started", "earlier")).replace(":", "-")
     keep = run_dir / f"superseded-{stamp}"
     keep.mkdir(parents=True, exist_ok=True)
     for f in run_dir.iterdir():
         if not f.name.startswith("superseded-") and f.name != LOCK:
             f.rename(keep / ("record.json" if f.name == "run.json" else f.name))
-    log.warning("config changed since the finished run in %s: kept it in %s", run_dir, keep)
+    log.warning("%s the finished run in %s: kept it in %s%s", why, run_dir, keep,
+                "" if why.startswith("config") else "; reuse=any would have reused it")
 
 
 def progress_line(rec: dict, run_dir: Path, reused: bool = False) -> str:
