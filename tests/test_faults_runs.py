@@ -99,3 +99,47 @@ def test_the_code_digest_changes_with_any_source_file_and_only_with_them(tmp_pat
     pixels.write_text(pixels.read_text() + "\n# an edit\n")
     assert digest() != base
     record.code_digest.cache_clear()
+
+
+def _pngs(folder, seed):
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+
+
+def test_the_data_digest_follows_the_files_under_data_root(tmp_path):
+    from harness.data.digest import data_digest
+
+    _pngs(tmp_path / "a", 0)
+    folder = {"source": "folder", "root": str(tmp_path / "a")}
+    first = data_digest(folder)
+    assert first and data_digest(folder) == first
+    assert data_digest({"source": "digits", "root": None}) is None  # bundled: named by its name
+    _pngs(tmp_path / "a", 1)  # every image replaced: same names, same sizes
+    assert data_digest(folder) != first
+    assert data_digest({"content": "folder", "root": str(tmp_path / "a")}) == data_digest(folder)
+
+
+@pytest.mark.slow
+def test_a_changed_image_folder_is_not_taken_for_the_finished_run(tmp_path):
+    _pngs(tmp_path / "imgs", 0)
+    args = ["data=folder", f"data.root={tmp_path / 'imgs'}", "data.image_size=32", *FAST[:2],
+            "data.batch_size=2", "data.eval_size=4", "steps=2", "eval_every=0", "logger=none",
+            "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path / 'run'}"]
+    first = run_cli(*args, cwd=ROOT)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = run_cli(*args, cwd=ROOT)
+    assert "(already done)" in again.stderr + again.stdout
+    _pngs(tmp_path / "imgs", 1)
+    changed = run_cli(*args, cwd=ROOT)
+    out = changed.stderr + changed.stdout
+    assert changed.returncode == 0 and "(already done)" not in out, out[-2000:]
+    assert "the files under data.root changed since the finished run" in out
+    new = json.loads((tmp_path / "run" / "run.json").read_text())
+    old = json.loads(next((tmp_path / "run").glob("superseded-*/record.json")).read_text())
+    assert new["config"]["data_digest"] != old["config"]["data_digest"]
+    assert new["config_key"] != old["config_key"]

@@ -40,8 +40,13 @@ def job_threads(cfg: DictConfig, launcher=None) -> int:
 def result_config(cfg: DictConfig, launcher=None) -> dict:
     """The resolved config a run's record keeps and its config key is computed from, with
     ``threads`` as the count the run uses (0 only says "the cores, shared"; threads change the
-    float sums): runs computed with other thread counts are never taken for one another."""
-    return {**OmegaConf.to_container(cfg, resolve=True), "threads": job_threads(cfg, launcher)}
+    float sums): runs computed with other thread counts are never taken for one another. Where
+    the data is the user's own files, ``data_digest`` names what they were (harness.data.digest)."""
+    from harness.data.digest import data_digest
+
+    config = {**OmegaConf.to_container(cfg, resolve=True), "threads": job_threads(cfg, launcher)}
+    digest = data_digest(config.get("data") or {})
+    return {**config, "data_digest": digest} if digest else config
 
 
 def joblib_jobs(n_jobs: int, cores: int) -> int:

@@ -157,7 +157,10 @@ def prepare(run_dir: Path, config: dict) -> dict | None:
     if same_config(previous, config):
         return previous
     if previous and config_key(previous.get("config") or {}) != config_key(config):
-        set_aside(run_dir, previous, "config changed since")  # whatever its status
+        same_but_data = config_key({**(previous.get("config") or {}), "data_digest": None}) \
+            == config_key({**config, "data_digest": None})
+        set_aside(run_dir, previous, "the files under data.root changed since" if same_but_data
+                  else "config changed since")  # whatever its status
     elif previous and not same_code(previous, config):  # its numbers, or its checkpoint
         set_aside(run_dir, previous, f"other code (commit {previous.get('commit')}, sources "
                                      f"{previous.get('code_digest') or 'unrecorded'}) made")
