@@ -143,3 +143,25 @@ def test_a_changed_image_folder_is_not_taken_for_the_finished_run(tmp_path):
     old = json.loads(next((tmp_path / "run").glob("superseded-*/record.json")).read_text())
     assert new["config"]["data_digest"] != old["config"]["data_digest"]
     assert new["config_key"] != old["config_key"]
+
+
+@pytest.mark.slow
+def test_a_resume_with_another_checkpoint_interval_trains_exactly_the_missing_batches(tmp_path):
+    """Stopped at step 7 with checkpoints every 4 (the last at 4), resumed with every 3: the
+    run is the one never stopped, bit for bit, and its history has each step once."""
+    from harness.core.history import read_history
+    from harness.run.runs import run
+    from helpers import make_cfg
+
+    stop = ["+callbacks.stop._target_=helpers.StopAt", "+callbacks.stop.step=7"]
+    cfg = lambda *o: make_cfg(tmp_path, "steps=12", "eval_every=2", "logger=none", *o)  # noqa: E731
+    whole = run(cfg("checkpoint_every=4"), tmp_path / "whole")
+    stopped = run(cfg("checkpoint_every=4", *stop), tmp_path / "r")
+    assert stopped["status"] == "failed"
+    resumed = run(cfg("checkpoint_every=3"), tmp_path / "r")
+    assert resumed["status"] == "ok" and resumed["resumed_from"]
+    assert resumed["metrics"] == whole["metrics"]
+    steps = [r["step"] for r in read_history(tmp_path / "r" / "history.csv")]
+    assert steps == [0, 2, 4, 6, 8, 10, 12]
+    text = (tmp_path / "r" / "history.csv").read_text()
+    assert "\n4," in text and "\n4.0," not in text  # a kept row keeps its integer step

@@ -40,7 +40,8 @@ class History:
     def __init__(self, path: Path, keep_until: int | None = None):
         self.path = Path(path)
         rows = read_history(self.path) if keep_until is not None else []
-        self.rows = {int(r["step"]): r for r in rows if r["step"] <= keep_until}
+        self.rows = {int(r["step"]): {**r, "step": int(r["step"])}  # 100, never 100.0
+                     for r in rows if r["step"] <= keep_until}
         self.fields = list(dict.fromkeys([*FIRST, *(k for r in rows for k in r)]))
         self._rewrite()
 

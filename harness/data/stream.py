@@ -59,14 +59,23 @@ class StepData(pl.LightningDataModule):
         self.steps, self.seed, self.batch_size = steps, seed, batch_size
         self.channels = check_channels(channels)
         self.chunk = chunk if 0 < chunk < steps else steps
+        self.start_step, self.start_epoch = 0, 0
+
+    def resume_at(self, step: int, epoch: int) -> None:
+        """A resumed run: ``step`` batches done in ``epoch`` epochs, cut by whatever interval
+        the interrupted run checkpointed at; the stream goes on from batch ``step`` to ``steps``
+        in epochs of this run's ``chunk``."""
+        self.start_step, self.start_epoch = step, epoch
 
     @property
     def epochs(self) -> int:
-        return math.ceil(self.steps / self.chunk)
+        return self.start_epoch + math.ceil((self.steps - self.start_step) / self.chunk)
 
     def train_dataloader(self) -> DataLoader:
-        epoch = self.trainer.current_epoch if self.trainer is not None else 0
-        first, last = epoch * self.chunk, min(self.steps, (epoch + 1) * self.chunk)
+        # batches done so far, across resumes: the next epoch goes on from there, whatever
+        # interval earlier epochs were cut by
+        first = self.trainer.fit_loop.epoch_loop.total_batch_idx + 1 if self.trainer else 0
+        last = min(self.steps, first + self.chunk)
         rows = self.stream(first * self.batch_size, last * self.batch_size)
         batches = Batches(self.take, rows.reshape(last - first, self.batch_size, *rows.shape[1:]))
         # Without its own generator a DataLoader draws a seed from torch's global RNG per iterator.

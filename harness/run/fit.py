@@ -94,9 +94,10 @@ def callbacks(cfg: DictConfig, run_dir: Path) -> list:
     return out
 
 
-def build_run(cfg: DictConfig, pixels=None):
+def build_run(cfg: DictConfig, pixels=None, resume_at: tuple[int, int] = (0, 0)):
     """(module, data module) of a run, seeded; the data module is checked against what the
-    family needs before anything is loaded. ``pixels``: the run's (scaling, head), if resolved."""
+    family needs before anything is loaded. ``pixels``: the run's (scaling, head), if resolved;
+    ``resume_at``: (batches, epochs) a resumed run has done."""
     import pytorch_lightning as pl
     import torch
 
@@ -111,6 +112,7 @@ def build_run(cfg: DictConfig, pixels=None):
         model = model.to(memory_format=torch.channels_last)
     data = build(cfg.data, steps=cfg.steps, seed=cfg.seed, chunk=cfg.checkpoint_every)
     model.check_data(data)
+    data.resume_at(*resume_at)
     data.setup()
     for key, text in model.notes.items():
         if first_in_sweep(key):  # a warning that holds for every run of a sweep, said once
@@ -119,7 +121,8 @@ def build_run(cfg: DictConfig, pixels=None):
 
 
 def train(cfg: DictConfig, run_dir: Path, logger=None, resume_from: Path | None = None,
-          pixels=None) -> tuple[dict[str, float], dict[str, float]]:
+          pixels=None, resume_at: tuple[int, int] = (0, 0)
+          ) -> tuple[dict[str, float], dict[str, float]]:
     """Train one combination; returns its final metrics and where its time went (seconds per
     phase; the process's start-up and the record are the rest of its wall time). Writes the
     final sample grids to ``run_dir``."""
@@ -130,7 +133,7 @@ def train(cfg: DictConfig, run_dir: Path, logger=None, resume_from: Path | None 
     from harness.core.history import HISTORY
 
     marks = [time.perf_counter()]
-    model, data = build_run(cfg, pixels)
+    model, data = build_run(cfg, pixels, resume_at)
     model.keep_history(run_dir / HISTORY)
     trainer = trainer_for(cfg, data, run_dir, logger)
     marks.append(time.perf_counter())

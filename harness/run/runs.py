@@ -67,7 +67,7 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
     from harness.core.pixels import range_mismatch
 
     started, clock = time.time(), time.perf_counter()  # the record's wall time and its setup
-    resume_from, before = checkpoint_to_resume(run_dir, config)
+    resume_from, before, resume_at = checkpoint_to_resume(run_dir, config)
     write_json(run_dir / RUNNING, {"config": config, "code_digest": code_digest()})
     key = config_key(config)
     rec = {"status": "ok", "message": "", "study": cfg.study, "family": None, **names(cfg),
@@ -98,7 +98,8 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
         rec["resumed_from"] = str(resume_from) if resume_from else None
         logger = make_logger(cfg, key, run_dir, fresh=resume_from is None)
         setup = time.perf_counter() - clock  # resume check, record start, logger
-        rec["metrics"], phases = train(cfg, run_dir, logger, resume_from, (scaling, head))
+        rec["metrics"], phases = train(cfg, run_dir, logger, resume_from, (scaling, head),
+                                       resume_at)
         rec["phases_s"] = {"setup": round(setup, 3), **phases}
     except Skipped as e:
         rec.update(status="skipped", message=str(e))
@@ -169,17 +170,21 @@ def prepare(run_dir: Path, config: dict) -> dict | None:
     return None
 
 
-def checkpoint_to_resume(run_dir: Path, config: dict) -> tuple[Path | None, float]:
-    """The last checkpoint of an interrupted run of this config, if there is one, and the wall
-    time that run had spent up to it."""
+def checkpoint_to_resume(run_dir: Path, config: dict
+                         ) -> tuple[Path | None, float, tuple[int, int]]:
+    """The last checkpoint of an interrupted run of this config, if there is one; the wall
+    time that run had spent up to it; and where it stopped: (batches, epochs) done (its epochs
+    were cut by its own ``checkpoint_every``, which need not be this run's)."""
     import torch
 
     ckpt = run_dir / CKPT_DIR / "last.ckpt"
     running = read_record(run_dir / RUNNING)  # a killed run has no record, only this
     if not (ckpt.is_file() and same_config({"status": "ok", **(running or {})}, config)):
-        return None, 0.0
+        return None, 0.0, (0, 0)
     saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-    return ckpt, float(saved.get("wall_time_s", 0.0))
+    # written at the end of epoch `epoch` (ModelCheckpoint, every epoch): epoch + 1 are done
+    at = (int(saved.get("steps_done", 0)), int(saved.get("epoch", -1)) + 1)
+    return ckpt, float(saved.get("wall_time_s", 0.0)), at
 
 
 def set_aside(run_dir: Path, previous: dict, why: str) -> None:
