@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +166,101 @@ def test_a_resume_with_another_checkpoint_interval_trains_exactly_the_missing_ba
     assert steps == [0, 2, 4, 6, 8, 10, 12]
     text = (tmp_path / "r" / "history.csv").read_text()
     assert "\n4," in text and "\n4.0," not in text  # a kept row keeps its integer step
+
+
+STOP7 = ["+callbacks.stop._target_=helpers.StopAt", "+callbacks.stop.step=7"]
+
+
+@pytest.mark.slow
+def test_a_truncated_checkpoint_is_set_aside_and_the_run_starts_again(tmp_path, caplog):
+    from harness.run.runs import run
+    from helpers import make_cfg
+
+    cfg = lambda *o: make_cfg(tmp_path, "steps=12", "checkpoint_every=4", "logger=none", *o)  # noqa: E731
+    whole = run(cfg(), tmp_path / "whole")
+    assert run(cfg(*STOP7), tmp_path / "r")["status"] == "failed"
+    ckpt = tmp_path / "r" / "checkpoints" / "last.ckpt"
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])  # as a full disk left it
+    again = run(cfg(), tmp_path / "r")
+    assert again["status"] == "ok" and not again["resumed_from"]
+    assert again["metrics"] == whole["metrics"]
+    assert len(list((tmp_path / "r").glob("unreadable-*.ckpt"))) == 1
+    assert "cannot be read" in caplog.text and "starts again from step 0" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_failed_checkpoint_write_keeps_the_last_good_one_and_the_record(tmp_path, monkeypatch):
+    """A write that fails half-way (the disk fills at the second checkpoint), and an error.log
+    that cannot be written: the record is on disk, the first checkpoint intact, and the same
+    command resumes from it to the run never stopped."""
+    import errno
+
+    import torch
+    from pytorch_lightning.plugins import TorchCheckpointIO
+
+    from harness.run.runs import run
+    from helpers import make_cfg
+
+    cfg = lambda *o: make_cfg(tmp_path, "steps=12", "checkpoint_every=4", "logger=none", *o)  # noqa: E731
+    whole = run(cfg(), tmp_path / "whole")
+    save, calls = TorchCheckpointIO.save_checkpoint, []
+
+    def fills_up(self, checkpoint, path, storage_options=None):
+        calls.append(path)
+        if len(calls) == 2:
+            open(path, "wb").write(b"half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        save(self, checkpoint, path, storage_options)
+
+    write_text = Path.write_text
+
+    def no_log(self, *a, **k):  # the disk is full for the traceback too
+        if self.name == "error.log":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_text(self, *a, **k)
+
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", fills_up)
+    monkeypatch.setattr(Path, "write_text", no_log)
+    failed = run(cfg(), tmp_path / "r")
+    assert failed["status"] == "failed" and "No space left" in failed["message"]
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["status"] == "failed"
+    ckpt = tmp_path / "r" / "checkpoints" / "last.ckpt"
+    assert torch.load(ckpt, weights_only=False)["steps_done"] == 4
+    assert [p.name for p in ckpt.parent.iterdir()] == ["last.ckpt"]  # no part left behind
+    assert not (tmp_path / "r" / "error.log").exists()
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", save)
+    resumed = run(cfg(), tmp_path / "r")
+    assert resumed["status"] == "ok" and resumed["resumed_from"]
+    assert resumed["metrics"] == whole["metrics"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB tmpfs, where this machine lets the tests mount one (root); else skipped (the
+    simulated write failure above covers the same path)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4M", "tmpfs", str(disk)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_the_first_checkpoint_leaves_a_record_and_the_same_command_runs_it(small_disk):
+    filler = small_disk / "filler"
+    with filler.open("wb") as f:  # all but ~400 KB: the run's files fit, a checkpoint does not
+        f.write(b"\0" * (4 * 2**20 - 400 * 2**10))
+    args = ["steps=12", "checkpoint_every=4", "logger=none", *FAST,
+            f"hydra.run.dir={small_disk / 'run'}"]
+    full = run_cli(*args, cwd=ROOT)
+    assert full.returncode == 1, full.stderr[-2000:]
+    assert full.stderr.strip().splitlines()[-1].startswith("error: ") and "No space left" in full.stderr
+    rec = json.loads((small_disk / "run" / "run.json").read_text())
+    assert rec["status"] == "failed"
+    assert not list((small_disk / "run").rglob("*.tmp"))
+    filler.unlink()
+    again = run_cli(*args, cwd=ROOT)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((small_disk / "run" / "run.json").read_text())["status"] == "ok"

@@ -15,8 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 from harness.run.console import bar_wanted, first_in_sweep
 
 # a run's checkpoints, in its run directory: removed once it has its record, kept by a failed or
-# interrupted run to resume from (harness.run.runs)
+# interrupted run to resume from (harness.run.runs; harness.run.checkpoints writes and reads them)
 CKPT_DIR = "checkpoints"
+
 
 
 def job_threads(cfg: DictConfig, launcher=None) -> int:
@@ -155,10 +156,12 @@ def trainer_for(cfg: DictConfig, data, run_dir: Path, logger=None, extra=()):
     from hydra.utils import instantiate
     from pytorch_lightning.callbacks.progress import ProgressBar
 
+    from harness.run.checkpoints import WholeFileIO
+
     calls = [*callbacks(cfg, run_dir), *extra]
     bar = any(isinstance(c, ProgressBar) for c in calls)  # none: Lightning must not add its own
     return instantiate(cfg.trainer, logger=logger or False, callbacks=calls,
-                       enable_progress_bar=bar,
+                       enable_progress_bar=bar, plugins=[WholeFileIO()],
                        max_epochs=data.epochs, reload_dataloaders_every_n_epochs=1,
                        enable_checkpointing=bool(cfg.checkpoint_every),
                        log_every_n_steps=1)  # unused: the run logs itself; 1 keeps Lightning quiet

@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from harness.run.console import first_in_sweep, in_sweep, progress
+from harness.run.checkpoints import LAST, load_or_set_aside
 from harness.run.fit import CKPT_DIR, family_of, pixels_of, result_config, train
 from harness.run.hparams import log_record, log_version, make_logger
 from harness.core.lock import LOCK, acquire, release
@@ -68,7 +69,6 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
 
     started, clock = time.time(), time.perf_counter()  # the record's wall time and its setup
     resume_from, before, resume_at = checkpoint_to_resume(run_dir, config)
-    write_json(run_dir / RUNNING, {"config": config, "code_digest": code_digest()})
     key = config_key(config)
     rec = {"status": "ok", "message": "", "study": cfg.study, "family": None, **names(cfg),
            "steps": cfg.steps, "range_mismatch": None,
@@ -81,8 +81,9 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
            "code_digest": code_digest(),  # reused only by this code (reuse=any: by any)
            "command": "python -m harness.train " + " ".join(sys.argv[1:]),
            "overrides": overrides_text()}
-    logger, interrupted = None, None
+    logger, interrupted, error_log = None, None, None
     try:
+        write_json(run_dir / RUNNING, {"config": config, "code_digest": code_digest()})
         family, (scaling, head) = family_of(cfg), pixels_of(cfg)  # resolved once, passed on
         rec.update(family=family.family, primary_metric=family.primary[0],
                    primary_direction=family.primary[1], primary_units=family.units,
@@ -110,20 +111,41 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
         rec.update(status="interrupted", message=resume_hint(run_dir))
     except Exception as e:  # noqa: BLE001 - any failure is recorded, never lost
         rec.update(status="failed", message=f"{type(e).__name__}: {e}")
-        (run_dir / "error.log").write_text(traceback.format_exc())
+        error_log = traceback.format_exc()
     part = time.time() - started
     rec["wall_time_s"] = round(before + part, 3)  # the work before a resume counts too
     rec["wall_time_parts_s"] = [round(before, 3), round(part, 3)] if resume_from else [round(part, 3)]
     rec["config"] = config
-    write_json(run_dir / "run.json", rec)
-    log_record(logger, rec)
-    if rec["status"] not in ("failed", "interrupted"):  # those keep their checkpoint to resume
+    recorded = write_record(run_dir, rec, error_log, logger)
+    if recorded and rec["status"] not in ("failed", "interrupted"):  # those keep their checkpoint
         shutil.rmtree(run_dir / CKPT_DIR, ignore_errors=True)
         (run_dir / RUNNING).unlink(missing_ok=True)
     log.info(progress_line(rec, run_dir))
     if interrupted is not None and not in_cluster_job():
         raise KeyboardInterrupt(rec["message"]) from None  # stop the sweep too
     return rec
+
+
+def write_record(run_dir: Path, rec: dict, error_log: str | None, logger) -> bool:
+    """``run.json`` first, then the traceback and the HParams row: a failure to write those
+    (a full disk) never hides the record, and one to write the record is one line; returns
+    whether the record is on disk (else the checkpoint stays, and the same command resumes)."""
+    try:
+        write_json(run_dir / "run.json", rec)
+    except OSError as e:
+        log.error("%s: its record could not be written (%s); free space or make it writable, "
+                  "and the same command resumes it", run_dir, e.strerror or e)
+        rec["message"] = (rec["message"] + "; " if rec["message"] else "") + "no record written"
+        return False
+    for what, write in (("error.log", lambda: (run_dir / "error.log").write_text(error_log)
+                         if error_log else None),
+                        ("its HParams row", lambda: log_record(logger, rec))):
+        try:
+            write()
+        except OSError as e:
+            log.warning("%s: %s could not be written (%s); the record is intact", run_dir,
+                        what, e.strerror or e)
+    return True
 
 
 def in_cluster_job() -> bool:
@@ -144,8 +166,8 @@ def _interval(x) -> str:
 
 def resume_hint(run_dir: Path) -> str:
     """The one line an interrupted run prints: how to go on."""
-    if (run_dir / CKPT_DIR / "last.ckpt").is_file():
-        return f"interrupted; the same command resumes it from {run_dir / CKPT_DIR / 'last.ckpt'}"
+    if (run_dir / CKPT_DIR / LAST).is_file():
+        return f"interrupted; the same command resumes it from {run_dir / CKPT_DIR / LAST}"
     return "interrupted before its first checkpoint; the same command starts it again"
 
 
@@ -175,13 +197,13 @@ def checkpoint_to_resume(run_dir: Path, config: dict
     """The last checkpoint of an interrupted run of this config, if there is one; the wall
     time that run had spent up to it; and where it stopped: (batches, epochs) done (its epochs
     were cut by its own ``checkpoint_every``, which need not be this run's)."""
-    import torch
-
-    ckpt = run_dir / CKPT_DIR / "last.ckpt"
+    ckpt = run_dir / CKPT_DIR / LAST
     running = read_record(run_dir / RUNNING)  # a killed run has no record, only this
     if not (ckpt.is_file() and same_config({"status": "ok", **(running or {})}, config)):
         return None, 0.0, (0, 0)
-    saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+    saved = load_or_set_aside(ckpt)
+    if saved is None:
+        return None, 0.0, (0, 0)
     # written at the end of epoch `epoch` (ModelCheckpoint, every epoch): epoch + 1 are done
     at = (int(saved.get("steps_done", 0)), int(saved.get("epoch", -1)) + 1)
     return ckpt, float(saved.get("wall_time_s", 0.0)), at
