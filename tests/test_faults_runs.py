@@ -264,3 +264,38 @@ def test_a_full_disk_at_the_first_checkpoint_leaves_a_record_and_the_same_comman
     again = run_cli(*args, cwd=ROOT)
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads((small_disk / "run" / "run.json").read_text())["status"] == "ok"
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder no file can be written in: read-only permissions where they bind (not root),
+    else a read-only tmpfs where one can be mounted; else skipped."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1M", "tmpfs", str(folder)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot make a read-only folder here")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where, args", [
+    ("run", ["hydra.run.dir={ro}/run"]),
+    ("log", ["paths.log_dir={ro}/logs", "hydra.run.dir={tmp}/run"]),
+    ("sweep", ["-m", "seed=0,1", "hydra.sweep.dir={ro}/sweep"]),
+])
+def test_a_read_only_folder_is_one_line_before_any_work(where, args, read_only, tmp_path):
+    args = [a.format(ro=read_only, tmp=tmp_path) for a in args]
+    out = run_cli(*args, "steps=2", *FAST, cwd=ROOT, timeout=120)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and lines, out.stderr[-2000:]
+    assert all(line.startswith(f"error: {read_only}") and "cannot be written" in line
+               for line in lines), lines
+    assert len(lines) <= 2  # the sweep's folder, and its report beside it
+    assert not (tmp_path / "run").exists()  # nothing else was started

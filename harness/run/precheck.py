@@ -8,9 +8,10 @@ itself again (``refuse``) where it is its own process.
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness.core.keys import override_error
 from harness.core.repo import CONF_DIR
@@ -33,6 +34,34 @@ def say(lines) -> None:
 
 def refuse(cfg: DictConfig) -> None:
     say(problems_of(cfg))
+
+
+def unwritable(folders) -> list[str]:
+    """One line per folder a command must write into but cannot (read-only, not permitted),
+    found before any work instead of as a traceback from the first file written there.
+    ``folders``: (path, what goes there, the setting that moves it)."""
+    folders = list(folders)
+    out = []
+    for folder, what, key in folders:
+        existing = Path(folder).absolute()
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent  # a folder still to be made: its nearest parent
+        if not existing.is_dir():
+            continue
+        try:
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as e:
+            out.append(f"{folder} cannot be written ({e.strerror or e}): {what} go there; make "
+                       f"it writable, or choose another folder: {key}")
+    return out
+
+
+def log_folder(task: DictConfig) -> list[tuple]:
+    """TensorBoard's folder, where the run has a logger."""
+    save_dir = OmegaConf.select(task, "logger.save_dir")
+    return [(save_dir, "TensorBoard's event files", "paths.log_dir=<folder> (or logger=none)")] \
+        if save_dir else []
 
 
 def task_config(cfg: DictConfig) -> DictConfig:
@@ -81,6 +110,8 @@ def check_command(argv: list[str], multirun: bool) -> Path | None:
     task = task_config(cfg)
     refuse(task)
     run_dir = Path(cfg.hydra.run.dir)
+    say(unwritable([(run_dir, "the run's record, checkpoints and log", "hydra.run.dir=<folder>"),
+                    *log_folder(task)]))
     held, why = acquire(run_dir)
     if not held:
         say([f"{run_dir} is {why}: a run is training there, and this command would write into "

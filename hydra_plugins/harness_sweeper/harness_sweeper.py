@@ -218,11 +218,23 @@ class HarnessSweeper(Sweeper):
         directory; returns each job's names for the summary."""
         from harness.core.lock import holder
         from harness.run.fit import result_config
-        from harness.run.precheck import problems_of, say, task_config
+        from harness.report.cli import report_dir
+        from harness.run.precheck import log_folder, problems_of, say, task_config, unwritable
         from harness.run.runs import names, prepare
 
         tasks = [task_config(cfg) for cfg in configs]
         say(line for task in tasks for line in problems_of(task))  # as a single run's check
+        first = configs[0] if configs else None
+        out_root = OmegaConf.select(first, "hydra.callbacks.report.out_root") if first else None
+        runs = [Path(c.hydra.sweep.dir) / str(c.hydra.sweep.subdir) for c in configs]
+        say(unwritable([  # every folder the sweep writes, before any is touched
+            *((d, "the runs' records, checkpoints and logs", "hydra.sweep.dir=<folder>")
+              for d in dict.fromkeys(d.parent for d in runs)),
+            *((d, "a run's record, checkpoints and log", "hydra.sweep.dir=<folder>")
+              for d in runs if d.exists()),  # a run's own folder, made read-only
+            *dict.fromkeys(f for task in tasks for f in log_folder(task)),
+            *([(report_dir(first, out_root), "the sweep's report and its figures",
+                "paths.results_dir=<folder>")] if out_root else [])]))
         who = []
         for cfg, task in zip(configs, tasks):
             run_dir = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir)
