@@ -25,6 +25,7 @@ from harness.core.lock import release
 from harness.core.record import read_record
 from harness.core.repo import CONF_DIR
 from harness.run.console import quiet, verbose_from
+from harness.run.orphans import watch_parent
 from harness.core.outcome import OUTCOME_ENV, sweep_summary
 from harness.run.precheck import check_command, refuse
 
@@ -34,6 +35,7 @@ def hydra_main(cfg: DictConfig) -> dict | float:
     from harness.run.runs import run
 
     quiet(bool(cfg.get("verbose")))  # a job may be its own process (joblib, SLURM)
+    watch_parent()  # such a job stops when its sweep is gone
     hc = HydraConfig.get()
     refuse(cfg)  # a sweep's jobs were checked by the sweeper, before any started
     rec = run(cfg, Path(hc.runtime.output_dir))

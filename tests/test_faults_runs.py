@@ -299,3 +299,40 @@ def test_a_read_only_folder_is_one_line_before_any_work(where, args, read_only, 
                for line in lines), lines
     assert len(lines) <= 2  # the sweep's folder, and its report beside it
     assert not (tmp_path / "run").exists()  # nothing else was started
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = open(f"/proc/{pid}/status").read() if os.path.exists(f"/proc/{pid}/status") else ""
+    return "State:\tZ" not in status  # a zombie has exited
+
+
+@pytest.mark.slow
+def test_the_workers_of_a_killed_parallel_sweep_stop_and_record_their_runs(tmp_path):
+    args = ["-m", "hydra/launcher=local", "seed=0,1", "steps=3000", "checkpoint_every=50",
+            "logger=none", *FAST, f"hydra.sweep.dir={tmp_path}/sweep", "study=orphans"]
+    env = {**os.environ, **PY, "PYTHONUNBUFFERED": "1"}
+    sweep = subprocess.Popen([sys.executable, "-m", "harness.train", *args], cwd=tmp_path,
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    ckpts = tmp_path / "sweep"
+    end = time.time() + 240
+    while len(list(ckpts.glob("*/checkpoints/last.ckpt"))) < 2:
+        assert sweep.poll() is None and time.time() < end, "the sweep never got going"
+        time.sleep(0.2)
+    runs = [p.parent.parent for p in ckpts.glob("*/checkpoints/last.ckpt")]
+    workers = [int((d / ".lock").read_text().split()[0]) for d in runs]
+    assert sweep.pid not in workers and all(_alive(w) for w in workers)
+    os.kill(sweep.pid, 9)
+    sweep.wait()
+    end = time.time() + 90
+    while any(_alive(w) for w in workers) and time.time() < end:
+        time.sleep(0.5)
+    assert not any(_alive(w) for w in workers), "workers outlived their sweep"
+    for run_dir in runs:  # each said how it ended, and kept its checkpoint to resume from
+        rec = json.loads((run_dir / "run.json").read_text())
+        assert rec["status"] == "interrupted" and "resumes it" in rec["message"]
+        assert (run_dir / "checkpoints" / "last.ckpt").is_file()

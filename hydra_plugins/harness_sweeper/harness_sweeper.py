@@ -266,6 +266,7 @@ class HarnessSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         from harness.core.outcome import add_outcome, sweep_records
+        from harness.run.orphans import SWEEP_PID
 
         jobs = self.jobs(arguments)
         who = self.before_launch(self.job_configs(jobs))
@@ -274,6 +275,7 @@ class HarnessSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         sweep_info(sweep_dir, [os.path.relpath(w["run_dir"], sweep_dir) for w in who])
         os.environ[TOTAL_ENV] = str(len(jobs))
+        os.environ[SWEEP_PID] = str(os.getpid())  # a job in its own process watches this one
         self.opening(len(jobs), sweep_dir)
         n, returns, records = self.max_batch_size or max(1, len(jobs)), [], []
         for start in range(0, len(jobs), n):
