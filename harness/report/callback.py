@@ -61,8 +61,9 @@ class ReportCallback(Callback):
         write_json(sweep_dir / SWEEP_INFO, {**info, "command": command, "wall_time_s": elapsed,
                                             "started": self.started, "study": study,
                                             "report_dir": str(out.resolve()), "only": only})
-        error = write_or_say(records_of(sweep_dir, only), sweep_dir, out, command=command,
-                             wall_time_s=elapsed, started=self.started, study=study)
+        error = write_or_say(records_of(sweep_dir, only, info.get("runs")), sweep_dir, out,
+                             command=command, wall_time_s=elapsed, started=self.started,
+                             study=study)
         if error:
             log.error(error)
         else:

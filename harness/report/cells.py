@@ -42,7 +42,7 @@ def load_records(sweep_dir) -> list[dict]:
     root = Path(sweep_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"sweep directory not found: {root}")
-    return sorted((_read_run(p) for p in root.rglob("run.json")), key=_sort_key)
+    return sorted((_read_run(p) for p in root.rglob("run.json")), key=sort_key)
 
 
 def _read_run(path: Path) -> dict:
@@ -65,7 +65,7 @@ def head_order(head: str) -> tuple[int, str]:
     return design_order(head, pixels.HEADS)
 
 
-def _sort_key(record: dict, settings: tuple[str, ...] = ()) -> tuple:
+def sort_key(record: dict, settings: tuple[str, ...] = ()) -> tuple:
     """Combination in design order, then the values of ``settings`` (numbers by value), then
     seed."""
     family, model, scaling, head = _combo(record)
@@ -145,7 +145,7 @@ def by_cell(records: list[dict]) -> dict[tuple, list[dict]]:
     seed alone share a cell (and a mean)."""
     keys = tuple(varying_settings(records))
     cells: dict[tuple, list[dict]] = {}
-    for r in sorted(records, key=lambda r: _sort_key(r, keys)):
+    for r in sorted(records, key=lambda r: sort_key(r, keys)):
         cells.setdefault((*_combo(r), tuple(values_of(r, keys).items())), []).append(r)
     return cells
 
@@ -256,9 +256,38 @@ def _summarise_cell(cell: tuple, runs: list[dict]) -> Row:
     for name in dict.fromkeys(k for r in runs for k in metrics_of(r)):
         values = median_iqr(metrics_of(r).get(name) for r in ok)
         stats.update({f"{name}_{s}": v for s, v in zip(STATS, values)})
+    added = {"first_error": first_error(runs)}
+    codes = codes_of(runs)
+    if len(codes) > 1:
+        added["code_mix"] = ", ".join(f"{code} ({n} run{'' if n == 1 else 's'})"
+                                      for code, n in codes.items())
     return Row(cell_fields(cell), n=len(runs),
                statuses={s: statuses.count(s) for s in dict.fromkeys([*STATUSES, *statuses])},
-               range_mismatch=any(bool(r.get("range_mismatch")) for r in runs), stats=stats)
+               range_mismatch=any(bool(r.get("range_mismatch")) for r in runs), stats=stats,
+               added=added)
+
+
+def code_of(record: dict) -> str:
+    """The code that made a record: ``<commit>/<code_digest>`` (the digest of the harness's
+    sources, beside the commit since a dirty tree's commit does not say its code), each
+    ``unknown`` where the record lacks it."""
+    return f"{record.get('commit') or 'unknown'}/{record.get('code_digest') or 'unknown'}"
+
+
+def codes_of(runs: list[dict]) -> dict[str, int]:
+    """The codes of a cell's records that ended (an unreadable run.json or a run still going or
+    killed says none), each with its count: more than one and the cell pools other code."""
+    return Counter(code_of(r) for r in runs if r.get("status") in STATUSES and r.get("config"))
+
+
+def first_error(runs: list[dict]) -> str:
+    """The first line of the first message of a run that did not end ok, else ""."""
+    for r in runs:
+        message = str(r.get("message") or "").strip()
+        if r.get("status") != "ok" and message:
+            line = message.splitlines()[0]
+            return line if len(line) <= 200 else line[:199] + "…"
+    return ""
 
 
 def status_columns(row: Row) -> list[str]:
@@ -316,7 +345,7 @@ def _rank(rows: list[dict], metric: str | None, direction: str) -> None:
     pairings differ (``harness.report.paired``). Rows without a finite median get no rank."""
     names = metric_names(rows)
     if metric not in names:  # the family's records do not report it: fall back to the first one
-        metric = names[0] if names else None
+        metric = names[0] if names else metric  # no numbers at all: still the declared one
     sign = -1 if direction == "max" else 1
     ranked = sorted((r for r in rows if finite(r.get(f"{metric}_median"))),
                     key=lambda r: sign * r[f"{metric}_median"])

@@ -16,7 +16,9 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from harness.core.record import code_commit, read_record
-from harness.report.cells import by_cell, load_records, study_settings
+from harness.report.cells import by_cell, study_settings
+from harness.report.coverage import (Covered, covered, duplicates_line, not_started_line,
+                                     statuses_line)
 from harness.report.paired import noise_floors
 from harness.report.readme import readme_text
 from harness.report.summary import summarise
@@ -28,31 +30,43 @@ SWEEP_INFO = "sweep.json"
 
 
 def write_report(sweep_dir, out_dir, *, command=None, wall_time_s=None, started=None,
-                 study=None, only=None) -> Path:
+                 study=None, only=None, planned=None) -> Path:
     """Write the report files into ``out_dir`` and return it; other files there are left alone.
     ``command``, ``wall_time_s`` and ``started`` (ISO time) describe the last sweep, ``study``
     its ``reference``, ``target`` and ``noise_floor`` (default: the newest record's); ``only``:
-    the run folders (relative to ``sweep_dir``) to report, None for all."""
-    return _write(records_of(sweep_dir, only), sweep_dir, Path(out_dir), command=command,
-                  wall_time_s=wall_time_s, started=started, study=study)
+    the run folders (relative to ``sweep_dir``) to report, None for all; ``planned``: the run
+    folders the last sweep asked for, those not started counted as such."""
+    return _write(records_of(sweep_dir, only, planned), sweep_dir, Path(out_dir),
+                  command=command, wall_time_s=wall_time_s, started=started, study=study)
 
 
-def records_of(sweep_dir, only=None) -> list[dict]:
-    """The records a report covers: every run under ``sweep_dir``, or those in ``only``."""
-    records = load_records(sweep_dir)
-    if only is not None:
-        keep = {str(Path(sweep_dir) / r) for r in only}
-        records = [r for r in records if r["run_dir"] in keep]
-    if not records:
-        raise FileNotFoundError(f"no run.json under {sweep_dir}")
-    return records
+def records_of(sweep_dir, only=None, planned=None) -> Covered:
+    """The runs a report covers (``harness.report.coverage``): every run under ``sweep_dir``,
+    or those in ``only``, each once; and those of ``planned`` not started."""
+    runs = covered(sweep_dir, only, planned)
+    if not runs.records:
+        raise FileNotFoundError(f"no run.json under {sweep_dir}"
+                                + (f" ({len(runs.not_started)} runs of its sweep not started)"
+                                   if runs.not_started else ""))
+    return runs
 
 
-def write_or_say(records, sweep_dir, out: Path, **info) -> str | None:
+def sweep_runs(sweep: dict) -> tuple[list[str] | None, list[str] | None]:
+    """(``only``, ``planned``) from a sweep folder's ``sweep.json``: the run folders its report
+    covers (None: all) and those its last sweep asked for. The sweeper writes ``runs`` as a
+    sweep starts and the report's callback ``only`` as it ends, so after a sweep that was killed
+    ``only`` is the sweep's before: where it is not None (not a named study), the last sweep's
+    ``runs`` are the ones to cover."""
+    planned = sweep.get("runs")
+    only = sweep.get("only")
+    return (planned if only is not None and planned is not None else only), planned
+
+
+def write_or_say(runs: Covered, sweep_dir, out: Path, **info) -> str | None:
     """Write the report; where ``out`` cannot be written, the one line that says so instead of
     a traceback (the records it reads are never touched)."""
     try:
-        _write(records, sweep_dir, out, **info)
+        _write(runs, sweep_dir, out, **info)
     except OSError as err:
         return cannot_write(out, err)
     return None
@@ -67,19 +81,22 @@ def cannot_write(out: Path, err: OSError) -> str:
     return f"error: cannot write the report to '{out}': {reason}"
 
 
-def _write(records, sweep_dir, out: Path, *, command, wall_time_s, started=None,
+def _write(runs: Covered, sweep_dir, out: Path, *, command, wall_time_s, started=None,
            study=None) -> Path:
     # matplotlib here, not at import: every run's process loads this module (Hydra builds its
     # callbacks for single runs and sweep workers too) and draws nothing
     from harness.report.curves import plot_curves
     from harness.report.figures import build_montage, plot_metrics
 
+    records = runs.records
     out.mkdir(parents=True, exist_ok=True)
     commits = sorted({str(r["commit"]) for r in records if r.get("commit")})
     commit = ", ".join(commits) or code_commit()
     study = study_settings(records, study)
     rows = summarise(records, study=study)
-    table = markdown_table(rows, noise_floors(rows, by_cell(records), study), study.get("shown"))
+    table = (statuses_line(runs) + "\n\n"
+             + markdown_table(rows, noise_floors(rows, by_cell(records), study),
+                              study.get("shown")))
     write_runs_csv(records, sweep_dir, out / "runs.csv", study)
     write_summary_csv(rows, out / "summary.csv")
     (out / "summary.md").write_text(table)
@@ -88,8 +105,15 @@ def _write(records, sweep_dir, out: Path, *, command, wall_time_s, started=None,
     build_montage(records, out / "montage.png")
     (out / "README.md").write_text(readme_text(records, table, out, commit=commit,
                                                command=command, wall_time_s=wall_time_s,
-                                               started=started, curves=curves))
+                                               started=started, curves=curves,
+                                               notes=notes(runs, sweep_dir), rows=rows))
     return out
+
+
+def notes(runs: Covered, sweep_dir) -> list[str]:
+    """What the report left out or could not count, a line each: the copies of a counted run,
+    the runs of the sweep not started."""
+    return [line for line in (duplicates_line(runs, sweep_dir), not_started_line(runs)) if line]
 
 
 def main(argv=None) -> int:
@@ -101,19 +125,22 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     sweep = read_record(Path(args.sweep_dir) / SWEEP_INFO) or {}
     try:
-        records = records_of(args.sweep_dir, sweep.get("only"))
+        runs = records_of(args.sweep_dir, *sweep_runs(sweep))
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out or sweep.get("report_dir") or Path(args.sweep_dir) / "report")
-    error = write_or_say(records, args.sweep_dir, out, command=sweep.get("command"),
+    error = write_or_say(runs, args.sweep_dir, out, command=sweep.get("command"),
                           wall_time_s=sweep.get("wall_time_s"), started=sweep.get("started"),
                           study=sweep.get("study"))
     if error:
         print(error, file=sys.stderr)
         return 1
     print(f"wrote {out}/: README.md summary.md summary.csv runs.csv metrics.png curves.png "
-          "montage.png\n")
+          "montage.png")
+    for line in notes(runs, args.sweep_dir):
+        print(f"note: {line}")
+    print()
     print((out / "summary.md").read_text())
     return 0
 

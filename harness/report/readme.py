@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from harness.report.cells import config_value, finite, study_name, varying_settings
+from harness.report.tables import pairing
 
 
 def machine_info() -> str:
@@ -61,8 +62,20 @@ def _time_lines(records, wall_time_s, started) -> list[str]:
     return lines
 
 
+def _code_lines(rows) -> list[str]:
+    """The cells whose records came from more than one code (commit and code digest): their
+    numbers pool runs of other code, which the reader must know."""
+    def family(r):
+        return [x for x in rows if x["family"] == r["family"]]
+
+    return [f"- Pools runs of different code (commit/code digest): {r['family']} "
+            f"{pairing(r, family(r))}: {r['code_mix']}" for r in rows if r.get("code_mix")]
+
+
 def readme_text(records, table, out_dir: Path, *, commit, command=None, wall_time_s=None,
-                started=None, curves: bool = False) -> str:
+                started=None, curves: bool = False, notes=(), rows=()) -> str:
+    """``notes``: lines on runs left out or not started; ``rows``: the summary rows, whose
+    cells that pool other code are named."""
     seeds = sorted({r["seed"] for r in records if finite(r.get("seed"))})
     steps = sorted({(r.get("config") or {}).get("steps") for r in records} - {None})
     lines = [
@@ -78,6 +91,8 @@ def readme_text(records, table, out_dir: Path, *, commit, command=None, wall_tim
         f"- Runs: {len(records)}" + (f"; seeds {', '.join(map(str, seeds))}" if seeds else "")
         + (f"; {' or '.join(map(str, steps))} steps each" if steps else ""),
         *_settings_lines(records),
+        *_code_lines(rows),
+        *(f"- {line}" for line in notes),
         *_time_lines(records, wall_time_s, started),
         f"- Date: {datetime.datetime.now().isoformat(timespec='seconds')}", "",
         "## Summary", "", table,

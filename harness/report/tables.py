@@ -62,7 +62,7 @@ def _run_quality(record: dict, goal: dict[str, float]) -> str:
 def write_summary_csv(rows: list[dict], path: Path) -> None:
     lead = [*COMBO, *columns_of(rows, setting_columns), "n", *columns_of(rows, status_columns),
             "range_mismatch", "primary", "direction", "units", "rank"]
-    extra = [c for c in (*QUALITY, *PAIRED) if any(c in r for r in rows)]
+    extra = [c for c in (*QUALITY, *PAIRED, "code_mix") if any(c in r for r in rows)]
     metrics = [f"{m}_{s}" for m in metric_names(rows) for s in STATS]
     _write_csv(rows, path, [*lead, *extra, *metrics])
 
@@ -104,7 +104,7 @@ def sentence(rows: list[dict]) -> str:
     metric = rows[0]["primary"]
     ranked = sorted((r for r in rows if r["rank"]), key=lambda r: r["rank"])
     if not ranked:
-        return f"No pairing has a finite {metric}."
+        return unranked(rows)
     ref = _reference(rows)
 
     def part(r: dict) -> str:
@@ -138,6 +138,23 @@ def sentence(rows: list[dict]) -> str:
     return text + "."
 
 
+def unranked(rows: list[dict]) -> str:
+    """The sentence of a family no pairing of which has a number to rank: why, from its runs."""
+    family, metric = rows[0]["family"], rows[0]["primary"]
+    counts: dict[str, int] = {}
+    for r in rows:
+        for s in status_columns(r):
+            counts[s] = counts.get(s, 0) + r[s]
+    if not counts.get("ok"):
+        error = next((r["first_error"] for r in rows if r.get("first_error")), "")
+        return (f"No run of {family} ended ok: "
+                + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+                + (f" (first error: {error})" if error else "") + ".")
+    if metric is None:
+        return f"No ok run of {family} reported a metric."
+    return f"No pairing has a finite {metric}."
+
+
 def family_table(rows: list[dict], shown: list[str] = ()) -> str:
     """One family's front table, best first: the pairing, its primary metric (units and
     direction in the header), the metrics its study shows beside it (those the runs have),
@@ -148,14 +165,16 @@ def family_table(rows: list[dict], shown: list[str] = ()) -> str:
     rows = sorted(rows, key=lambda r: (r["rank"] is None, r["rank"] or 0))
     ref = next((r["reference"] for r in rows if r.get("reference")), None)
     target = rows[0].get("target")
+    mixed = any(r.get("code_mix") for r in rows)
     header = ["rank", "pairing",
-              f"{metric}, median [IQR]" + (f" ({units}; {better(direction)} is better)"
-                                           if units else f" ({better(direction)} is better)"),
+              f"{metric or 'metric'}, median [IQR]"  # None: no record declares one
+              + (f" ({units}; {better(direction)} is better)" if units
+                 else f" ({better(direction)} is better)"),
               *(f"{m}, median [IQR]" for m in shown),
               *([f"steps to {metric} {'≤' if direction == 'min' else '≥'} {target:g}"]
                 if finite(target) else []),
               *([f"minus {ref}, paired by seed: median [interval, coverage]"] if ref else []),
-              "runs", "head's range"]
+              "runs", "head's range", *(["note"] if mixed else [])]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = ["" if r["rank"] is None else str(r["rank"]), pairing(r, rows),
@@ -164,7 +183,9 @@ def family_table(rows: list[dict], shown: list[str] = ()) -> str:
                     + (" (still improving)" if r.get("still_improving") else "")]
                    if finite(target) else []),
                  *([r.get("paired_short") or r.get("vs_reference", "")] if ref else []),
-                 status_text(r), "mismatch" if r["range_mismatch"] else "covers the data"]
+                 status_text(r), "mismatch" if r["range_mismatch"] else "covers the data",
+                 *([f"mixes code: {r['code_mix']}" if r.get("code_mix") else ""]
+                   if mixed else [])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

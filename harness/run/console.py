@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import time
 import warnings
 from pathlib import Path
@@ -32,9 +33,12 @@ NOISY_WARNINGS = (
     ("PossibleUserWarning", "lightning_fabric.utilities.warnings",
      r"The `srun` command is available"),
 )
-PROGRESS = ".progress.jsonl"  # in the sweep folder: one line per finished job, for the ETA
+# in the sweep folder, one per sweep (two sweeps may share a folder): <PROGRESS><sweep>.jsonl,
+# a line per finished job, for the count and the ETA
+PROGRESS = ".progress-"
 WARNED = ".warned"  # in the sweep folder: the warnings said once per sweep, one key a line
 STARTED_ENV, PARALLEL_ENV = "HARNESS_SWEEP_STARTED", "HARNESS_SWEEP_PARALLEL"
+SWEEP_ENV = "HARNESS_SWEEP_ID"  # <host>-<pid> of the sweep's process: its progress file
 
 
 def quiet(verbose: bool = False) -> None:
@@ -69,30 +73,62 @@ def verbose_from(argv: list[str]) -> tuple[list[str], bool]:
 
 
 def start_sweep(sweep_dir: Path, parallel: int) -> None:
-    """Before the first job: a fresh progress file and the clock the ETA counts from."""
-    (sweep_dir / PROGRESS).unlink(missing_ok=True)
+    """Before the first job: this sweep's own fresh progress file (another sweep in the same
+    folder keeps its own, and counts only its jobs), the progress files of this host's sweeps
+    that are gone removed, and the clock the ETA counts from."""
+    host, sweep = socket.gethostname(), f"{socket.gethostname()}-{os.getpid()}"
+    for old in sweep_dir.glob(f"{PROGRESS}*.jsonl"):
+        owner = old.name[len(PROGRESS):-len(".jsonl")]
+        name, _, pid = owner.rpartition("-")
+        if owner == sweep or (name == host and pid.isdigit() and not _alive(int(pid))):
+            old.unlink(missing_ok=True)
+    (sweep_dir / ".progress.jsonl").unlink(missing_ok=True)  # the one file of older versions
     (sweep_dir / WARNED).unlink(missing_ok=True)
     os.environ[STARTED_ENV], os.environ[PARALLEL_ENV] = str(time.time()), str(parallel)
+    os.environ[SWEEP_ENV] = sweep
 
 
-def progress(sweep_dir: Path, total: int, wall_s: float | None, reused: bool) -> str:
-    """Note this job as finished and say where the sweep stands: ``3/12 done in 1:05, about
-    3:10 left``. The time left is the mean wall time of the runs trained so far, times the
-    runs left, over the jobs that run at once; reused runs count as done and cost nothing."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def progress(sweep_dir: Path, total: int, wall_s: float | None, reused: bool,
+             job: int | None = None) -> str:
+    """Note this job (``job``: its number in the sweep, by default Hydra's) as finished and
+    say where the sweep stands: ``3/12 done in 1:05, about 3:10 left``. The time left is the
+    mean wall time of the runs trained so far, times the runs left, over the jobs that run at
+    once; reused runs count as done and cost nothing. Only this sweep's jobs count, each once
+    (a job run again, e.g. requeued on a cluster, is one job): never more than ``total``."""
     started = os.environ.get(STARTED_ENV)
     if not started:
         return ""
-    with open(sweep_dir / PROGRESS, "a") as f:  # one short append per job: whole lines
-        f.write(json.dumps({"wall_s": None if reused else wall_s}) + "\n")
-    done = [json.loads(line) for line in (sweep_dir / PROGRESS).read_text().splitlines()
-            if line.strip()]
+    if job is None:
+        job = _job_number()
+    path = sweep_dir / f"{PROGRESS}{os.environ.get(SWEEP_ENV, 'unknown')}.jsonl"
+    with open(path, "a") as f:  # one short append per job: whole lines
+        f.write(json.dumps({"job": job, "wall_s": None if reused else wall_s}) + "\n")
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    done = list({(d.get("job") if d.get("job") is not None else -i): d
+                 for i, d in enumerate(lines, 1)}.values())  # the last line of each job
     trained = [d["wall_s"] for d in done if d.get("wall_s") is not None]
-    text = f"{len(done)}/{total} done in {_clock(time.time() - float(started))}"
+    text = f"{min(len(done), total)}/{total} done in {_clock(time.time() - float(started))}"
     left = max(0, total - len(done))
     if left and trained:
         parallel = max(1, int(os.environ.get(PARALLEL_ENV) or 1))
         text += f", about {_clock(sum(trained) / len(trained) * left / parallel)} left"
     return text
+
+
+def _job_number() -> int | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get().job.num if HydraConfig.initialized() else None
 
 
 def in_sweep() -> bool:
