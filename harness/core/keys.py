@@ -3,15 +3,22 @@
 - every key of a node with a ``_target_`` must be a parameter its class takes (a key another
   source or family would read, e.g. ``data.mosaic`` with ``data=voc``, does nothing here);
 - keys the harness sets itself (``RESERVED``) cannot be set from the config;
+- a key added (``+key=...``) where no class takes it, and nothing reads it by name or through
+  an interpolation, is refused naming the nearest known key: Hydra's own hint after a typo is
+  to add ``+``, and ``+stpes=5`` then trained the default steps, silently;
 - a command-line override of a key the config does not have is one line, not Hydra's page.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import re
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+
+from harness.core.repo import CONF_DIR
 
 # key -> why the config cannot set it: the harness passes these to Lightning itself
 RESERVED = {
@@ -24,10 +31,10 @@ RESERVED = {
 }
 
 
-def accepted(cls) -> set[str] | None:
-    """The keyword parameters ``cls(...)`` takes, following ``**kwargs`` up its bases; None
-    where they reach a class that takes anything."""
-    names: set[str] = set()
+def parameters(cls) -> dict[str, inspect.Parameter] | None:
+    """The keyword parameters ``cls(...)`` takes, by name, following ``**kwargs`` up its bases;
+    None where they reach a class that takes anything."""
+    found: dict[str, inspect.Parameter] = {}
     for klass in cls.__mro__:
         init = vars(klass).get("__init__")
         if init is None:
@@ -35,10 +42,17 @@ def accepted(cls) -> set[str] | None:
         if klass is object:
             return None
         params = inspect.signature(init).parameters.values()
-        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        found.update({p.name: p for p in params if p.name != "self" and p.name not in found
+                      and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)})
         if not any(p.kind == p.VAR_KEYWORD for p in params):
-            return names - {"self"}
+            return found
     return None
+
+
+def accepted(cls) -> set[str] | None:
+    """The keyword parameter names ``cls(...)`` takes; None where it takes anything."""
+    params = parameters(cls)
+    return None if params is None else set(params)
 
 
 def _target_class(path: str):
@@ -58,12 +72,20 @@ def _walk(node: dict, prefix: str = ""):
             yield from _walk(child, f"{prefix}{key}.")
 
 
+def targets(cfg: DictConfig):
+    """(dotted prefix, unresolved mapping, class) of every node with a ``_target_`` whose
+    class imports."""
+    for prefix, node in _walk(OmegaConf.to_container(cfg, resolve=False)):
+        cls = _target_class(str(node["_target_"]))
+        if cls is not None:
+            yield prefix, node, cls
+
+
 def unknown_keys(cfg: DictConfig) -> list[str]:
     """One line per key that no class of the config takes."""
     out = []
-    for prefix, node in _walk(OmegaConf.to_container(cfg, resolve=False)):
-        cls = _target_class(str(node["_target_"]))
-        takes = accepted(cls) if cls is not None else None
+    for prefix, node, cls in targets(cfg):
+        takes = accepted(cls)
         if takes is None:
             continue
         for key in node:
@@ -72,6 +94,57 @@ def unknown_keys(cfg: DictConfig) -> list[str]:
                 where = f"{cls.__name__}" + (f" (source {source})" if source else "")
                 out.append(f"{prefix}{key} does nothing here: {where} takes no '{key}'; its "
                            f"settings are {', '.join(sorted(k for k in takes if k in node))}")
+    return out
+
+
+# nodes without a ``_target_`` whose keys are read by name (by the code, or by a config outside
+# the run's, e.g. hydra's report callback reads paths.results_dir); the top level's are
+# conf/train.yaml's. Any other key there must be read through an interpolation (gan_article's
+# ``model.width``), or it does nothing but change the run's config key
+READ_BY_NAME = {"model": ("name", "module"), "paths": ("log_dir", "results_dir", "data_dir"),
+                "scaling": ("name",), "head": ("name",)}
+REFERENCE = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")  # ${a.b}, also inside ${resolver:...}
+
+
+def top_level_keys() -> list[str]:
+    """The top-level keys conf/train.yaml declares: its own and its defaults' groups."""
+    root = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "train.yaml"))
+    groups = [k for entry in root.pop("defaults", []) if isinstance(entry, dict) for k in entry]
+    return sorted({*root, *groups} - {"hydra"})
+
+
+def _strings(node):
+    if isinstance(node, dict):
+        node = list(node.values())
+    if isinstance(node, list):
+        for v in node:
+            yield from _strings(v)
+    elif isinstance(node, str):
+        yield node
+
+
+def unread_keys(cfg: DictConfig) -> list[str]:
+    """One line per key of the top level, or of a node that has no ``_target_`` and whose keys
+    the code reads by name (``READ_BY_NAME``), that nothing reads: a ``+`` override's typo,
+    named with the nearest key there."""
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    referenced = {m for text in _strings(tree) for m in REFERENCE.findall(text)}
+    out = []
+    for where, known in [("", top_level_keys()), *READ_BY_NAME.items()]:
+        node = tree.get(where) if where else tree
+        if not isinstance(node, dict):
+            continue
+        prefix = f"{where}." if where else ""
+        for key in node:
+            if key in known or f"{prefix}{key}" in referenced:
+                continue
+            read = {*known, *(r[len(prefix):] for r in referenced
+                              if r.startswith(prefix) and "." not in r[len(prefix):])}
+            close = difflib.get_close_matches(str(key), sorted(read), n=1)
+            out.append(f"{prefix}{key} does nothing: no part of the harness reads it; " + (
+                f"did you mean {prefix}{close[0]}?" if close else
+                f"the settings there are {', '.join(prefix + k for k in sorted(read))}"
+                if where else "the top-level settings are in conf/train.yaml"))
     return out
 
 
@@ -97,5 +170,7 @@ def override_error(error: BaseException) -> str | None:
     key = found.group(1).lstrip("+~")
     if key in RESERVED:
         return f"{key} cannot be set: {RESERVED[key]}"
-    return (f"{key} is not a setting of this config, so there is nothing to override (the "
-            f"choices' own settings are in conf/, e.g. data.mosaic.* for data=mosaic only)")
+    near = difflib.get_close_matches(key, top_level_keys(), n=1) if "." not in key else []
+    return (f"{key} is not a setting of this config, so there is nothing to override"
+            + (f"; did you mean {near[0]}?" if near else " (the choices' own settings are in "
+               "conf/, e.g. data.mosaic.* for data=mosaic only)"))

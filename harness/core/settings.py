@@ -1,5 +1,6 @@
-"""Every numeric top-level and data setting, and the study's report settings, checked before
-any work: one line per bad value, naming the key, the value and what is accepted.
+"""Every numeric top-level and data setting, every network's width and learning rate, the
+study's report settings and joblib's ``n_jobs``, checked before any work: one line per bad
+value, naming the key, the value and what is accepted.
 
 One table, read by single runs (``harness.run.precheck``) and by the sweeper (every job of a sweep is
 checked before the first one starts), instead of checks scattered where the values are used,
@@ -7,13 +8,15 @@ where a bad value surfaces as a library's ``num_samples=-64`` or ``ZeroDivisionE
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.core.keys import reserved_keys, unknown_keys
+from harness.core.keys import REFERENCE, parameters, reserved_keys, targets, unknown_keys, \
+    unread_keys
 from harness.core.record import STUDY_KEYS
 
 
@@ -63,6 +66,12 @@ RULES: dict[str, Rule] = {
     "model.module.last_lr_scale": Rule(float, lambda v: v > 0, "a number > 0 (1 = lr)"),
 }
 
+# parameters that must be positive in whichever class of the config takes them, an integer
+# where the class says int: a width of 0 built empty layers (the article's network one channel
+# each, silently) and a rate of 0 trains nothing, both recorded as ok
+POSITIVE = {"width": "the network's width: its channel counts scale with it",
+            "lr": "the learning rate"}
+
 
 # top-level settings with a fixed set of values: key -> (accepted, what they mean)
 CHOICES = {"reuse": (("same_code", "any"), "reuse a finished run only if this code made it, or "
@@ -89,7 +98,7 @@ def problems(cfg: DictConfig, families: dict) -> list[str]:
                 f"{str(e).splitlines()[0]}"]
     out = [f"{k} is required and has no value: set it on the command line ({k}=...)"
            for k in missing] + study_problems(cfg, families) + reserved_keys(cfg) \
-        + unknown_keys(cfg)
+        + unknown_keys(cfg) + unread_keys(cfg) + argument_problems(cfg)
     for key, rule in RULES.items():
         node, _, leaf = key.rpartition(".")
         parent = OmegaConf.select(cfg, node) if node else cfg
@@ -106,6 +115,37 @@ def problems(cfg: DictConfig, families: dict) -> list[str]:
             out.append(f"{key}={value!r} is not accepted: give {' or '.join(accepted)} "
                        f"({meaning})")
     return out
+
+
+def argument_problems(cfg: DictConfig) -> list[str]:
+    """One line per ``POSITIVE`` parameter out of range, named by the key the value comes from
+    (``model.width`` for the article's networks, whose widths interpolate it), once."""
+    out = []
+    for prefix, node, cls in targets(cfg):
+        params = parameters(cls) or {}
+        for name, meaning in POSITIVE.items():
+            if name not in node or name not in params:
+                continue
+            source = REFERENCE.fullmatch(str(node[name]))
+            kind = params[name].annotation
+            if getattr(kind, "__name__", kind) == "int":
+                rule = _int(1, note=meaning)
+            else:
+                rule = Rule(float, lambda v: 0 < v < math.inf, f"a number > 0 ({meaning})")
+            out.append(_problem(source.group(1) if source else f"{prefix}{name}",
+                                OmegaConf.select(cfg, f"{prefix}{name}"), rule))
+    return list(dict.fromkeys(line for line in out if line))
+
+
+def launcher_problems(launcher: Any) -> list[str]:
+    """The ``hydra.launcher`` node's settings the harness knows: joblib's ``n_jobs`` (0 means
+    nothing to joblib, which raised a page of traceback once the sweep had started)."""
+    n_jobs = launcher.get("n_jobs") if launcher is not None else None
+    if n_jobs is None or (isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs):
+        return []
+    return [f"hydra.launcher.n_jobs={n_jobs!r} is not accepted: give the number of jobs that run "
+            f"at once (>= 1), or a negative number as joblib counts (-1 = one per core, -2 = "
+            f"all cores but one)"]
 
 
 STUDY_NAME = re.compile(r"[A-Za-z0-9_.=+-]+(/[A-Za-z0-9_.=+-]+)*")

@@ -21,21 +21,40 @@ CKPT_DIR = "checkpoints"
 
 
 def job_threads(cfg: DictConfig, launcher=None) -> int:
-    """``threads``, or the machine's cores shared evenly among the launcher's parallel jobs (a
-    SLURM job's cores: the CPUs it asks for, not the node's). ``launcher``: the ``hydra.launcher``
-    node the run is launched with; default: this job's, or none outside Hydra."""
-    if cfg.threads:
-        return int(cfg.threads)
+    """``threads`` up to the cores (more only slow every step down: 999 on 2 cores took
+    minutes a step, against 0.2 s), or with ``threads=0`` the cores shared evenly among the
+    launcher's parallel jobs (a SLURM job's cores: the CPUs it asks for, not the node's).
+    ``launcher``: the ``hydra.launcher`` node the run is launched with; default: this job's, or
+    none outside Hydra. The count it returns is the one the run uses and its record keeps."""
     if launcher is None and HydraConfig.initialized():
         launcher = HydraConfig.get().launcher
     launcher = launcher or {}
     cores = int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or os.cpu_count() or 1
     if "SlurmLauncher" in str(launcher.get("_target_", "")):  # as its jobs will see it
         cores = int(launcher.get("cpus_per_task") or cores)
+    if cfg.threads:
+        if cfg.threads > cores:
+            _more_threads_than_cores(int(cfg.threads), cores)
+        return min(int(cfg.threads), cores)
     n_jobs = launcher.get("n_jobs")
     if not n_jobs:
         return cores
     return max(1, cores // joblib_jobs(n_jobs, cores))
+
+
+_SAID: set[tuple[int, int]] = set()
+
+
+def _more_threads_than_cores(threads: int, cores: int) -> None:
+    """One warning per command: the sweep's process says it before its first job (whose own
+    processes then keep quiet), a single run when its settings are checked."""
+    from harness.run.console import STARTED_ENV, in_sweep
+
+    if (threads, cores) in _SAID or (in_sweep() and os.environ.get(STARTED_ENV)):
+        return
+    _SAID.add((threads, cores))
+    warnings.warn(f"threads={threads} is more than the {cores} cores here: each run uses {cores} "
+                  f"(and its record says so)", UserWarning, stacklevel=3)
 
 
 def result_config(cfg: DictConfig, launcher=None) -> dict:

@@ -213,17 +213,19 @@ class HarnessSweeper(Sweeper):
 
     @staticmethod
     def before_launch(configs: list[DictConfig]) -> list[dict]:
-        """Before any job starts: every job's settings checked (one line per distinct problem,
-        exit 2), finished runs of another config set aside before Hydra opens anything in their
-        directory; returns each job's names for the summary."""
+        """Before any job starts: every job's settings and its launcher's checked (one line per
+        distinct problem, exit 2), finished runs of another config set aside before Hydra opens
+        anything in their directory; returns each job's names for the summary."""
         from harness.core.lock import holder
+        from harness.core.settings import launcher_problems
         from harness.run.fit import result_config
         from harness.report.cli import report_dir
         from harness.run.precheck import log_folder, problems_of, say, task_config, unwritable
         from harness.run.runs import names, prepare
 
         tasks = [task_config(cfg) for cfg in configs]
-        say(line for task in tasks for line in problems_of(task))  # as a single run's check
+        say([*(line for cfg in configs for line in launcher_problems(cfg.hydra.launcher)),
+             *(line for task in tasks for line in problems_of(task))])  # as a single run's check
         first = configs[0] if configs else None
         out_root = OmegaConf.select(first, "hydra.callbacks.report.out_root") if first else None
         runs = [Path(c.hydra.sweep.dir) / str(c.hydra.sweep.subdir) for c in configs]
