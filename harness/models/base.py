@@ -29,7 +29,7 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 
-from harness.data.images import DataError
+from harness.data.images import DATA_CHOICES, DataError
 from harness.core.history import History
 from harness.core.pixels import Head, Scaling, out_excess, out_of_range, span
 
@@ -102,8 +102,8 @@ class FamilyModule(pl.LightningModule):
     heads: ClassVar[tuple[str, ...] | None] = None  # heads with meaning here (None: all)
     bench: ClassVar[tuple[tuple[str, ...], int]]  # harness.bench: (overrides, timed steps)
     # settings that name one of a few choices, checked before any work (harness.core.settings):
-    # config key -> (accepted values, what they mean)
-    choices: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = {}
+    # config key -> (accepted values, what they mean); the data's own, then the family's
+    choices: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = DATA_CHOICES
     report: ClassVar[ReportSections] = ReportSections()  # its report's captions, panels, floors
 
     def __init__(self, scaling: Scaling, head: Head, seed: int, eval_every: int, log_every: int,
