@@ -268,6 +268,12 @@ class SegData(StepData):
     run, so a search cannot fit the split the comparison is measured on (``"test"``).
     """
 
+    # what it offers a family (FamilyModule.needs), declared so that a config is checked
+    # against its family before anything is loaded; filled by ``setup``
+    train_images: torch.Tensor  # uint8 (N, C, H, W)
+    train_masks: torch.Tensor  # uint8 (N, H, W) class ids
+    val_images: torch.Tensor  # the held-out split (or the validation images carved out)
+    val_masks: torch.Tensor
 
     def __init__(self, source: str, channels: int, image_size: int, n_classes: int,
                  batch_size: int, steps: int, seed: int, n_train: int | None = 512,

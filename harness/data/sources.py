@@ -136,6 +136,10 @@ class ImageData(StepData):
     """uint8 images in memory: the training stream, and a fixed held-out set of ``eval_size``
     images for metrics."""
 
+    # what it offers a family (FamilyModule.needs), declared so that a config is checked
+    # against its family before anything is loaded; filled by ``setup``
+    train_images: torch.Tensor  # uint8 (N, C, H, W)
+    eval_images: torch.Tensor  # uint8 (eval_size, C, H, W), the held-out set
 
     def __init__(self, source: str, channels: int, image_size: int, batch_size: int,
                  eval_size: int, steps: int, seed: int, root: str | None = None,

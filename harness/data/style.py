@@ -119,6 +119,10 @@ class StyleData(StepData):
     Crop i of the stream is cut where a row of uniforms drawn from (seed, i) says, so the
     stream does not depend on how the run is cut into epochs."""
 
+    # what it offers a family (FamilyModule.needs), declared so that a config is checked
+    # against its family before anything is loaded; filled by ``setup``
+    eval_images: torch.Tensor  # uint8 (eval_size, C, s, s), the held-out crops
+    style_image: torch.Tensor  # uint8 (1, C, S, S)
 
     def __init__(self, steps: int, seed: int, content: str = "bundled", root: str | None = None,
                  crop_size: int = 64, batch_size: int = 4, eval_size: int = 16,
