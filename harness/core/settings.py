@@ -48,7 +48,8 @@ RULES: dict[str, Rule] = {
     "data.channels": Rule(int, lambda v: v in (1, 3), "1 or 3"),
     "data.batch_size": _int(1),
     "data.image_size": _int(8),
-    "data.eval_size": _int(1),
+    "data.eval_size": _int(2, note="held-out images the metrics compare against; KID and "
+                                   "a spread need two"),
     "data.limit": _int(1, optional=True),
     "data.n_classes": _int(2, note="classes incl. background; required for your own masks"),
     "data.ignore_index": _int(0, 255),

@@ -19,6 +19,14 @@ ACCEPTED = ", ".join(sorted(IMAGE_SUFFIXES))
 PIL_MODES = {1: "L", 3: "RGB"}  # data.channels -> the PIL mode an image is converted to
 PIXELS = "8-bit grey, palette or colour, or 16-bit grey (scaled to 0..255)"
 SHOWN = 3  # unreadable files named in a folder's message; the rest are counted
+# data.background: the grey level transparent pixels are composited on. Dropping alpha instead
+# would train every fully transparent pixel as the colour it happens to hide.
+BACKGROUNDS = {"white": 255, "grey": 128, "black": 0}
+# data settings that name one of a few choices, checked before any work with the families' own
+# (``FamilyModule.choices``, harness.core.settings): config key -> (accepted values, meaning)
+DATA_CHOICES = {"data.background": (tuple(BACKGROUNDS), "the colour transparent pixels of an "
+                                                         "image file are composited on")}
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 log = logging.getLogger("harness")
 
@@ -42,6 +50,14 @@ def check_channels(channels: int) -> int:
     if channels not in PIL_MODES:
         raise DataError(f"data.channels must be 1 or 3, got {channels}")
     return channels
+
+
+def check_background(background: str) -> int:
+    """The grey level of ``data.background``; any other name is one line."""
+    if background not in BACKGROUNDS:
+        raise DataError(f"data.background={background!r} is not accepted: give "
+                        f"{' or '.join(BACKGROUNDS)} ({DATA_CHOICES['data.background'][1]})")
+    return BACKGROUNDS[background]
 
 
 def root_dir(root: str | None, what: str) -> Path:
@@ -81,6 +97,21 @@ def scale_16bit(im: Image.Image, path: str | Path) -> Image.Image:
     return Image.fromarray(((a + 128) // 257).astype(np.uint8), "L")
 
 
+def flatten(im: Image.Image, background: str) -> tuple[Image.Image, bool]:
+    """``im`` composited on ``background`` when it has transparent pixels (and True); otherwise
+    ``im`` itself (and False), so an opaque image reads exactly as it always did."""
+    if im.mode not in ALPHA_MODES and "transparency" not in im.info:
+        return im, False
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):  # a 16-bit colour key: left as is
+        return im, False
+    rgba = im.convert("RGBA")
+    if rgba.getchannel("A").getextrema()[0] == 255:
+        return im, False
+    level = check_background(background)
+    under = Image.new("RGBA", im.size, (level, level, level, 255))
+    return Image.alpha_composite(under, rgba).convert("RGB"), True
+
+
 def to_mode(im: Image.Image, mode: str, path: str | Path) -> np.ndarray:
     """The pixels of ``im`` as uint8 in PIL ``mode``: 16-bit grey scaled, floats refused (they
     have no fixed 0..255 scale), any other mode converted by PIL where it can."""
@@ -94,18 +125,38 @@ def to_mode(im: Image.Image, mode: str, path: str | Path) -> np.ndarray:
         raise refuse(path, im.mode, f"cannot be converted to {mode}") from None
 
 
-def read_image(path: str | Path, channels: int) -> torch.Tensor:
-    """An image file as uint8 (1, C, H, W), grey (C=1) or RGB (C=3); 16-bit grey is scaled to
-    0..255. Every failure is an ``Unreadable`` naming the file."""
+UNREADABLE = (UnidentifiedImageError, OSError, Image.DecompressionBombError)
+
+
+def unreadable(path: str | Path, e: Exception, what: str = "image") -> Unreadable:
+    """The error for a file Pillow cannot read: one over its pixel limit (a
+    DecompressionBombError, which is no OSError) says so, and is named or skipped by a folder
+    scan like any other unreadable file."""
+    if isinstance(e, Image.DecompressionBombError):
+        reason = f"{e.__class__.__name__}: {str(e).split(', could')[0]}"
+        return Unreadable(f"cannot read {what} '{path}': {reason}", path, reason)
+    return Unreadable(f"cannot read {what} '{path}': {e.__class__.__name__} (expected an image "
+                      f"file: {ACCEPTED})", path, e.__class__.__name__)
+
+
+def load_image(path: str | Path, channels: int,
+               background: str = "white") -> tuple[torch.Tensor, bool]:
+    """An image file as uint8 (1, C, H, W), grey (C=1) or RGB (C=3), and whether it had
+    transparent pixels (composited on ``background``); 16-bit grey is scaled to 0..255. Every
+    failure is an ``Unreadable`` naming the file."""
     mode = PIL_MODES[check_channels(channels)]
     try:
         with Image.open(Path(path).expanduser()) as im:
-            a = to_mode(im, mode, path)
-    except (UnidentifiedImageError, OSError) as e:
-        raise Unreadable(f"cannot read image '{path}': {e.__class__.__name__} "
-                         f"(expected an image file: {ACCEPTED})", path,
-                         e.__class__.__name__) from None
-    return to_nchw(a[None])
+            flat, transparent = flatten(im, background)
+            a = to_mode(flat, mode, path)
+    except UNREADABLE as e:
+        raise unreadable(path, e) from None
+    return to_nchw(a[None]), transparent
+
+
+def read_image(path: str | Path, channels: int, background: str = "white") -> torch.Tensor:
+    """``load_image``'s pixels alone."""
+    return load_image(path, channels, background)[0]
 
 
 def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
@@ -142,10 +193,18 @@ class Scan:
     name and reason) and what had to be upscaled. Every file is tried before anything is
     reported, so a user fixes a folder in one go, not one re-run per bad file."""
 
-    def __init__(self, root: Path, total: int, size: int, what: str = "images"):
+    def __init__(self, root: Path, total: int, size: int, what: str = "images",
+                 background: str = "white"):
         self.root, self.total, self.size, self.what = Path(root), total, size, what
+        self.background = background
         self.bad: list[str] = []
-        self.upscaled = 0
+        self.upscaled = self.transparent = 0
+
+    def image(self, path: str | Path, channels: int) -> torch.Tensor:
+        """``read_image`` on ``data.background``, counting the images with transparent pixels."""
+        x, transparent = load_image(path, channels, self.background)
+        self.transparent += transparent
+        return x
 
     def each(self, items, read):
         """``read(item)`` for every item that can be read; the others are noted, not raised."""
@@ -175,6 +234,10 @@ class Scan:
             if not skip:
                 raise DataError(f"{what}; set data.skip_unreadable=true to train without them")
             log.warning("%s; training without them (data.skip_unreadable=true)", what)
+        if self.transparent:
+            log.warning("%d of %d images under '%s' have transparent pixels: composited on %s "
+                        "(data.background: %s)", self.transparent, self.total - len(self.bad),
+                        self.root, self.background, " | ".join(BACKGROUNDS))
         log.info("data: %d %s loaded from '%s', %d skipped (unreadable), %d upscaled from "
                  "smaller than %d px", self.total - len(self.bad), self.what, self.root,
                  len(self.bad), self.upscaled, self.size)

@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from harness.data.images import DataError
+from harness.data.images import (UNREADABLE, DataError, Scan, check_background, image_files,
+                                 resize_square, resize_uint8, root_dir, to_nchw, unreadable)
 from harness.data.sources import torchvision_set
 from harness.data.stream import StepData, choose
-from harness.data.images import (Scan, Unreadable, image_files, read_image, resize_square, resize_uint8,
-                     root_dir, to_nchw)
 
 # Class k fills its shapes with TEXTURES[k]; class 0 is the background. All ship with scikit-image.
 TEXTURES = ("gravel", "brick", "grass", "coins", "text", "moon", "cell", "clock", "camera", "page")
@@ -99,17 +98,23 @@ def resize_mask(m: torch.Tensor, size: int) -> torch.Tensor:
         t[:, None].float(), size=hw, mode="nearest-exact")[:, 0].to(t.dtype))
 
 
-def read_mask(path: Path, n_classes: int, ignore_index: int, lut: np.ndarray | None) -> np.ndarray:
-    """One mask of class ids; anything but ``0..n_classes-1`` or ``ignore_index`` is an error."""
+BINARY = 255  # data.binary_masks: a 0/255 mask's foreground, read as class 1
+
+
+def read_mask(path: Path, n_classes: int, ignore_index: int, lut: np.ndarray | None,
+              binary: bool = False) -> np.ndarray:
+    """One mask of class ids; anything but ``0..n_classes-1`` or ``ignore_index`` is an error.
+    ``binary``: 255 is class 1 (a 0/255 mask), not the ignore index."""
     try:
         with Image.open(path) as im:
             if im.mode not in ("1", "L", "P", "I", "I;16"):
                 raise DataError(f"mask '{path}' is {im.mode}; expected one class id per pixel "
                                 "(a grey or palette PNG)")
             raw = np.asarray(im).astype(np.int64)
-    except (UnidentifiedImageError, OSError) as e:
-        raise Unreadable(f"cannot read mask '{path}': {e.__class__.__name__}", path,
-                         e.__class__.__name__) from None
+    except UNREADABLE as e:
+        raise unreadable(path, e, "mask") from None
+    if binary:
+        raw = np.where(raw == BINARY, 1, raw)
     m = raw if lut is None else np.where(raw < len(lut), lut[np.clip(raw, 0, len(lut) - 1)], -1)
     bad = (m < 0) | ((m >= n_classes) & (m != ignore_index))
     if bad.any():
@@ -118,30 +123,25 @@ def read_mask(path: Path, n_classes: int, ignore_index: int, lut: np.ndarray | N
     return m.astype(np.uint8)
 
 
-def read_pair(image_path, mask_path, channels: int, n_classes: int, ignore_index: int,
-              lut: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One checked pair at full size: uint8 image (1, C, H, W) and class ids (1, H, W)."""
-    x = read_image(image_path, channels)
-    m = read_mask(Path(mask_path), n_classes, ignore_index, lut)
-    if m.shape != x.shape[-2:]:
-        raise DataError(f"mask '{mask_path}' is {m.shape[1]}x{m.shape[0]} but its image "
-                        f"'{image_path}' is {x.shape[-1]}x{x.shape[-2]}")
-    return x, torch.from_numpy(m)[None]
-
-
 def load_pairs(pairs, root: Path, *, channels: int, image_size: int, n_classes: int,
-               ignore_index: int, lut: np.ndarray | None = None, skip_unreadable: bool = False):
+               ignore_index: int, lut: np.ndarray | None = None, skip_unreadable: bool = False,
+               background: str = "white", binary: bool = False):
     """(image path, mask path) pairs under ``root`` -> checked, resized uint8 images and masks,
     and the indices of the pairs they came from. Every pair is tried before an unreadable image
-    or mask stops the run; ``skip_unreadable`` leaves such pairs out instead."""
+    or mask stops the run; ``skip_unreadable`` leaves such pairs out instead. Transparent image
+    pixels are composited on ``background``; ``binary``: masks are 0/255 (``read_mask``)."""
     if not pairs:
         raise DataError("no image/mask pairs found")
-    scan = Scan(root, len(pairs), image_size, "image/mask pairs")
+    scan = Scan(root, len(pairs), image_size, "image/mask pairs", background)
 
     def read(item):
         i, (image_path, mask_path) = item
-        x, m = read_pair(image_path, mask_path, channels, n_classes, ignore_index, lut)
-        return i, scan.fit(x), resize_mask(m, image_size)
+        x = scan.image(image_path, channels)  # at full size, checked against its mask
+        m = read_mask(Path(mask_path), n_classes, ignore_index, lut, binary)
+        if m.shape != x.shape[-2:]:
+            raise DataError(f"mask '{mask_path}' is {m.shape[1]}x{m.shape[0]} but its image "
+                            f"'{image_path}' is {x.shape[-1]}x{x.shape[-2]}")
+        return i, scan.fit(x), resize_mask(torch.from_numpy(m)[None], image_size)
     read_ones = list(scan.each(enumerate(pairs), read))
     scan.finish(skip_unreadable)  # raises when none could be read
     kept, images, masks = zip(*read_ones)
@@ -180,7 +180,8 @@ def read_pairs(d: SegData, pairs, lut: np.ndarray | None = None):
     """``load_pairs`` with the data module's settings; names are shown relative to its root."""
     return load_pairs(pairs, Path(d.root or "data").expanduser(), channels=d.channels,
                       image_size=d.image_size, n_classes=d.n_classes, ignore_index=d.ignore_index,
-                      lut=lut, skip_unreadable=d.skip_unreadable)
+                      lut=lut, skip_unreadable=d.skip_unreadable, background=d.background,
+                      binary=d.binary_masks)
 
 
 def load_splits(d: SegData, train, val, lut: np.ndarray | None = None):
@@ -197,6 +198,7 @@ def folder_splits(d: SegData):
     """The user's pairs, ``n_val`` of them (at most a quarter) held out by ``dataset_seed``;
     the split is drawn over the readable pairs."""
     images, masks, _ = read_pairs(d, folder_pairs(d.root))
+    check_labels(d, masks)
     n = len(images)
     if n < 2:
         raise DataError(f"'{d.root}' needs at least 2 image/mask pairs (train and validation)")
@@ -204,6 +206,18 @@ def folder_splits(d: SegData):
     n_val = max(1, min(d.n_val or n // 4, n // 4))
     train, val = perm[n_val:][:d.n_train], perm[:n_val]
     return (images[train], masks[train]), (images[val], masks[val])
+
+
+def check_labels(d: SegData, masks: torch.Tensor) -> None:
+    """The user's masks label something: masks holding only 0 and the ignore index are 0/255
+    binary masks read with 255 as "ignore", which would train on background alone (mIoU 0)."""
+    labels = set(torch.unique(masks).tolist())
+    if d.ignore_index in labels and labels <= {0, d.ignore_index}:
+        raise DataError(
+            f"every mask under '{Path(d.root) / 'masks'}' holds only 0 and {d.ignore_index} "
+            f"(data.ignore_index): all foreground would be ignored and the run would learn "
+            f"nothing; for 0/{BINARY} binary masks set data.binary_masks=true ({BINARY} is class "
+            f"1, with data.n_classes=2), else relabel them 0..{d.n_classes - 1}")
 
 
 def torchvision_splits(files, lut: np.ndarray | None = None):
@@ -254,12 +268,19 @@ class SegData(StepData):
     run, so a search cannot fit the split the comparison is measured on (``"test"``).
     """
 
+    # what it offers a family (FamilyModule.needs), declared so that a config is checked
+    # against its family before anything is loaded; filled by ``setup``
+    train_images: torch.Tensor  # uint8 (N, C, H, W)
+    train_masks: torch.Tensor  # uint8 (N, H, W) class ids
+    val_images: torch.Tensor  # the held-out split (or the validation images carved out)
+    val_masks: torch.Tensor
+
     def __init__(self, source: str, channels: int, image_size: int, n_classes: int,
                  batch_size: int, steps: int, seed: int, n_train: int | None = 512,
                  n_val: int | None = 128, dataset_seed: int = 0, ignore_index: int = 255,
                  root: str | None = None, download: bool = False, year: str = "2012",
                  mosaic: Mapping | None = None, chunk: int = 0, skip_unreadable: bool = False,
-                 eval_split: str = "test"):
+                 eval_split: str = "test", background: str = "white", binary_masks: bool = False):
         super().__init__(steps, seed, batch_size, channels, chunk)
         self.splits = choose(SOURCES, source)
         if eval_split not in EVAL_SPLITS:
@@ -271,7 +292,12 @@ class SegData(StepData):
         self.source, self.image_size, self.n_classes = source, image_size, n_classes
         self.n_train, self.n_val, self.dataset_seed = n_train, n_val, dataset_seed
         self.ignore_index, self.root, self.download, self.year = ignore_index, root, download, year
-        self.skip_unreadable = skip_unreadable
+        if binary_masks and n_classes != 2:
+            raise DataError(f"data.binary_masks=true reads 0/{BINARY} masks as classes 0 and 1: "
+                            f"set data.n_classes=2 (got {n_classes})")
+        self.skip_unreadable, self.binary_masks = skip_unreadable, binary_masks
+        self.background = background  # under the transparent pixels of the user's images
+        check_background(background)
         self.mosaic = dict(mosaic or {})  # the mosaic's own settings (``make_mosaic``)
         self.train_images = self.train_masks = self.val_images = self.val_masks = None
 

@@ -12,17 +12,17 @@ from typing import Callable
 import numpy as np
 import torch
 
-from harness.data.images import (ACCEPTED, DataError, Scan, check_channels, image_files,
-                                 match_channels, read_image, resize_uint8, root_dir, to_nchw)
+from harness.data.images import (ACCEPTED, DataError, Scan, check_background, check_channels,
+                                 image_files, match_channels, resize_uint8, root_dir, to_nchw)
 from harness.data.stream import StepData, choose
 
 
 # ------------------------------------------------------------------------------------ sources
-# Every loader takes (root, download, channels, image_size, skip_unreadable) and returns uint8
-# (N, 1|3, H, W); load_images then matches the channels and resizes, which is a no-op where the
-# loader did it.
+# Every loader takes (root, download, channels, image_size, skip_unreadable, background) and
+# returns uint8 (N, 1|3, H, W); load_images then matches the channels and resizes, which is a
+# no-op where the loader did it. Only files have transparency for ``background`` to fill.
 def load_digits(root: str | None, download: bool, channels: int, image_size: int,
-                skip_unreadable: bool = False) -> torch.Tensor:
+                skip_unreadable: bool = False, background: str = "white") -> torch.Tensor:
     """scikit-learn's bundled 8x8 digits (values 0..16), as 0..255 uint8; no network."""
     from sklearn.datasets import load_digits as sk_digits
 
@@ -35,7 +35,7 @@ BACKGROUND = (64, 192)  # grey levels of the backgrounds: mid-grey, never the ra
 
 
 def load_colour_digits(root: str | None, download: bool, channels: int, image_size: int,
-                       skip_unreadable: bool = False) -> torch.Tensor:
+                       skip_unreadable: bool = False, background: str = "white") -> torch.Tensor:
     """The digits drawn in a random colour on a random mid-grey background, one pair per image
     (``COLOUR_SEED``): colour data on which the background is not black, so clipping at 0 no
     longer gives every head the most common pixel value for free."""
@@ -48,17 +48,18 @@ def load_colour_digits(root: str | None, download: bool, channels: int, image_si
 
 
 def load_folder(root: str | None, download: bool, channels: int, image_size: int,
-                skip_unreadable: bool = False) -> torch.Tensor:
-    """Every image under ``root`` (recursively), resized and centre-cropped. All files are tried
-    before any unreadable one stops the run; ``skip_unreadable`` leaves them out instead."""
+                skip_unreadable: bool = False, background: str = "white") -> torch.Tensor:
+    """Every image under ``root`` (recursively), resized and centre-cropped, transparent pixels
+    composited on ``background``. All files are tried before any unreadable one stops the run;
+    ``skip_unreadable`` leaves them out instead."""
     path = root_dir(root, "source 'folder'")
     if not path.is_dir():
         raise DataError(f"data.root '{root}' is not a directory (expected a folder of images)")
     files = image_files(path, "**/*")
     if not files:
         raise DataError(f"no images under '{root}' (accepted: {ACCEPTED})")
-    scan = Scan(path, len(files), image_size)
-    images = [scan.fit(x) for x in scan.each(files, lambda f: read_image(f, channels))]
+    scan = Scan(path, len(files), image_size, background=background)
+    images = [scan.fit(x) for x in scan.each(files, lambda f: scan.image(f, channels))]
     scan.finish(skip_unreadable)
     return torch.cat(images)
 
@@ -77,7 +78,7 @@ def torchvision_set(name: str, root: str | None, make):
 def torchvision_loader(name: str, dataset: str):
     """A loader for torchvision's ``dataset`` train split; it downloads only when asked."""
     def load(root: str | None, download: bool, channels: int, image_size: int,
-             skip_unreadable: bool = False) -> torch.Tensor:
+             skip_unreadable: bool = False, background: str = "white") -> torch.Tensor:
         import torchvision.datasets as tvd
 
         ds = torchvision_set(name, root, lambda path: getattr(tvd, dataset)(
@@ -98,10 +99,11 @@ SOURCES: dict[str, Callable[..., torch.Tensor]] = {
 
 def load_images(source: str, *, channels: int, image_size: int, root: str | None = None,
                 download: bool = False, limit: int | None = None,
-                skip_unreadable: bool = False) -> torch.Tensor:
+                skip_unreadable: bool = False, background: str = "white") -> torch.Tensor:
     """``source``'s images as uint8 (N, channels, image_size, image_size), at most ``limit``."""
     load = choose(SOURCES, source)
-    x = load(root, download, check_channels(channels), image_size, skip_unreadable)[:limit]
+    x = load(root, download, check_channels(channels), image_size, skip_unreadable,
+             background)[:limit]
     return resize_uint8(match_channels(x, channels), image_size)
 
 
@@ -117,17 +119,37 @@ def hold_out(n: int, size: int | None = None) -> tuple[torch.Tensor, torch.Tenso
     return perm[:k], perm[k:]
 
 
+EVAL_MIN = 2  # held-out images a GAN's metrics need: KID compares subsets of two at least
+
+
+def images_needed(eval_size: int, batch_size: int) -> int:
+    """The fewest images that leave ``min(eval_size, EVAL_MIN)`` held out (``hold_out`` keeps
+    at most a quarter) and a batch of distinct training images."""
+    n = batch_size
+    while min(eval_size, n // 4) < min(eval_size, EVAL_MIN) \
+            or n - min(eval_size, n // 4) < batch_size:
+        n += 1
+    return n
+
+
 class ImageData(StepData):
     """uint8 images in memory: the training stream, and a fixed held-out set of ``eval_size``
     images for metrics."""
 
+    # what it offers a family (FamilyModule.needs), declared so that a config is checked
+    # against its family before anything is loaded; filled by ``setup``
+    train_images: torch.Tensor  # uint8 (N, C, H, W)
+    eval_images: torch.Tensor  # uint8 (eval_size, C, H, W), the held-out set
+
     def __init__(self, source: str, channels: int, image_size: int, batch_size: int,
                  eval_size: int, steps: int, seed: int, root: str | None = None,
                  download: bool = False, limit: int | None = None, chunk: int = 0,
-                 skip_unreadable: bool = False):
+                 skip_unreadable: bool = False, background: str = "white"):
         super().__init__(steps, seed, batch_size, channels, chunk)
+        check_background(background)
         self.cfg = dict(source=source, channels=channels, image_size=image_size, root=root,
-                        download=download, limit=limit, skip_unreadable=skip_unreadable)
+                        download=download, limit=limit, skip_unreadable=skip_unreadable,
+                        background=background)
         self.eval_size = eval_size
         self.train_images = self.eval_images = None
 
@@ -135,9 +157,25 @@ class ImageData(StepData):
         if self.train_images is not None:
             return
         x = load_images(**self.cfg)
+        self.check_size(len(x))
         held, rest = hold_out(len(x), self.eval_size)
         self.eval_images, self.train_images = x[held], x[rest]
         self.check_enough()
+
+    def check_size(self, n: int) -> None:
+        """Enough images for a held-out set and a training batch: fewer is one line saying how
+        many there are and how many are needed, before the metrics meet an empty set."""
+        need = images_needed(self.eval_size, self.batch_size)
+        if n < need:
+            where = f" under '{self.cfg['root']}'" if self.cfg["source"] == "folder" else ""
+            limit = f" (data.limit={self.cfg['limit']})" if self.cfg["limit"] else ""
+            raise DataError(
+                f"only {n} images{where}{limit}: the held-out set the metrics compare against "
+                f"takes a quarter of them (at most data.eval_size={self.eval_size}) and needs "
+                f"at least {min(self.eval_size, EVAL_MIN)}, and training a batch of "
+                f"data.batch_size={self.batch_size} more: give at least {need} images"
+                + (" or lower data.batch_size" if need > images_needed(self.eval_size, 1)
+                   else ""))
 
     def training_tensors(self) -> tuple[torch.Tensor, ...]:
         return (self.train_images,)

@@ -8,6 +8,7 @@ memory: a slice per sample, no per-step decoding.
 """
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,10 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.data.images import DataError
+from harness.data.images import (BACKGROUNDS, DataError, check_background, load_image,
+                                 match_channels, resize_uint8, root_dir, to_nchw)
 from harness.data.sources import load_folder
 from harness.data.stream import StepData, choose, stream_rows
-from harness.data.images import match_channels, read_image, resize_uint8, root_dir, to_nchw
+
+log = logging.getLogger("harness")
 
 # Bundled RGB photos that load without network (skimage.data ships these files itself).
 TRAIN_PHOTOS = ("coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
@@ -56,13 +59,18 @@ def shorter_side(x: torch.Tensor, size: int | None) -> torch.Tensor:
     return y.round().clamp(0, 255).to(torch.uint8)
 
 
-def load_style(style: str, size: int, channels: int = 3) -> torch.Tensor:
-    """A bundled image name or a path -> uint8 (1, C, size, size), centre-cropped."""
+def load_style(style: str, size: int, channels: int = 3,
+               background: str = "white") -> torch.Tensor:
+    """A bundled image name or a path -> uint8 (1, C, size, size), centre-cropped; a file's
+    transparent pixels composited on ``background`` (and said so)."""
     known = TEXTURES + TRAIN_PHOTOS + EVAL_PHOTOS
     if style in known:
         x = match_channels(bundled(style), channels)
     elif Path(style).expanduser().is_file():
-        x = read_image(style, channels)
+        x, transparent = load_image(style, channels, background)
+        if transparent:
+            log.warning("style image '%s' has transparent pixels: composited on %s "
+                        "(data.background: %s)", style, background, " | ".join(BACKGROUNDS))
     else:
         raise DataError(f"style image '{style}' not found (give an image file or a bundled "
                         f"texture: {', '.join(TEXTURES)})")
@@ -92,7 +100,8 @@ def bundled_photos(d: StyleData):
 def folder_photos(d: StyleData):
     """The user's images (``data.root``), squared to ``photo_size``; every fifth held out."""
     root_dir(d.root, "content 'folder'")  # unset: name the key the user typed
-    x = load_folder(d.root, False, d.channels, d.photo_size or 256, d.skip_unreadable)
+    x = load_folder(d.root, False, d.channels, d.photo_size or 256, d.skip_unreadable,
+                    d.background)
     if len(x) < 2:
         raise DataError(f"content folder '{d.root}' needs at least 2 images "
                         "(one is held out for evaluation)")
@@ -110,12 +119,20 @@ class StyleData(StepData):
     Crop i of the stream is cut where a row of uniforms drawn from (seed, i) says, so the
     stream does not depend on how the run is cut into epochs."""
 
+    # what it offers a family (FamilyModule.needs), declared so that a config is checked
+    # against its family before anything is loaded; filled by ``setup``
+    eval_images: torch.Tensor  # uint8 (eval_size, C, s, s), the held-out crops
+    style_image: torch.Tensor  # uint8 (1, C, S, S)
+
     def __init__(self, steps: int, seed: int, content: str = "bundled", root: str | None = None,
                  crop_size: int = 64, batch_size: int = 4, eval_size: int = 16,
                  style: str = "brick", style_size: int = 128, photo_size: int | None = 256,
-                 channels: int = 3, chunk: int = 0, skip_unreadable: bool = False):
+                 channels: int = 3, chunk: int = 0, skip_unreadable: bool = False,
+                 background: str = "white"):
         super().__init__(steps, seed, batch_size, channels, chunk)
         self.content_photos = choose(CONTENT, content, "content source")
+        check_background(background)
+        self.background = background  # under the transparent pixels of the user's files
         self.content, self.root, self.skip_unreadable = content, root, skip_unreadable
         self.crop_size, self.photo_size = crop_size, photo_size
         self.eval_size = eval_size
@@ -135,7 +152,8 @@ class StyleData(StepData):
         u = torch.rand(self.eval_size, 3, dtype=torch.float64,
                        generator=torch.Generator().manual_seed(EVAL_SEED))
         self.eval_images = cut_crops(held, u, self.crop_size)
-        self.style_image = load_style(self.style, self.style_size, self.channels)
+        self.style_image = load_style(self.style, self.style_size, self.channels,
+                                      self.background)
 
     def stream(self, start: int, stop: int) -> np.ndarray:
         """One row of uniforms (photo, top, left) per crop."""

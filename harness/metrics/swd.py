@@ -68,9 +68,17 @@ def _patches(x, p, k, gen):
     return out.permute(0, 1, 4, 2, 3).reshape(n * k, c, p * p)
 
 
+# A channel whose descriptors' std is below this is flat (constant): float32 noise on a constant
+# is ~1e-8, one grey level 4e-3, so no channel that varies at all comes near it.
+FLAT = 1e-6
+
+
 def _moments(d):
-    """Per-channel mean and std (clamped above 0) of (count, C, p*p) descriptors."""
-    return d.mean(dim=(0, 2), keepdim=True), d.std(dim=(0, 2), keepdim=True).clamp_min(1e-8)
+    """Per-channel mean and std of (count, C, p*p) descriptors; a channel that is flat in the
+    set (a constant colour channel, at every level) keeps its scale, std 1, instead of being
+    divided by its float noise: 1e-8 made any deviation from it count 1e8 times (SWD 1e10)."""
+    std = d.std(dim=(0, 2), keepdim=True)
+    return d.mean(dim=(0, 2), keepdim=True), torch.where(std < FLAT, torch.ones_like(std), std)
 
 
 def _sort_rows(x):

@@ -22,6 +22,8 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable, ClassVar
 
 import pytorch_lightning as pl
@@ -29,9 +31,11 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 
-from harness.data.images import DataError
+from harness.data.images import DATA_CHOICES, DataError
 from harness.core.history import History
+from harness.core.keys import _target_class as class_at  # a ``_target_``'s class, or None
 from harness.core.pixels import Head, Scaling, out_excess, out_of_range, span
+from harness.core.repo import CONF_DIR
 
 
 class Diverged(RuntimeError):
@@ -88,7 +92,49 @@ def protocol_members(proto: type) -> list[str]:
     return names
 
 
+def provides(data) -> set[str]:
+    """What a data module, or its class, offers a family: its attributes and methods, and the
+    attributes its class declares (annotates) for ``setup`` to fill, so that a class can be
+    checked before anything is built or loaded."""
+    cls = data if isinstance(data, type) else type(data)
+    return set(dir(data)) | {n for k in cls.__mro__ for n in vars(k).get("__annotations__", {})}
+
+
+@lru_cache(maxsize=None)
+def data_options() -> dict[str, tuple[str | None, str | None]]:
+    """Every ``conf/data`` option -> (its data module's ``_target_``, its ``source``), read
+    through the files each builds on (its defaults list, its own keys last)."""
+    from omegaconf import OmegaConf
+
+    folder = Path(CONF_DIR) / "data"
+
+    def keys(name: str) -> dict:
+        own = OmegaConf.to_container(OmegaConf.load(folder / f"{name}.yaml"), resolve=False)
+        out: dict = {}
+        for base in own.pop("defaults", []):
+            if isinstance(base, str) and base != "_self_":
+                out.update(keys(base.split("@")[0]))
+        return {**out, **own}
+
+    return {p.stem: (k.get("_target_"), k.get("source"))
+            for p in sorted(folder.glob("*.yaml")) for k in [keys(p.stem)]}
+
+
 Backward = Callable[[torch.Tensor], None]
+
+
+def data_mismatch(cfg) -> str | None:
+    """One line when a config's model family cannot train on its data (``model=seg
+    data=digits``), read from the family's ``needs`` and the data class alone: before the
+    config is resolved, where the family's keys would fail on data keys that are not there."""
+    from omegaconf import OmegaConf
+
+    family = class_at(OmegaConf.select(cfg, "model.module._target_", default=None) or "")
+    target = OmegaConf.select(cfg, "data._target_", default=None)
+    data = class_at(target or "")
+    if not (isinstance(family, type) and issubclass(family, FamilyModule) and data):
+        return None
+    return family.data_problem(data, OmegaConf.select(cfg, "data.source", default=None))
 
 
 class FamilyModule(pl.LightningModule):
@@ -102,8 +148,8 @@ class FamilyModule(pl.LightningModule):
     heads: ClassVar[tuple[str, ...] | None] = None  # heads with meaning here (None: all)
     bench: ClassVar[tuple[tuple[str, ...], int]]  # harness.bench: (overrides, timed steps)
     # settings that name one of a few choices, checked before any work (harness.core.settings):
-    # config key -> (accepted values, what they mean)
-    choices: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = {}
+    # config key -> (accepted values, what they mean); the data's own, then the family's
+    choices: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = DATA_CHOICES
     report: ClassVar[ReportSections] = ReportSections()  # its report's captions, panels, floors
 
     def __init__(self, scaling: Scaling, head: Head, seed: int, eval_every: int, log_every: int,
@@ -147,13 +193,34 @@ class FamilyModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ shared parts
     @classmethod
+    def data_lacks(cls, data) -> list[str]:
+        """What the family ``needs`` that a data module, or its class, does not offer."""
+        have = provides(data)
+        return [n for n in protocol_members(cls.needs) if n not in have]
+
+    @classmethod
+    def data_problem(cls, data, source: str | None = None) -> str | None:
+        """One line when a data module, or its class (``source``: its config's), lacks what the
+        family needs: the ``data=`` choice, what it lacks, and the data choices that fit."""
+        lacks = cls.data_lacks(data)
+        if not lacks:
+            return None
+        kind = data if isinstance(data, type) else type(data)
+        here = (f"{kind.__module__}.{kind.__qualname__}", getattr(data, "source", source))
+        named = [o for o, key in data_options().items() if key == here]
+        fits = [o for o, (target, _) in data_options().items()
+                if target and (c := class_at(target)) is not None and not cls.data_lacks(c)]
+        name = named[0] if len(named) == 1 else kind.__name__
+        return (f"model family '{cls.family}' does not train on data={name} "
+                f"(its {kind.__name__} has no {', '.join(lacks)}): give data="
+                f"{' or '.join(fits)}")
+
+    @classmethod
     def check_data(cls, data) -> None:
         """One line, before any work, when the data module lacks what the family needs."""
-        missing = [n for n in protocol_members(cls.needs) if not hasattr(data, n)]
-        if missing:
-            raise DataError(f"model family '{cls.family}' needs data with "
-                            f"{', '.join(protocol_members(cls.needs))}; "
-                            f"{type(data).__name__} lacks {', '.join(missing)}")
+        line = cls.data_problem(data)
+        if line:
+            raise DataError(line)
 
     def apply_head(self, z: torch.Tensor) -> torch.Tensor:
         return self.head(z, self.scaling)

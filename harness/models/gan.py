@@ -59,7 +59,8 @@ class GANModule(FamilyModule):
                       "out_of_range", "out_excess", "confident", "confident_article")
     needs = GANData
     bench = (("scaling=symmetric", "head=tanh"), 120)
-    choices = {"model.module.discriminator.norm": (NORMS, "the discriminator's normalisation")}
+    choices = {**FamilyModule.choices,
+               "model.module.discriminator.norm": (NORMS, "the discriminator's normalisation")}
     # the range metrics and recognisability beside SWD: decoded samples' confident fraction with
     # the article view's in one panel (where they part, stretching hid a range error)
     report = ReportSections(

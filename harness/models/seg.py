@@ -79,7 +79,8 @@ class SegModule(FamilyModule):
     pixel_output = False  # the head acts on class scores: no pixel range to mismatch
     heads = ("identity", "sigmoid")  # softmax + CE; per-class sigmoid + BCE
     bench = (("scaling=imagenet", "head=identity"), 300)  # 30 groups of 10 for the interval
-    choices = {"model.module.net.init": (INITS, "the U-Net's initialisation")}
+    choices = {**FamilyModule.choices,
+               "model.module.net.init": (INITS, "the U-Net's initialisation")}
     report = ReportSections(  # no pixel range: no range panels
         caption="validation image | ground truth | prediction (overlays)",
         floors={"miou": ("majority_miou", "majority class")})

@@ -20,8 +20,12 @@ from harness.models import families
 
 
 def problems_of(cfg: DictConfig) -> list[str]:
-    """Every problem of a run's config (without its ``hydra`` node)."""
-    return problems(cfg, families())
+    """Every problem of a run's config (without its ``hydra`` node); a family that cannot train
+    on the data is the one line, as the rest would be its consequences (keys not there)."""
+    from harness.models.base import data_mismatch  # torch: not before a bad command line
+
+    mismatch = data_mismatch(cfg)
+    return [mismatch] if mismatch else problems(cfg, families())
 
 
 def say(lines) -> None:
