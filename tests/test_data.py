@@ -227,7 +227,8 @@ def run_stream(kind: str, seed: int, steps: int, chunk: int) -> list[torch.Tenso
     torch_state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()
     batches = []
     for epoch in range(dm.epochs):
-        dm.trainer = SimpleNamespace(current_epoch=epoch)
+        done = SimpleNamespace(epoch_loop=SimpleNamespace(total_batch_idx=len(batches) - 1))
+        dm.trainer = SimpleNamespace(current_epoch=epoch, fit_loop=done)  # the batches done
         batches += [b if torch.is_tensor(b) else b[0] for b in dm.train_dataloader()]
     assert torch.equal(torch.get_rng_state(), torch_state)
     assert np.array_equal(np.random.get_state()[1], np_state)
