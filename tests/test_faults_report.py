@@ -240,15 +240,3 @@ def test_two_sweeps_sharing_a_folder_each_count_their_own_jobs(tmp_path, monkeyp
 
     assert [done(env_a), done(env_b), done(env_a), done(env_b)] == ["1/2"] * 2 + ["2/2"] * 2
     assert [done(env_a, job=5), done(env_a, job=5)] == ["2/2", "2/2"]  # never above the total
-
-
-
-def test_the_report_reads_the_file_names_a_run_writes():
-    """The report sits below the run stage, so it spells the run's file names itself."""
-    import inspect
-
-    from harness.report import coverage
-    from harness.run import runs
-
-    assert coverage.RUNNING == runs.RUNNING
-    assert f'"{coverage.SET_ASIDE}' in inspect.getsource(runs.set_aside)

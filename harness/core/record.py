@@ -16,6 +16,8 @@ from pathlib import Path
 from harness.core.repo import ROOT
 
 STATUSES = ("ok", "diverged", "failed", "interrupted", "skipped")
+RUNNING = "running.json"  # a run in progress: its config and code, for the resume check
+SET_ASIDE = "superseded-"  # the folder a finished run of another config or code is moved to
 # What changes where a run's files go or how it is shown, never its numbers or its curves: left
 # out of the config key, so a run is reused (and keeps its log folder) whatever these say, and
 # out of run directory names (conf/hydra/default.yaml reads this list through the resolver

@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.lock import holder
-from harness.core.record import STATUSES, config_key, read_record
+from harness.core.record import RUNNING, SET_ASIDE, STATUSES, config_key, read_record
 from harness.report.cells import IDENTITY, load_records, sort_key
 
-RUNNING = "running.json"  # harness.run.runs.RUNNING: a run's config while it trains
-SET_ASIDE = "superseded-"  # harness.run.runs.set_aside: another config's run, moved away
 UNFINISHED = ("running", "killed")  # a run folder with a running.json and no run.json
 NOT_STARTED = "not started"
 

@@ -24,11 +24,10 @@ from harness.run.checkpoints import LAST, load_or_set_aside
 from harness.run.fit import CKPT_DIR, family_of, pixels_of, result_config, train
 from harness.run.hparams import log_record, log_version, make_logger
 from harness.core.lock import LOCK, acquire, release
-from harness.core.record import (code_commit, code_digest, config_key, read_record, same_code,
-                                 same_config, write_json)
+from harness.core.record import (RUNNING, SET_ASIDE, code_commit, code_digest, config_key,
+                                 read_record, same_code, same_config, write_json)
 
 log = logging.getLogger("harness")
-RUNNING = "running.json"  # a run in progress: its config, for the resume check
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
@@ -213,10 +212,10 @@ def set_aside(run_dir: Path, previous: dict, why: str) -> None:
     """Move a finished run of another config, or of other code, out of the way instead of
     overwriting it; ``why`` completes "<why> the finished run in <dir>"."""
     stamp = str(previous.get("started", "earlier")).replace(":", "-")
-    keep = run_dir / f"superseded-{stamp}"
+    keep = run_dir / f"{SET_ASIDE}{stamp}"
     keep.mkdir(parents=True, exist_ok=True)
     for f in run_dir.iterdir():
-        if not f.name.startswith("superseded-") and f.name != LOCK:
+        if not f.name.startswith(SET_ASIDE) and f.name != LOCK:
             f.rename(keep / ("record.json" if f.name == "run.json" else f.name))
     log.warning("%s the finished run in %s: kept it in %s%s", why, run_dir, keep,
                 "" if why.startswith("config") else "; reuse=any would have reused it")
