@@ -25,7 +25,7 @@ from harness.core.lock import release
 from harness.core.record import read_record
 from harness.core.repo import CONF_DIR
 from harness.run.console import quiet, verbose_from
-from harness.run.orphans import watch_parent
+from harness.run.orphans import exit_if_orphaned, watch_parent
 from harness.core.outcome import OUTCOME_ENV, sweep_summary
 from harness.run.precheck import check_command, refuse
 
@@ -38,7 +38,10 @@ def hydra_main(cfg: DictConfig) -> dict | float:
     watch_parent()  # such a job stops when its sweep is gone
     hc = HydraConfig.get()
     refuse(cfg)  # a sweep's jobs were checked by the sweeper, before any started
-    rec = run(cfg, Path(hc.runtime.output_dir))
+    try:
+        rec = run(cfg, Path(hc.runtime.output_dir))
+    finally:
+        exit_if_orphaned()
     if hc.mode != RunMode.MULTIRUN and rec["status"] in ("failed", "diverged"):
         print(f"error: {rec['message']}", file=sys.stderr)
         sys.exit(1)

@@ -3,6 +3,7 @@ nothing stale): a second command beside a live run, results of other code or oth
 a resume with another checkpoint interval, a full disk, read-only folders, orphaned workers."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -108,7 +109,7 @@ def _pngs(folder, seed):
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    for i in range(6):
+    for i in range(10):  # enough for a held-out set and a batch
         Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(folder / f"{i}.png")
 
 
@@ -317,7 +318,8 @@ def test_the_workers_of_a_killed_parallel_sweep_stop_and_record_their_runs(tmp_p
     env = {**os.environ, **PY, "PYTHONUNBUFFERED": "1"}
     sweep = subprocess.Popen([sys.executable, "-m", "harness.train", *args], cwd=tmp_path,
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
+                             start_new_session=True,  # as `nohup ... &` starts it: SIGINT ignored
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     ckpts = tmp_path / "sweep"
     end = time.time() + 240
     while len(list(ckpts.glob("*/checkpoints/last.ckpt"))) < 2:
@@ -328,7 +330,7 @@ def test_the_workers_of_a_killed_parallel_sweep_stop_and_record_their_runs(tmp_p
     assert sweep.pid not in workers and all(_alive(w) for w in workers)
     os.kill(sweep.pid, 9)
     sweep.wait()
-    end = time.time() + 90
+    end = time.time() + 40  # less than the 60 s a worker gives a run that never returns
     while any(_alive(w) for w in workers) and time.time() < end:
         time.sleep(0.5)
     assert not any(_alive(w) for w in workers), "workers outlived their sweep"
