@@ -54,6 +54,20 @@ def test_a_second_command_is_refused_before_it_touches_a_live_run(tmp_path):
     assert not (run_dir / ".lock").exists()
 
 
+STOP7 = ["+callbacks.stop._target_=helpers.StopAt", "+callbacks.stop.step=7"]
+TWELVE = ["steps=12", "eval_every=2", "checkpoint_every=4", "logger=none"]
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    """The record of a 12-step run never stopped: what every stopped and resumed one must give."""
+    from harness.run.runs import run
+    from helpers import make_cfg
+
+    tmp = tmp_path_factory.mktemp("whole")
+    return run(make_cfg(tmp, *TWELVE), tmp / "run")
+
+
 def _other_code(run_dir):
     """The record as older code left it: another sources' digest (or none at all)."""
     rec = json.loads((run_dir / "run.json").read_text())
@@ -148,17 +162,15 @@ def test_a_changed_image_folder_is_not_taken_for_the_finished_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_resume_with_another_checkpoint_interval_trains_exactly_the_missing_batches(tmp_path):
+def test_a_resume_with_another_checkpoint_interval_trains_exactly_the_missing_batches(tmp_path, whole):
     """Stopped at step 7 with checkpoints every 4 (the last at 4), resumed with every 3: the
     run is the one never stopped, bit for bit, and its history has each step once."""
     from harness.core.history import read_history
     from harness.run.runs import run
     from helpers import make_cfg
 
-    stop = ["+callbacks.stop._target_=helpers.StopAt", "+callbacks.stop.step=7"]
-    cfg = lambda *o: make_cfg(tmp_path, "steps=12", "eval_every=2", "logger=none", *o)  # noqa: E731
-    whole = run(cfg("checkpoint_every=4"), tmp_path / "whole")
-    stopped = run(cfg("checkpoint_every=4", *stop), tmp_path / "r")
+    cfg = lambda *o: make_cfg(tmp_path, *TWELVE, *o)  # noqa: E731
+    stopped = run(cfg(*STOP7), tmp_path / "r")
     assert stopped["status"] == "failed"
     resumed = run(cfg("checkpoint_every=3"), tmp_path / "r")
     assert resumed["status"] == "ok" and resumed["resumed_from"]
@@ -169,16 +181,14 @@ def test_a_resume_with_another_checkpoint_interval_trains_exactly_the_missing_ba
     assert "\n4," in text and "\n4.0," not in text  # a kept row keeps its integer step
 
 
-STOP7 = ["+callbacks.stop._target_=helpers.StopAt", "+callbacks.stop.step=7"]
 
 
 @pytest.mark.slow
-def test_a_truncated_checkpoint_is_set_aside_and_the_run_starts_again(tmp_path, caplog):
+def test_a_truncated_checkpoint_is_set_aside_and_the_run_starts_again(tmp_path, caplog, whole):
     from harness.run.runs import run
     from helpers import make_cfg
 
-    cfg = lambda *o: make_cfg(tmp_path, "steps=12", "checkpoint_every=4", "logger=none", *o)  # noqa: E731
-    whole = run(cfg(), tmp_path / "whole")
+    cfg = lambda *o: make_cfg(tmp_path, *TWELVE, *o)  # noqa: E731
     assert run(cfg(*STOP7), tmp_path / "r")["status"] == "failed"
     ckpt = tmp_path / "r" / "checkpoints" / "last.ckpt"
     ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])  # as a full disk left it
@@ -190,7 +200,8 @@ def test_a_truncated_checkpoint_is_set_aside_and_the_run_starts_again(tmp_path, 
 
 
 @pytest.mark.slow
-def test_a_failed_checkpoint_write_keeps_the_last_good_one_and_the_record(tmp_path, monkeypatch):
+def test_a_failed_checkpoint_write_keeps_the_last_good_one_and_the_record(tmp_path, monkeypatch,
+                                                                           whole):
     """A write that fails half-way (the disk fills at the second checkpoint), and an error.log
     that cannot be written: the record is on disk, the first checkpoint intact, and the same
     command resumes from it to the run never stopped."""
@@ -202,8 +213,7 @@ def test_a_failed_checkpoint_write_keeps_the_last_good_one_and_the_record(tmp_pa
     from harness.run.runs import run
     from helpers import make_cfg
 
-    cfg = lambda *o: make_cfg(tmp_path, "steps=12", "checkpoint_every=4", "logger=none", *o)  # noqa: E731
-    whole = run(cfg(), tmp_path / "whole")
+    cfg = lambda *o: make_cfg(tmp_path, *TWELVE, *o)  # noqa: E731
     save, calls = TorchCheckpointIO.save_checkpoint, []
 
     def fills_up(self, checkpoint, path, storage_options=None):
