@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from helpers import make_cfg
+from helpers import FOLDER_CONFIGS, make_cfg
 from PIL import Image
 
 from harness.data.images import DataError, resize_uint8
@@ -164,11 +164,7 @@ def test_skip_unreadable_trains_without_them_and_the_log_counts_everything(tmp_p
            "smaller than 16 px" in caplog.messages
 
 
-@pytest.mark.parametrize("overrides", [
-    ["data=folder", "data.root=/x"],
-    ["model=seg", "data=seg_folder", "data.root=/x", "data.n_classes=2"],
-    ["model=style", "data=photos"],
-])
+@pytest.mark.parametrize("overrides", FOLDER_CONFIGS)
 def test_every_folder_config_offers_skip_unreadable_off_by_default(tmp_path, overrides):
     from harness.run.fit import build
 

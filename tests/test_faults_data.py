@@ -18,7 +18,7 @@ from harness.data.style import StyleData
 from harness.metrics import swd as S
 from harness.run.fit import result_config
 from harness.run.precheck import problems_of
-from helpers import FAST, SEG_FAST, make_cfg, run_cli
+from helpers import FAST, FOLDER_CONFIGS, SEG_FAST, make_cfg, run_cli
 
 
 def _save(path, a, mode=None):
@@ -155,11 +155,7 @@ def test_seg_and_style_files_are_composited_too(tmp_path, caplog):
            "white | grey | black)" in caplog.messages
 
 
-@pytest.mark.parametrize("overrides", [
-    ["data=folder", "data.root=/x"],
-    ["model=seg", "data=seg_folder", "data.root=/x", "data.n_classes=2"],
-    ["model=style", "data=photos"],
-])
+@pytest.mark.parametrize("overrides", FOLDER_CONFIGS)
 def test_the_background_is_a_setting_in_the_config_key_and_checked(tmp_path, overrides):
     white = make_cfg(tmp_path, *overrides, fast=False)
     black = make_cfg(tmp_path, *overrides, "data.background=black", fast=False)

@@ -254,13 +254,17 @@ def test_a_failed_checkpoint_write_keeps_the_last_good_one_and_the_record(tmp_pa
 def small_disk(tmp_path):
     """A 4 MB tmpfs, where this machine lets the tests mount one (root); else skipped (the
     simulated write failure above covers the same path)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4M", "tmpfs", str(disk)],
+    yield from _tmpfs(tmp_path / "disk", "size=4M")
+
+
+def _tmpfs(folder, options):
+    """A tmpfs mounted on ``folder`` for the test's length, or the test skipped."""
+    folder.mkdir(exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
                       capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here")
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
 @pytest.mark.slow
@@ -293,11 +297,7 @@ def read_only(tmp_path):
         yield folder
         folder.chmod(0o755)
         return
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1M", "tmpfs", str(folder)],
-                      capture_output=True).returncode:
-        pytest.skip("cannot make a read-only folder here")
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+    yield from _tmpfs(folder, "ro,size=1M")
 
 
 @pytest.mark.slow

@@ -22,8 +22,9 @@ def _owner(path: Path) -> tuple[int, str] | None:
         return None
 
 
-def _alive(pid: int, host: str) -> bool:
-    if host != socket.gethostname():
+def alive(pid: int, host: str | None = None) -> bool:
+    """Whether process ``pid`` runs (on ``host``; None: this one). Another host's: assumed so."""
+    if host not in (None, socket.gethostname()):
         return True
     try:
         os.kill(pid, 0)
@@ -44,7 +45,7 @@ def _young(path: Path, seconds: float = 10.0) -> bool:
 def holder(run_dir: Path) -> int | None:
     """The PID of a live process that holds ``run_dir``, other than this one; else None."""
     owner = _owner(Path(run_dir) / LOCK)
-    if owner and owner[0] != os.getpid() and _alive(*owner):
+    if owner and owner[0] != os.getpid() and alive(*owner):
         return owner[0]
     return None
 
@@ -62,7 +63,7 @@ def acquire(run_dir: Path) -> tuple[bool, str]:
             owner = _owner(path)
             if owner == (os.getpid(), socket.gethostname()):  # taken earlier by this command
                 return True, ""
-            if owner and owner[0] != os.getpid() and _alive(*owner):
+            if owner and owner[0] != os.getpid() and alive(*owner):
                 return False, f"in use by PID {owner[0]} on {owner[1]}"
             if owner is None and _young(path):  # created, its PID not written yet
                 return False, "being taken by another process"

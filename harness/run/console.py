@@ -15,6 +15,8 @@ import time
 import warnings
 from pathlib import Path
 
+from harness.core.lock import alive
+
 # Loggers whose INFO lines repeat per run and say nothing a run's record does not: Lightning's
 # "GPU available", "TPU available", the litlogger "Tip" and "`Trainer.fit` stopped"; the
 # launchers' "Launching jobs" with one line per job (the opening line says it once).
@@ -80,22 +82,12 @@ def start_sweep(sweep_dir: Path, parallel: int) -> None:
     for old in sweep_dir.glob(f"{PROGRESS}*.jsonl"):
         owner = old.name[len(PROGRESS):-len(".jsonl")]
         name, _, pid = owner.rpartition("-")
-        if owner == sweep or (name == host and pid.isdigit() and not _alive(int(pid))):
+        if owner == sweep or (name == host and pid.isdigit() and not alive(int(pid))):
             old.unlink(missing_ok=True)
     (sweep_dir / ".progress.jsonl").unlink(missing_ok=True)  # the one file of older versions
     (sweep_dir / WARNED).unlink(missing_ok=True)
     os.environ[STARTED_ENV], os.environ[PARALLEL_ENV] = str(time.time()), str(parallel)
     os.environ[SWEEP_ENV] = sweep
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
 
 
 def progress(sweep_dir: Path, total: int, wall_s: float | None, reused: bool,

@@ -26,6 +26,13 @@ SEG_FAST = ["model=seg", "steps=4", "eval_every=2", "log_every=2", "data.image_s
             "model.module.net.width=4", "model.module.net.depth=2",
             "trainer.enable_progress_bar=false"]
 
+# Every config that reads the user's own folder of images (with a placeholder root).
+FOLDER_CONFIGS = [
+    ["data=folder", "data.root=/x"],
+    ["model=seg", "data=seg_folder", "data.root=/x", "data.n_classes=2"],
+    ["model=style", "data=photos"],
+]
+
 # What every family module takes from the top-level config (conf/train.yaml, conf/model/*.yaml),
 # for tests that build a module by hand.
 FAMILY_ARGS = {"seed": 0, "eval_every": 0, "log_every": 10, "blowup": 1e6}
