@@ -161,6 +161,7 @@ def test_a_changed_image_folder_is_not_taken_for_the_finished_run(tmp_path, capl
     new = run(cfg(), tmp_path / "run")
     assert new["status"] == "ok" and "(already done)" not in caplog.text
     assert "the files under data.root changed since the finished run" in caplog.text
+    assert "reuse=any" not in caplog.text  # it would not reuse a run of other data
     old = json.loads(next((tmp_path / "run").glob("superseded-*/record.json")).read_text())
     assert new["config"]["data_digest"] != old["config"]["data_digest"]
     assert new["config_key"] != old["config_key"]
@@ -312,7 +313,8 @@ def test_a_read_only_folder_is_one_line_before_any_work(where, args, read_only, 
     assert out.returncode == 2 and lines, out.stderr[-2000:]
     assert all(line.startswith(f"error: {read_only}") and "cannot be written" in line
                for line in lines), lines
-    assert len(lines) == 2  # the run's and TensorBoard's; the sweep's and its report's
+    # the run's and TensorBoard's; the sweep's alone (its report goes inside it)
+    assert len(lines) == (2 if where == "run and log" else 1)
     assert not list(tmp_path.glob("*/run.json"))  # nothing was started
 
 
@@ -352,3 +354,23 @@ def test_the_workers_of_a_killed_parallel_sweep_stop_and_record_their_runs(tmp_p
         rec = json.loads((run_dir / "run.json").read_text())
         assert rec["status"] == "interrupted" and "resumes it" in rec["message"]
         assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.slow
+def test_a_stopped_run_of_other_code_starts_over_unless_reuse_any_resumes_it(tmp_path, caplog):
+    from harness.run.runs import run
+    from helpers import make_cfg
+
+    cfg = lambda *o: make_cfg(tmp_path, *TWELVE, *o)  # noqa: E731
+    for d in ("r", "any"):
+        assert run(cfg(*STOP7), tmp_path / d)["status"] == "failed"
+        _other_code(tmp_path / d)
+        running = tmp_path / d / "running.json"
+        running.write_text(json.dumps({**json.loads(running.read_text()),
+                                       "code_digest": "0123456789ab"}))
+    again = run(cfg(), tmp_path / "r")
+    assert again["status"] == "ok" and not again["resumed_from"]  # from step 0: other code
+    assert "made the failed run" in caplog.text
+    assert "reuse=any would have resumed it" in caplog.text
+    resumed = run(cfg("reuse=any"), tmp_path / "any")
+    assert resumed["status"] == "ok" and resumed["resumed_from"]

@@ -136,8 +136,9 @@ def main(argv=None) -> int:
     if error:
         print(error, file=sys.stderr)
         return 1
-    print(f"wrote {out}/: README.md summary.md summary.csv runs.csv metrics.png curves.png "
-          "montage.png")
+    written = [f for f in ("README.md", "summary.md", "summary.csv", "runs.csv", "metrics.png",
+                           "curves.png", "montage.png") if (out / f).is_file()]
+    print(f"wrote {out}/: {' '.join(written)}")  # curves.png only where a run has a history
     for line in notes(runs, args.sweep_dir):
         print(f"note: {line}")
     print()

@@ -34,6 +34,8 @@ NOISY_WARNINGS = (
     # on a SLURM machine Lightning suggests srun; the harness's launchers start the jobs
     ("PossibleUserWarning", "lightning_fabric.utilities.warnings",
      r"The `srun` command is available"),
+    # a resumed run's checkpoint folder holds its last checkpoint: the run says it resumes
+    ("UserWarning", "builtins", r"Checkpoint directory .* exists and is not empty"),
 )
 # in the sweep folder, one per sweep (two sweeps may share a folder): <PROGRESS><sweep>.jsonl,
 # a line per finished job, for the count and the ETA

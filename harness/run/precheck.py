@@ -44,18 +44,18 @@ def unwritable(folders) -> list[str]:
     """One line per folder a command must write into but cannot (read-only, not permitted),
     found before any work instead of as a traceback from the first file written there.
     ``folders``: (path, what goes there, the setting that moves it)."""
-    folders = list(folders)
-    out = []
+    out, refused = [], []
     for folder, what, key in folders:
-        existing = Path(folder).absolute()
+        target = existing = Path(folder).absolute()
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent  # a folder still to be made: its nearest parent
-        if not existing.is_dir():
-            continue
+        if not existing.is_dir() or any(r == target or r in target.parents for r in refused):
+            continue  # inside a folder already said: its line covers this one
         try:
             with tempfile.TemporaryFile(dir=existing):
                 pass
         except OSError as e:
+            refused.append(target)
             out.append(f"{folder} cannot be written ({e.strerror or e}): {what} go there; make "
                        f"it writable, or choose another folder: {key}")
     return out

@@ -96,6 +96,9 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
                         head.name, _interval(lo), _interval(hi), scaling.name,
                         _interval(scaling.lo), _interval(scaling.hi))
         rec["resumed_from"] = str(resume_from) if resume_from else None
+        if resume_from:
+            log.info("%s: resuming from step %d of %d (%s)", run_dir, resume_at[0], cfg.steps,
+                     resume_from)
         logger = make_logger(cfg, key, run_dir, fresh=resume_from is None)
         setup = time.perf_counter() - clock  # resume check, record start, logger
         rec["metrics"], phases = train(cfg, run_dir, logger, resume_from, (scaling, head),
@@ -184,8 +187,11 @@ def prepare(run_dir: Path, config: dict) -> dict | None:
         set_aside(run_dir, previous, "the files under data.root changed since" if same_but_data
                   else "config changed since")  # whatever its status
     elif previous and not same_code(previous, config):  # its numbers, or its checkpoint
+        kept = previous.get("status") == "ok" or (run_dir / CKPT_DIR / LAST).is_file()
         set_aside(run_dir, previous, f"other code (commit {previous.get('commit')}, sources "
-                                     f"{previous.get('code_digest') or 'unrecorded'}) made")
+                                     f"{previous.get('code_digest') or 'unrecorded'}) made",
+                  "; reuse=any would have " + ("reused it" if previous.get("status") == "ok"
+                                               else "resumed it") if kept else "")
     else:  # a retry of this config (failed, diverged, interrupted): its old error goes
         (run_dir / "error.log").unlink(missing_ok=True)
     return None
@@ -208,17 +214,22 @@ def checkpoint_to_resume(run_dir: Path, config: dict
     return ckpt, float(saved.get("wall_time_s", 0.0)), at
 
 
-def set_aside(run_dir: Path, previous: dict, why: str) -> None:
-    """Move a finished run of another config, or of other code, out of the way instead of
-    overwriting it; ``why`` completes "<why> the finished run in <dir>"."""
+def set_aside(run_dir: Path, previous: dict, why: str, hint: str = "") -> None:
+    """Move a run of another config, or of other code, out of the way instead of overwriting
+    it, whatever its status; ``why`` completes "<why> the <status> run in <dir>". The folder is
+    named by the time that run started (a second one of the same second: ``-2``, ...)."""
     stamp = str(previous.get("started", "earlier")).replace(":", "-")
-    keep = run_dir / f"{SET_ASIDE}{stamp}"
-    keep.mkdir(parents=True, exist_ok=True)
+    keep, n = run_dir / f"{SET_ASIDE}{stamp}", 1
+    while keep.exists():
+        n += 1
+        keep = run_dir / f"{SET_ASIDE}{stamp}-{n}"
+    keep.mkdir(parents=True)
     for f in run_dir.iterdir():
         if not f.name.startswith(SET_ASIDE) and f.name != LOCK:
             f.rename(keep / ("record.json" if f.name == "run.json" else f.name))
-    log.warning("%s the finished run in %s: kept it in %s%s", why, run_dir, keep,
-                "" if why.startswith("config") else "; reuse=any would have reused it")
+    status = previous.get("status")
+    log.warning("%s the %s run in %s: kept it in %s%s", why,
+                "finished" if status == "ok" else status, run_dir, keep, hint)
 
 
 def progress_line(rec: dict, run_dir: Path, reused: bool = False) -> str:
@@ -235,7 +246,10 @@ def progress_line(rec: dict, run_dir: Path, reused: bool = False) -> str:
     metric = rec.get("primary_metric")
     value = (rec.get("metrics") or {}).get(metric)
     shown = f" {metric}={value:.4g}" if isinstance(value, (int, float)) else ""
-    note = " (already done)" if reused else (f": {rec['message']}" if rec["message"] else "")
+    message = rec["message"].removeprefix(f"{rec['status']}; ")  # "interrupted: interrupted; ..."
+    other = reused and rec.get("code_digest") != code_digest()  # reuse=any said so
+    note = (" (already done" + (f", by other code: commit {rec.get('commit')})" if other else ")")
+            if reused else (f": {message}" if message else ""))
     took = rec.get("wall_time_s")
     took = f" ({took:.0f} s)" if isinstance(took, (int, float)) and not reused else ""
     return (f"{where}{rec['model']} {rec['scaling']} {rec['head']} seed={rec['seed']} "

@@ -219,7 +219,7 @@ class HarnessSweeper(Sweeper):
         from harness.core.lock import holder
         from harness.core.settings import launcher_problems
         from harness.run.fit import result_config
-        from harness.report.cli import report_dir
+        from harness.report.cli import named_study, report_dir
         from harness.run.precheck import log_folder, problems_of, say, task_config, unwritable
         from harness.run.runs import names, prepare
 
@@ -236,7 +236,9 @@ class HarnessSweeper(Sweeper):
               for d in runs if d.exists()),  # a run's own folder, made read-only
             *dict.fromkeys(f for task in tasks for f in log_folder(task)),
             *([(report_dir(first, out_root), "the sweep's report and its figures",
-                "paths.results_dir=<folder>")] if out_root else [])]))
+                "paths.results_dir=<folder>" if named_study(first) else
+                "hydra.sweep.dir=<folder> (an ad-hoc sweep reports beside its runs)")]
+              if out_root else [])]))
         who = []
         for cfg, task in zip(configs, tasks):
             run_dir = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir)
