@@ -55,7 +55,8 @@ def accepted(cls) -> set[str] | None:
     return None if params is None else set(params)
 
 
-def _target_class(path: str):
+def target_class(path: str):
+    """The class a ``_target_`` names, or None where it does not import."""
     module, _, name = path.rpartition(".")
     try:
         return getattr(importlib.import_module(module), name)
@@ -76,7 +77,7 @@ def targets(cfg: DictConfig):
     """(dotted prefix, unresolved mapping, class) of every node with a ``_target_`` whose
     class imports."""
     for prefix, node in _walk(OmegaConf.to_container(cfg, resolve=False)):
-        cls = _target_class(str(node["_target_"]))
+        cls = target_class(str(node["_target_"]))
         if cls is not None:
             yield prefix, node, cls
 

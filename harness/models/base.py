@@ -33,7 +33,7 @@ from torch import nn
 
 from harness.data.images import DATA_CHOICES, DataError
 from harness.core.history import History
-from harness.core.keys import _target_class as class_at  # a ``_target_``'s class, or None
+from harness.core.keys import target_class as class_at
 from harness.core.pixels import Head, Scaling, out_excess, out_of_range, span
 from harness.core.repo import CONF_DIR
 
