@@ -19,7 +19,6 @@ from harness.run.console import bar_wanted, first_in_sweep
 CKPT_DIR = "checkpoints"
 
 
-
 def job_threads(cfg: DictConfig, launcher=None) -> int:
     """``threads`` up to the cores (more only slow every step down: 999 on 2 cores took
     minutes a step, against 0.2 s), or with ``threads=0`` the cores shared evenly among the

@@ -166,6 +166,27 @@ def sweep_info(sweep_dir: Path, runs: list[str]) -> None:
     write_json(sweep_dir / SWEEP_INFO, {**info, "runs": runs})
 
 
+def folders_to_write(configs: list[DictConfig], tasks: list[DictConfig],
+                     runs: list[Path]) -> list[tuple]:
+    """Every folder a sweep writes, as ``harness.run.precheck.unwritable`` takes them: the
+    sweep's, each run folder already there, TensorBoard's and the report's."""
+    from harness.report.cli import named_study, report_dir
+    from harness.run.precheck import log_folder
+
+    first = configs[0] if configs else None
+    out_root = OmegaConf.select(first, "hydra.callbacks.report.out_root") if first else None
+    report = [(report_dir(first, out_root), "the sweep's report and its figures",
+               "paths.results_dir=<folder>" if named_study(first) else
+               "hydra.sweep.dir=<folder> (an ad-hoc sweep reports beside its runs)")] \
+        if out_root else []
+    return [*((d, "the runs' records, checkpoints and logs", "hydra.sweep.dir=<folder>")
+              for d in dict.fromkeys(d.parent for d in runs)),
+            *((d, "a run's record, checkpoints and log", "hydra.sweep.dir=<folder>")
+              for d in runs if d.exists()),  # a run's own folder, made read-only
+            *dict.fromkeys(f for task in tasks for f in log_folder(task)),
+            *report]
+
+
 class HarnessSweeper(Sweeper):
     def __init__(self, max_batch_size: Optional[int] = None, params: Optional[dict] = None,
                  records: Optional[list] = None):
@@ -219,29 +240,16 @@ class HarnessSweeper(Sweeper):
         from harness.core.lock import holder
         from harness.core.settings import launcher_problems
         from harness.run.fit import result_config
-        from harness.report.cli import named_study, report_dir
-        from harness.run.precheck import log_folder, problems_of, say, task_config, unwritable
+        from harness.run.precheck import problems_of, say, task_config, unwritable
         from harness.run.runs import names, prepare
 
         tasks = [task_config(cfg) for cfg in configs]
         say([*(line for cfg in configs for line in launcher_problems(cfg.hydra.launcher)),
              *(line for task in tasks for line in problems_of(task))])  # as a single run's check
-        first = configs[0] if configs else None
-        out_root = OmegaConf.select(first, "hydra.callbacks.report.out_root") if first else None
-        runs = [Path(c.hydra.sweep.dir) / str(c.hydra.sweep.subdir) for c in configs]
-        say(unwritable([  # every folder the sweep writes, before any is touched
-            *((d, "the runs' records, checkpoints and logs", "hydra.sweep.dir=<folder>")
-              for d in dict.fromkeys(d.parent for d in runs)),
-            *((d, "a run's record, checkpoints and log", "hydra.sweep.dir=<folder>")
-              for d in runs if d.exists()),  # a run's own folder, made read-only
-            *dict.fromkeys(f for task in tasks for f in log_folder(task)),
-            *([(report_dir(first, out_root), "the sweep's report and its figures",
-                "paths.results_dir=<folder>" if named_study(first) else
-                "hydra.sweep.dir=<folder> (an ad-hoc sweep reports beside its runs)")]
-              if out_root else [])]))
+        runs = [Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir) for cfg in configs]
+        say(unwritable(folders_to_write(configs, tasks, runs)))  # before any is touched
         who = []
-        for cfg, task in zip(configs, tasks):
-            run_dir = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir)
+        for cfg, task, run_dir in zip(configs, tasks, runs):
             if holder(run_dir) is None:  # a live run there is left to its process
                 prepare(run_dir, result_config(task, cfg.hydra.launcher))
             who.append({**names(task), "run_dir": str(run_dir)})
