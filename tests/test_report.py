@@ -393,3 +393,27 @@ def test_callback_unwritable_out_logs_one_line_and_says_so(sweep, tmp_path, monk
     assert line.startswith(f"error: cannot write the report to '{tmp_path / 'results' / 'toy'}': ")
     assert outcome()["report_error"] == line
     assert _run_jsons(sweep) == before
+
+
+@pytest.mark.parametrize("overrides,where", [
+    (["experiment=default"], "results/default"),
+    # settings that change neither a run nor the report: still the committed study
+    (["experiment=default", "hydra/launcher=basic", "paths.log_dir=/tmp/x", "checkpoint_every=50",
+      "reuse=any"], "results/default"),
+    # a study whose name is made of a setting: each value is a study of its own
+    (["experiment=seg_lr_search", "scaling=raw"], "results/seg_lr_search/raw"),
+    # anything that changes a number of the report: beside the runs, never into results/
+    (["experiment=default", "target.gan=200"], "multirun/default/report"),
+    (["experiment=default", "steps=50"], "multirun/default/report"),
+    (["experiment=default", "threads=1"], "multirun/default/report"),
+    (["experiment=default", "study=try"], "multirun/try/report"),
+    (["scaling=raw"], "multirun/adhoc/report"),
+])
+def test_only_a_study_as_committed_reports_into_results(overrides, where):
+    from hydra import compose, initialize_config_dir
+
+    from harness.core.repo import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    assert report.report_dir(cfg).as_posix() == where

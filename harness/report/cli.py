@@ -15,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from harness.core.record import code_commit, read_record
+from harness.core.record import NOT_RESULT, STUDY_KEYS, code_commit, read_record
 from harness.report.cells import by_cell, study_settings
 from harness.report.coverage import (Covered, covered, duplicates_line, not_started_line,
                                      statuses_line)
@@ -147,20 +147,42 @@ def main(argv=None) -> int:
 
 
 def report_dir(config, out_root: str = "results") -> Path:
-    """Where a sweep's report goes: a named study's (``experiment=<study>``, its own ``study``
-    name or one below it) to ``<out_root>/<study>/``; any other sweep's beside its runs,
-    ``<sweep dir>/report/``, so trying things out (an ad-hoc grid, a named study renamed with
-    ``study=...``) never writes into the tracked ``results/``."""
+    """Where a sweep's report goes (``config``: the command's, not a job's): a named study run
+    as committed (``named_study``) to ``<out_root>/<study>/``; any other sweep's beside its
+    runs, ``<sweep dir>/report/``, so trying things out (an ad-hoc grid, a named study renamed
+    with ``study=...`` or changed with ``steps=50`` or ``target.gan=200``) never writes into the
+    tracked ``results/``."""
     if named_study(config):
         return Path(out_root) / str(config.study)
     return Path(str(config.hydra.sweep.dir)) / "report"
 
 
 def named_study(config) -> bool:
-    """Whether a sweep runs a study of ``experiments/`` under its own name."""
+    """Whether a sweep runs a study of ``experiments/`` under its own name and as committed:
+    no override of the command changes a number of its report (``changed_by``)."""
     experiment = OmegaConf.select(config, "hydra.runtime.choices.experiment")
     study = str(config.study)
-    return bool(experiment) and (study == experiment or study.startswith(f"{experiment}/"))
+    return (bool(experiment) and (study == experiment or study.startswith(f"{experiment}/"))
+            and not changed_by(config))
+
+
+def changed_by(config) -> list[str]:
+    """The command's overrides that make a study other than its committed file: any but the
+    experiment's choice, the keys that change neither a run nor its report (``NOT_RESULT``
+    less how a study is reported and its question), and the keys its ``study`` name is made of
+    (``seg_lr_search/${scaling.name}``: each scaling is a study of its own)."""
+    from harness.core.keys import REFERENCE
+
+    raw = OmegaConf.to_container(config, resolve=False).get("study")
+    named = {ref.split(".")[0] for ref in REFERENCE.findall(str(raw))} | {"study", "experiment"}
+    free = set(NOT_RESULT) - set(STUDY_KEYS) - {"question"}
+    out = []
+    for override in OmegaConf.select(config, "hydra.overrides.task", default=None) or []:
+        key = str(override).split("=", 1)[0].lstrip("+~")
+        if not (key.split(".")[0] in named or any(key == k or key.startswith(f"{k}.")
+                                                   for k in free)):
+            out.append(str(override))
+    return out
 
 
 if __name__ == "__main__":

@@ -166,17 +166,17 @@ def sweep_info(sweep_dir: Path, runs: list[str]) -> None:
     write_json(sweep_dir / SWEEP_INFO, {**info, "runs": runs})
 
 
-def folders_to_write(configs: list[DictConfig], tasks: list[DictConfig],
+def folders_to_write(command: DictConfig, tasks: list[DictConfig],
                      runs: list[Path]) -> list[tuple]:
     """Every folder a sweep writes, as ``harness.run.precheck.unwritable`` takes them: the
-    sweep's, each run folder already there, TensorBoard's and the report's."""
+    sweep's, each run folder already there, TensorBoard's and the report's (``command``: the
+    sweep's own config, whose overrides say where its report goes)."""
     from harness.report.cli import named_study, report_dir
     from harness.run.precheck import log_folder
 
-    first = configs[0] if configs else None
-    out_root = OmegaConf.select(first, "hydra.callbacks.report.out_root") if first else None
-    report = [(report_dir(first, out_root), "the sweep's report and its figures",
-               "paths.results_dir=<folder>" if named_study(first) else
+    out_root = OmegaConf.select(command, "hydra.callbacks.report.out_root")
+    report = [(report_dir(command, out_root), "the sweep's report and its figures",
+               "paths.results_dir=<folder>" if named_study(command) else
                "hydra.sweep.dir=<folder> (an ad-hoc sweep reports beside its runs)")] \
         if out_root else []
     return [*((d, "the runs' records, checkpoints and logs", "hydra.sweep.dir=<folder>")
@@ -232,8 +232,7 @@ class HarnessSweeper(Sweeper):
                 say([f"{line} (in the job {' '.join(job)})"])  # as a single run's check
         return configs
 
-    @staticmethod
-    def before_launch(configs: list[DictConfig]) -> list[dict]:
+    def before_launch(self, configs: list[DictConfig]) -> list[dict]:
         """Before any job starts: every job's settings and its launcher's checked (one line per
         distinct problem, exit 2), finished runs of another config set aside before Hydra opens
         anything in their directory; returns each job's names for the summary."""
@@ -247,7 +246,7 @@ class HarnessSweeper(Sweeper):
         say([*(line for cfg in configs for line in launcher_problems(cfg.hydra.launcher)),
              *(line for task in tasks for line in problems_of(task))])  # as a single run's check
         runs = [Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir) for cfg in configs]
-        say(unwritable(folders_to_write(configs, tasks, runs)))  # before any is touched
+        say(unwritable(folders_to_write(self.config, tasks, runs)))  # before any is touched
         who = []
         for cfg, task, run_dir in zip(configs, tasks, runs):
             if holder(run_dir) is None:  # a live run there is left to its process
