@@ -1,5 +1,6 @@
 """What TensorBoard shows: a log folder per config, one final evaluation, a family's cards
-together, and an HParams row per run with its family's primary metric and status."""
+together with its own primary card, and an HParams row per run with its family's primary
+metric and status."""
 import pytest
 
 from harness.run.runs import run
@@ -45,7 +46,8 @@ def test_a_run_carries_only_its_own_familys_tags_and_no_epoch_counter(tmp_path):
         tags = tb_tags(tmp_path / "logs" / "mixed" / rec["log_version"])
         family = rec["family"]
         assert "epoch" not in tags["scalars"]
-        assert {t for t in tags["scalars"] if not t.startswith(f"{family}/")} == {"primary_metric"}
+        assert all(t.startswith(f"{family}/") for t in tags["scalars"])
+        assert f"{family}/primary/{rec['primary_metric']}" in tags["scalars"]  # its own card
         assert all(t.startswith(f"{family}/") for k in ("images", "histograms") for t in tags[k])
 
 
@@ -62,15 +64,16 @@ def test_every_hparams_row_shows_its_primary_metric_and_status(tmp_path):
     columns = {tuple(row["metrics"]) for row in rows.values()}
     assert len(columns) == 1  # the same columns whichever run TensorBoard reads first
     (columns,) = columns
-    assert columns[0] == "primary_metric"
-    assert {"gan/final/swd", "seg/final/miou", "style/final/loss"} <= set(columns)
+    assert columns[:3] == ("gan/primary/swd", "seg/primary/miou", "style/primary/loss")
+    assert {"gan/final/swd_init", "seg/final/pixel_acc", "style/final/ssim"} <= set(columns)
     for rec in recs:
         row = rows[rec["log_version"]]["hparams"]
         assert row["status"] == rec["status"] and row["family"] == rec["family"]
         assert row["primary"] == {"gan": "swd (lower is better)",
                                   "seg": "miou (higher is better)"}[rec["family"]]
         if rec["status"] == "ok":
-            last = tb_scalars(logs / rec["log_version"])["primary_metric"][-1][1]
+            tag = f"{rec['family']}/primary/{rec['primary_metric']}"
+            last = tb_scalars(logs / rec["log_version"])[tag][-1][1]
             assert last == pytest.approx(rec["metrics"][rec["primary_metric"]], rel=1e-6)
 
 
@@ -87,4 +90,4 @@ def test_a_fresh_start_replaces_its_own_earlier_curves_and_no_one_elses(tmp_path
     for rec in (again, other):
         scalars = tb_scalars(tmp_path / "logs" / "adhoc" / rec["log_version"])
         assert [s for s, _ in scalars["gan/eval/swd"]] == [0, 2, 4]
-        assert [s for s, _ in scalars["primary_metric"]] == [4]
+        assert [s for s, _ in scalars["gan/primary/swd"]] == [4]

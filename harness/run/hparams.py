@@ -8,9 +8,13 @@ appends to it; a run that starts from step 0 first removes the events an earlier
 same directory left there (a failed or interrupted attempt without a checkpoint), so no curve
 is drawn twice.
 
+A run's final metrics go to ``<family>/final/<metric>``, its primary metric's to
+``<family>/primary/<metric>``: one card per family, on its own scale (SWD near 1000, mIoU
+below 1 and a style loss near 2 once shared one axis).
+
 The HParams row is written once the run's record is settled, for every status, so the table
 lists failed and skipped runs too. Its metric columns are the same for every run of every
-family (``primary_metric`` first, then each family's declared ``hparam_metrics``), so the
+family (each family's primary first, then each family's declared ``hparam_metrics``), so the
 table never depends on which run TensorBoard happens to read first; a run carries the final
 scalars of its own family only, so other families' columns are empty, never NaN.
 """
@@ -26,7 +30,6 @@ from omegaconf import DictConfig
 from harness.models import families
 
 log = logging.getLogger("harness")
-PRIMARY_TAG = "primary_metric"
 HPARAMS = ("study", "family", "model", "scaling", "head", "seed", "steps", "status",
            "range_mismatch", "primary")
 
@@ -53,9 +56,15 @@ def make_logger(cfg: DictConfig, key: str, run_dir: Path, fresh: bool = True):
     return logger
 
 
+def primary_tag(family: str, metric: str) -> str:
+    return f"{family}/primary/{metric}"
+
+
 def metric_columns() -> list[str]:
-    return [PRIMARY_TAG] + [f"{name}/final/{m}" for name, cls in sorted(families().items())
-                            for m in cls.hparam_metrics]
+    """Every family's HParams columns: the primaries first, then the rest."""
+    found = sorted(families().items())
+    return ([primary_tag(name, cls.primary[0]) for name, cls in found]
+            + [f"{name}/final/{m}" for name, cls in found for m in cls.hparam_metrics])
 
 
 def log_record(logger, rec: dict) -> None:
@@ -66,10 +75,9 @@ def log_record(logger, rec: dict) -> None:
     if logger is None:
         return
     metrics, family, step = rec.get("metrics") or {}, rec.get("family"), rec.get("steps", 0)
-    final = {f"{family}/final/{k}": v for k, v in metrics.items()}
-    primary = metrics.get(rec.get("primary_metric"))
-    if primary is not None:
-        final[PRIMARY_TAG] = primary
+    primary = rec.get("primary_metric")  # its own card: <family>/primary/<metric>
+    final = {primary_tag(family, k) if k == primary else f"{family}/final/{k}": v
+             for k, v in metrics.items()}
     logger.log_metrics({k: v for k, v in final.items()
                         if isinstance(v, (int, float)) and math.isfinite(v)}, step=step)
     if isinstance(logger, TensorBoardLogger):
