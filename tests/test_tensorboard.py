@@ -126,8 +126,9 @@ def test_the_hparams_table_opens_on_the_study_axes_and_each_familys_primary(tmp_
     assert headers["seg/primary/miou"] == "seg miou (higher is better)"
     assert "primary_metric" not in headers and "gan/final/swd" not in headers  # one column each
 
-    rows = [{g.name: g for g in groups}[f"mixed/{rec['log_version']}"] for rec in recs]
-    assert [row.hparams["status"].string_value for row in rows] == [  # every status, a row
+    # every status has its row, its Trial ID the folder's <config key>-<dir>: short, unique
+    rows = [{g.name: g for g in groups}[f"{n:08x}-beef"] for n in range(5)]
+    assert [row.hparams["status"].string_value for row in rows] == [
         "ok", "ok", "ok", "skipped", "failed"]
     values = [{m.name.tag: m.value for m in row.metric_values} for row in rows]
     assert values == [{"gan/primary/swd": 812.5, "gan/final/swd_init": 1021.0},

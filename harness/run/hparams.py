@@ -57,6 +57,16 @@ def log_version(cfg: DictConfig, key: str, run_dir: Path) -> str:
     return f"{cfg.model.name}/{cfg.scaling.name}/{cfg.head.name}/seed{cfg.seed}-{key}-{where}"
 
 
+def trial_id(version: str) -> str:
+    """The HParams table's Trial ID: the run folder's ``<config key>-<dir>``, short enough for
+    the table's fixed 10em column, where the whole folder is cut after its study and model (the
+    seed, model, scaling and head are columns). The table lists rows in Trial ID order until a
+    sort is chosen in its left pane: no longer grouped by family. Rows with one ID are merged
+    into one: two run folders share it only for one config run from one directory under two
+    studies, or from two directories whose 4 hex digits coincide (1 in 65536)."""
+    return Path(version).name.partition("-")[2]
+
+
 def make_logger(cfg: DictConfig, key: str, run_dir: Path, fresh: bool = True):
     """The configured logger in the run's own folder, or None for ``logger=none``; ``fresh``
     (a run from step 0) clears events an earlier start of this config left there."""
@@ -119,7 +129,7 @@ def write_row(log_dir: str, rec: dict) -> None:
                       for k in AXES + OTHERS],
         metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=header)
                       for tag, header in metric_columns().items()])
-    start = SessionStartInfo()
+    start = SessionStartInfo(group_name=trial_id(rec.get("log_version") or ""))
     for k in AXES + OTHERS:
         start.hparams[k].string_value = str(rec.get(k))
     end = SessionEndInfo(status=api_pb2.Status.Value(SESSION_STATUS.get(rec["status"],
