@@ -61,8 +61,8 @@ def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_
     for name in ("samples_decoded.png", "samples_article.png"):
         assert (tmp_path / "run" / name).stat().st_size > 100
     tags = tb_tags(tmp_path / "logs")
-    assert {"gan/final/swd", "gan/final/out_of_range", "gan/train/d_loss", "gan/eval/swd",
-            "primary_metric"} <= tags["scalars"]
+    assert {"gan/primary/swd", "gan/final/out_of_range", "gan/train/d_loss",
+            "gan/eval/swd"} <= tags["scalars"]
     assert {"gan/samples/decoded", "gan/samples/article"} <= tags["images"]
     assert {"gan/eval/kid", "gan/eval/confident_article"} <= tags["scalars"]
     assert {"gan/hist/last_layer_z", "gan/hist/head_output"} <= tags["histograms"]

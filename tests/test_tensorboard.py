@@ -1,9 +1,12 @@
 """What TensorBoard shows: a log folder per config, one final evaluation, a family's cards
-together, and an HParams row per run with its family's primary metric and status."""
+together with its own primary card, and an HParams row per run that opens on the study's axes
+and each family's primary metric."""
 import pytest
 
+from harness.models import families
 from harness.run.runs import run
-from helpers import SEG_FAST, hparams_rows, make_cfg, tb_events, tb_scalars, tb_tags
+from helpers import (SEG_FAST, hparams_opens_on, hparams_rows, hparams_served, make_cfg,
+                     tb_events, tb_scalars, tb_tags)
 
 
 def _folders(log_dir):
@@ -45,7 +48,8 @@ def test_a_run_carries_only_its_own_familys_tags_and_no_epoch_counter(tmp_path):
         tags = tb_tags(tmp_path / "logs" / "mixed" / rec["log_version"])
         family = rec["family"]
         assert "epoch" not in tags["scalars"]
-        assert {t for t in tags["scalars"] if not t.startswith(f"{family}/")} == {"primary_metric"}
+        assert all(t.startswith(f"{family}/") for t in tags["scalars"])
+        assert f"{family}/primary/{rec['primary_metric']}" in tags["scalars"]  # its own card
         assert all(t.startswith(f"{family}/") for k in ("images", "histograms") for t in tags[k])
 
 
@@ -62,15 +66,14 @@ def test_every_hparams_row_shows_its_primary_metric_and_status(tmp_path):
     columns = {tuple(row["metrics"]) for row in rows.values()}
     assert len(columns) == 1  # the same columns whichever run TensorBoard reads first
     (columns,) = columns
-    assert columns[0] == "primary_metric"
-    assert {"gan/final/swd", "seg/final/miou", "style/final/loss"} <= set(columns)
+    assert columns[:3] == ("gan/primary/swd", "seg/primary/miou", "style/primary/loss")
+    assert {"gan/final/swd_init", "seg/final/pixel_acc", "style/final/ssim"} <= set(columns)
     for rec in recs:
         row = rows[rec["log_version"]]["hparams"]
         assert row["status"] == rec["status"] and row["family"] == rec["family"]
-        assert row["primary"] == {"gan": "swd (lower is better)",
-                                  "seg": "miou (higher is better)"}[rec["family"]]
         if rec["status"] == "ok":
-            last = tb_scalars(logs / rec["log_version"])["primary_metric"][-1][1]
+            tag = f"{rec['family']}/primary/{rec['primary_metric']}"
+            last = tb_scalars(logs / rec["log_version"])[tag][-1][1]
             assert last == pytest.approx(rec["metrics"][rec["primary_metric"]], rel=1e-6)
 
 
@@ -87,4 +90,50 @@ def test_a_fresh_start_replaces_its_own_earlier_curves_and_no_one_elses(tmp_path
     for rec in (again, other):
         scalars = tb_scalars(tmp_path / "logs" / "adhoc" / rec["log_version"])
         assert [s for s, _ in scalars["gan/eval/swd"]] == [0, 2, 4]
-        assert [s for s, _ in scalars["primary_metric"]] == [4]
+        assert [s for s, _ in scalars["gan/primary/swd"]] == [4]
+
+
+def _record(family: str | None, status: str, metrics: dict, n: int) -> dict:
+    """A settled record as ``runs`` writes it (its family's primary from the family class)."""
+    metric, direction = families()[family].primary if family else (None, None)
+    return {"study": "mixed", "family": family, "model": family, "scaling": "raw",
+            "head": "identity", "seed": n, "steps": 4, "status": status, "range_mismatch": False,
+            "metrics": metrics, "primary_metric": metric, "primary_direction": direction,
+            "log_version": f"{family}/raw/identity/seed{n}-{n:08x}-beef"}
+
+
+def test_the_hparams_table_opens_on_the_study_axes_and_each_familys_primary(tmp_path):
+    """As TensorBoard's own HParams backend serves a sweep of every family with a skipped and a
+    failed run: the table ticks head, scaling, seed, status and family, and the three primaries
+    (each its own tag, headed with its direction); a row holds its own family's values only."""
+    from pytorch_lightning.loggers import TensorBoardLogger
+    from tensorboard.plugins.hparams import api_pb2
+
+    from harness.run.hparams import log_record
+
+    recs = [_record("gan", "ok", {"swd": 812.5, "swd_init": 1021.0}, 0),
+            _record("seg", "ok", {"miou": 0.625, "pixel_acc": 0.75}, 1),
+            _record("style", "ok", {"loss": 2.25, "ssim": 0.5}, 2),
+            _record("seg", "skipped", {}, 3), _record(None, "failed", {}, 4)]
+    for rec in recs:
+        log_record(TensorBoardLogger(tmp_path, name="mixed", version=rec["log_version"]), rec)
+    experiment, groups = hparams_served(tmp_path)
+    hparams, metrics = hparams_opens_on(experiment)
+    assert hparams == ["head", "scaling", "seed", "status", "family"]
+    assert metrics[:3] == ["gan/primary/swd", "seg/primary/miou", "style/primary/loss"]
+    headers = {m.name.tag: m.display_name for m in experiment.metric_infos}
+    assert headers["gan/primary/swd"] == "gan swd (lower is better)"
+    assert headers["seg/primary/miou"] == "seg miou (higher is better)"
+    assert "primary_metric" not in headers and "gan/final/swd" not in headers  # one column each
+
+    # every status has its row, its Trial ID the folder's <config key>-<dir>: short, unique
+    rows = [{g.name: g for g in groups}[f"{n:08x}-beef"] for n in range(5)]
+    assert [row.hparams["status"].string_value for row in rows] == [
+        "ok", "ok", "ok", "skipped", "failed"]
+    values = [{m.name.tag: m.value for m in row.metric_values} for row in rows]
+    assert values == [{"gan/primary/swd": 812.5, "gan/final/swd_init": 1021.0},
+                      {"seg/primary/miou": 0.625, "seg/final/pixel_acc": 0.75},
+                      {"style/primary/loss": 2.25, "style/final/ssim": 0.5}, {}, {}]
+    assert [row.sessions[0].status for row in rows] == [
+        *[api_pb2.STATUS_SUCCESS] * 3, api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_FAILURE]
+    assert tb_tags(tmp_path)["scalars"] == {t for v in values for t in v}  # no shared card

@@ -142,7 +142,7 @@ class FamilyModule(pl.LightningModule):
     family: ClassVar[str]  # records, reports, TensorBoard sections
     primary: ClassVar[tuple[str, str]]  # (metric, "min" | "max"): ranks, progress, HParams
     units: ClassVar[str] = ""  # what the primary metric counts in, for the report's headers
-    hparam_metrics: ClassVar[tuple[str, ...]]  # final metrics in TensorBoard's HParams table
+    hparam_metrics: ClassVar[tuple[str, ...]]  # HParams columns after the primary
     needs: ClassVar[type]  # a Protocol the data module must satisfy
     pixel_output: ClassVar[bool] = True  # the head acts on pixels: range_mismatch has meaning
     heads: ClassVar[tuple[str, ...] | None] = None  # heads with meaning here (None: all)

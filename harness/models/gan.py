@@ -55,7 +55,7 @@ class GANModule(FamilyModule):
     family = "gan"
     primary = ("swd", "min")
     units = "SWD x1e3, real-set normalisation"
-    hparam_metrics = ("swd", "swd_init", "swd_real", "swd_own", "mean_gap", "std_gap",
+    hparam_metrics = ("swd_init", "swd_real", "swd_own", "mean_gap", "std_gap",
                       "out_of_range", "out_excess", "confident", "confident_article")
     needs = GANData
     bench = (("scaling=symmetric", "head=tanh"), 120)

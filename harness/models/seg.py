@@ -73,7 +73,7 @@ class SegModule(FamilyModule):
     family = "seg"
     primary = ("miou", "max")
     units = "mean IoU over the classes, 0..1"
-    hparam_metrics = ("miou", "miou_init", "majority_miou", "pixel_acc", "majority_acc",
+    hparam_metrics = ("miou_init", "majority_miou", "pixel_acc", "majority_acc",
                       "val_loss", "logit_signal", "signal_gain")
     needs = SegData
     pixel_output = False  # the head acts on class scores: no pixel range to mismatch

@@ -46,7 +46,7 @@ class StyleModule(FamilyModule):
     family = "style"
     primary = ("loss", "min")  # the trained objective (weighted content + style + TV), decoded
     units = "weighted content + style + TV loss on decoded outputs"
-    hparam_metrics = ("loss", "loss_init", "content_loss", "style_loss", "tv_loss", "ssim",
+    hparam_metrics = ("loss_init", "content_loss", "style_loss", "tv_loss", "ssim",
                       "colour_mean_gap", "out_of_range", "out_excess", "vgg_imagenet")
     needs = StyleData
     bench = (("scaling=raw", "head=tanh_fit"), 60)  # 6 groups of 10 for the interval

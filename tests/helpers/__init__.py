@@ -123,6 +123,39 @@ def hparams_rows(log_dir: Path) -> dict[str, dict]:
     return rows
 
 
+def hparams_served(log_dir: Path):
+    """(experiment, session groups) as TensorBoard's own HParams backend serves them to its
+    dashboard for ``log_dir``: the hyperparameters in its order (not the order written), and
+    every row with its metric values."""
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.context import RequestContext
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import (api_pb2, backend_context, get_experiment,
+                                             list_session_groups)
+
+    mux = plugin_event_multiplexer.EventMultiplexer()
+    mux.AddRunsFromDirectory(str(log_dir))
+    mux.Reload()
+    context = backend_context.Context(base_plugin.TBContext(
+        data_provider=data_provider.MultiplexerDataProvider(mux, str(log_dir)),
+        logdir=str(log_dir), multiplexer=mux))
+    ask = RequestContext()
+    experiment = get_experiment.Handler(  # 1000: the dashboard's _maxNumHparamsToLoad
+        ask, context, "", api_pb2.GetExperimentRequest(hparams_limit=1000)).run()
+    request = api_pb2.ListSessionGroupsRequest(allowed_statuses=api_pb2.Status.values(),
+                                               slice_size=1000)
+    return experiment, list_session_groups.Handler(ask, context, "", request).run().session_groups
+
+
+def hparams_opens_on(experiment) -> tuple[list[str], list[str]]:
+    """The hyperparameters and metrics TensorBoard's HParams table ticks as it opens: its query
+    pane sorts the served hyperparameters with ``differs`` first (a stable sort) and ticks the
+    first five, and the first five metrics in the experiment's order (``_computeHParams``,
+    ``_computeMetrics`` of tf-hparams-query-pane, tensorboard/webfiles.zip index.js, 2.21)."""
+    hparams = sorted(experiment.hparam_infos, key=lambda h: not h.differs)[:5]
+    return [h.name for h in hparams], [m.name.tag for m in experiment.metric_infos[:5]]
+
+
 EXTREME = (-1e4, -50.0, -3.0, 0.0, 3.0, 50.0, 1e4)
 
 
