@@ -47,6 +47,9 @@ def test_a_few_real_steps_write_record_samples_and_tensorboard(cfg_factory, tmp_
     assert set(phases) == {"setup", "build", "baseline", "evaluations", "final_evaluation",
                            "training_loop", "grids"}
     assert on_disk["memory_format"] == "channels_last"  # the gan family's default
+    # the processor the numbers came from: its model and the kernels torch chose on it
+    assert on_disk["machine"]["cpu"] and on_disk["machine"]["gpu"] is None
+    assert on_disk["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert all(v >= 0 for v in phases.values()) and phases["training_loop"] > 0
     assert sum(phases.values()) <= on_disk["wall_time_s"] + 0.004  # 7 phases, each to 1 ms
     m = on_disk["metrics"]

@@ -70,6 +70,22 @@ def test_threads_used_count_even_where_the_config_says_0():
     assert [(r["threads"], r["n"]) for r in rows] == [("1", 1), ("2", 1)]
 
 
+def test_runs_on_cpus_of_other_kernels_are_never_pooled():
+    """The CPU's instruction set changes a GAN's numbers (harness.core.machine): two seeds on
+    AVX-512 kernels and one on AVX2 are two rows, and the README names both processors."""
+    machines = [{"cpu": "AMD EPYC", "cpu_capability": cap, "onednn_max_isa": "native",
+                 "mkl_cbwr": "native", "gpu": None} for cap in ("AVX512", "AVX2", "AVX512")]
+    records = [{**_record(seed, float(seed)), "machine": m} for seed, m in enumerate(machines)]
+    rows = summary.summarise(records)
+    assert [(r["machine.cpu_capability"], r["n"]) for r in rows] == [("AVX2", 1), ("AVX512", 2)]
+    from harness.report.readme import processors
+    assert processors(records) == ("AMD EPYC, CPU kernels AVX512 (2 runs); "
+                                   "AMD EPYC, CPU kernels AVX2 (1 run)")
+    assert processors([_record(0, 1.0)]) == "not recorded (1 run)"
+    # one capability everywhere: no column, as before
+    assert "machine.cpu_capability" not in summary.summarise(records[::2])[0]
+
+
 def test_a_missing_key_is_a_value_of_its_own():
     records = [_record(0, 1.0, **{"model.module.net.norm": "batch"}), _record(1, 2.0)]
     rows = summary.summarise(records)

@@ -27,6 +27,7 @@ COMBO = ("family", "model", "scaling", "head")
 IDENTITY = ("study", *COMBO, "seed")
 # Config keys that a cell's own fields or its seeds already say: never a setting column.
 RESTATED = ("seed", "study", "model.name", "scaling.name", "head.name")
+MACHINE_KEYS = ("cpu_capability", "onednn_max_isa", "mkl_cbwr", "gpu")  # change the float order
 MISSING = "–"  # the value of a key a record's config lacks: a value of its own, not a wildcard
 
 
@@ -112,10 +113,15 @@ def settings_of(record: dict) -> dict[str, str]:
 
     ``threads`` is the count the run actually used (the record's top level), since the config's
     0 only means "the cores shared among parallel jobs" and threads change float sums; an older
-    record without it is MISSING unless its config named a count.
+    record without it is MISSING unless its config named a count. The instruction set the CPU
+    kernels used, and the GPU, change them too (``harness.core.machine``): ``machine.*`` from
+    the record's top level, MISSING for an older record that does not name them.
     """
     flat = _flatten(record.get("config") or {})
     flat["threads"] = record.get("threads") or flat.get("threads") or MISSING
+    machine = record.get("machine") or {}
+    for key in MACHINE_KEYS:
+        flat[f"machine.{key}"] = machine.get(key) or MISSING
     return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
             for k, v in flat.items() if not _restated_or_not_result(k)}
 

@@ -26,6 +26,25 @@ def machine_info() -> str:
     return text
 
 
+def processors(records) -> str:
+    """The processors the runs' numbers came from (their records' ``machine``), with counts:
+    e.g. ``AMD EPYC, CPU kernels AVX512 (12 runs)``. Runs of another capability give other
+    numbers (``harness.core.machine``); the report never pools them."""
+    seen: dict[str, int] = {}
+    for r in records:
+        m = r.get("machine") or {}
+        if not m:
+            text = "not recorded"
+        else:
+            caps = [f"oneDNN {m['onednn_max_isa']}" if m.get("onednn_max_isa") not in (None, "native") else "",
+                    f"MKL {m['mkl_cbwr']}" if m.get("mkl_cbwr") not in (None, "native") else ""]
+            text = (f"{m.get('cpu') or 'unknown CPU'}, CPU kernels {m.get('cpu_capability')}"
+                    + "".join(f", {c}" for c in caps if c)
+                    + (f", GPU {m['gpu']}" if m.get("gpu") else ""))
+        seen[text] = seen.get(text, 0) + 1
+    return "; ".join(f"{t} ({n} run{'' if n == 1 else 's'})" for t, n in seen.items())
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s ({seconds / 60:.1f} min)"
 
@@ -87,7 +106,8 @@ def readme_text(records, table, out_dir: Path, *, commit, command=None, wall_tim
         "",
         f"- Command: `{command or config_value(records, 'command', 'unknown')}`",
         f"- Commit: `{commit}`",
-        f"- Machine: {machine_info()}",
+        f"- Runs computed on: {processors(records)}",
+        f"- Report written on: {machine_info()}",
         f"- Runs: {len(records)}" + (f"; seeds {', '.join(map(str, seeds))}" if seeds else "")
         + (f"; {' or '.join(map(str, steps))} steps each" if steps else ""),
         *_settings_lines(records),

@@ -24,6 +24,7 @@ from harness.run.checkpoints import LAST, load_or_set_aside
 from harness.run.fit import CKPT_DIR, family_of, pixels_of, result_config, train
 from harness.run.hparams import log_record, log_version, make_logger
 from harness.core.lock import LOCK, acquire, release
+from harness.core.machine import machine
 from harness.core.record import (RUNNING, SET_ASIDE, code_commit, code_digest, config_key,
                                  read_record, same_code, same_config, write_json)
 
@@ -73,6 +74,8 @@ def _train_and_record(cfg: DictConfig, config: dict, run_dir: Path) -> dict:
            "steps": cfg.steps, "range_mismatch": None,
            # changes the float order, so the numbers: a report cell never mixes the two
            "memory_format": "channels_last" if cfg.channels_last else "contiguous",
+           # so do the CPU's instruction set and the GPU: the processor the numbers came from
+           "machine": machine(gpu=str(cfg.trainer.get("accelerator")) in ("gpu", "cuda", "auto")),
            "primary_metric": None, "primary_direction": None, "primary_units": None,
            "metrics": {},
            "config_key": key, "log_version": log_version(cfg, key, run_dir),
