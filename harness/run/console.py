@@ -111,11 +111,11 @@ def progress(sweep_dir: Path, total: int, wall_s: float | None, reused: bool,
     done = list({(d.get("job") if d.get("job") is not None else -i): d
                  for i, d in enumerate(lines, 1)}.values())  # the last line of each job
     trained = [d["wall_s"] for d in done if d.get("wall_s") is not None]
-    text = f"{min(len(done), total)}/{total} done in {_clock(time.time() - float(started))}"
+    text = f"{min(len(done), total)}/{total} done in {clock(time.time() - float(started))}"
     left = max(0, total - len(done))
     if left and trained:
         parallel = max(1, int(os.environ.get(PARALLEL_ENV) or 1))
-        text += f", about {_clock(sum(trained) / len(trained) * left / parallel)} left"
+        text += f", about {clock(sum(trained) / len(trained) * left / parallel)} left"
     return text
 
 
@@ -148,15 +148,17 @@ def first_in_sweep(key: str) -> bool:
     return True
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """``1:05``, ``1:02:05``: a duration as the sweep's and the run's progress lines say it."""
     s = int(round(seconds))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def bar_wanted(enabled: bool) -> tuple[bool, bool]:
-    """(show a step bar, leave it when done): a single run's bar stays; a sweep running one
-    job at a time shows each run's bar while it runs; jobs running at once, or on a cluster,
-    show none (their bars would overwrite each other's line, or go to a file)."""
+    """(show a step bar, leave it when done): a single run's bar stays (without a terminal,
+    plain lines instead: ``harness.run.stepbar``); a sweep running one job at a time shows each
+    run's bar while it runs; jobs running at once, or on a cluster, show none (their bars would
+    overwrite each other's line, or go to a file)."""
     from hydra.core.hydra_config import HydraConfig
 
     if not enabled:
