@@ -35,6 +35,10 @@ def test_a_sweep_prints_its_lines_and_warnings_and_none_of_the_noise(tmp_path):
     assert "[1/2] style symmetric sigmoid seed=0 ok loss=" in out
     assert "| 1/2 done in " in out and ", about " in out and " left" in out
     assert "| 2/2 done in " in out and "sweep finished: 2 runs: 2 ok" in out
+    # each run's folder named inside the sweep folder the opening line names, not in full
+    folders = re.findall(r"\] style .* seed=\d ok .*  -> (.+)$", r.stdout, re.M)
+    assert len(folders) == 2 and all((sweep / f / "run.json").is_file() for f in folders)
+    assert not any(f.startswith("/") for f in folders), folders
     # the harness's warnings, each once for the sweep although both runs trigger it
     assert out.count("no VGG16 ImageNet weights") == 1
     assert out.count("range mismatch: head sigmoid reaches [0, 1], not all of scaling "

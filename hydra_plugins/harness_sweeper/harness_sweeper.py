@@ -129,10 +129,11 @@ def run_record(overrides: Sequence[str], result: JobReturn, who: Optional[dict] 
                 "overrides": " ".join(overrides)}
 
 
-def busy(i: int, jobs: list[list[str]], who: list[dict]) -> dict | None:
+def busy(i: int, jobs: list[list[str]], who: list[dict], sweep_dir: Path) -> dict | None:
     """The skipped record of job ``i`` when its run directory is held by another live process:
     then it is not launched at all (Hydra would write its config and log there first), and a
-    line says so; None when it is free."""
+    line says so, naming the folder inside ``sweep_dir`` as a run's line does; None when it is
+    free."""
     from harness.core.lock import holder
 
     pid = holder(who[i]["run_dir"])
@@ -141,7 +142,8 @@ def busy(i: int, jobs: list[list[str]], who: list[dict]) -> dict | None:
     rec = {**who[i], "status": "skipped", "message": f"in use by PID {pid}: left to it",
            "overrides": " ".join(jobs[i])}
     log.warning("[%d/%d] %s %s %s seed=%s skipped: in use by PID %d  -> %s", i + 1, len(jobs),
-                rec["model"], rec["scaling"], rec["head"], rec["seed"], pid, rec["run_dir"])
+                rec["model"], rec["scaling"], rec["head"], rec["seed"], pid,
+                os.path.relpath(rec["run_dir"], sweep_dir))
     return rec
 
 
@@ -293,7 +295,7 @@ class HarnessSweeper(Sweeper):
         for start in range(0, len(jobs), n):
             batch = []
             for i in range(start, min(start + n, len(jobs))):
-                skipped = busy(i, jobs, who)
+                skipped = busy(i, jobs, who, sweep_dir)
                 records.append(skipped) if skipped else batch.append(i)
             for part in contiguous(batch):
                 self.validate_batch_is_legal([jobs[i] for i in part])
