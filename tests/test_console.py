@@ -132,3 +132,25 @@ def test_a_progress_lines_time_left_is_the_pace_of_the_steps_this_process_traine
         "x: 150/300 steps (50%) in 0:10, about 0:30 left")
     assert step_line("", 300, 300, 0, 3725.0, {}).endswith(" 300/300 steps (100%) in 1:02:05")
 
+
+def test_the_time_left_counts_each_run_left_at_the_pace_of_runs_like_it(tmp_path, monkeypatch):
+    """A synthetic sweep, two jobs at once: 4 GAN runs of 10 s, 4 segmentation runs of 100 s,
+    a GAN run of twice the steps and a style run. After three GAN runs and one segmentation run
+    the runs left take 10 + 3 x 100 (their own kinds), 20 (the GAN's pace, twice the steps) and
+    16.25 (no style run yet: every run's pace, half the steps) = 346.25 s, 2:53 on two jobs.
+    One mean over every run (32.5 s) said 1:38, about half."""
+    from harness.run import console
+
+    monkeypatch.setattr(console.os, "environ", {})  # the sweep's variables, this test's own
+    gan, seg = {"model": "gan", "steps": 300}, {"model": "seg", "steps": 300}
+    plan = [gan] * 4 + [seg] * 4 + [{"model": "gan", "steps": 600}, {"model": "style",
+                                                                      "steps": 150}]
+    console.start_sweep(tmp_path, 2, plan)
+    said = [console.progress(tmp_path, len(plan), {**plan[job], "wall_s": wall}, job=job)
+            for job, wall in [(0, 10.0), (1, 10.0), (4, 100.0), (2, 10.0)]]
+    assert re.fullmatch(r"4/10 done in 0:\d\d, about 2:53 left", said[-1]), said
+    walls = [10.0, 10.0, 100.0, 10.0]
+    assert console.clock(sum(walls) / len(walls) * 6 / 2) == "1:38"  # the old estimate
+    # a reused run is done at no cost: the estimate of the runs left stays theirs
+    reused = console.progress(tmp_path, len(plan), {**plan[3], "wall_s": None}, job=3)
+    assert re.fullmatch(r"5/10 done in 0:\d\d, about 2:48 left", reused), reused

@@ -244,7 +244,9 @@ def progress_line(rec: dict, run_dir: Path, reused: bool = False) -> str:
         sweep_dir = Path(HydraConfig.get().sweep.dir)
         folder = os.path.relpath(run_dir, sweep_dir)
         if total.isdigit():
-            sweep = progress(sweep_dir, int(total), rec.get("wall_time_s"), reused)
+            sweep = progress(sweep_dir, int(total), {
+                "model": rec.get("model"), "steps": rec.get("steps"),
+                "wall_s": None if reused else rec.get("wall_time_s")})
             sweep = f" | {sweep}" if sweep else ""
     metric = rec.get("primary_metric")
     value = (rec.get("metrics") or {}).get(metric)

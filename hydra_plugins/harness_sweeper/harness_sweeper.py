@@ -238,7 +238,8 @@ class HarnessSweeper(Sweeper):
     def before_launch(configs: list[DictConfig]) -> list[dict]:
         """Before any job starts: every job's settings and its launcher's checked (one line per
         distinct problem, exit 2), finished runs of another config set aside before Hydra opens
-        anything in their directory; returns each job's names for the summary."""
+        anything in their directory; returns each job's names for the summary, its steps (the
+        time left is made of them) and its run folder."""
         from harness.core.lock import holder
         from harness.core.settings import launcher_problems
         from harness.run.fit import result_config
@@ -254,17 +255,18 @@ class HarnessSweeper(Sweeper):
         for cfg, task, run_dir in zip(configs, tasks, runs):
             if holder(run_dir) is None:  # a live run there is left to its process
                 prepare(run_dir, result_config(task, cfg.hydra.launcher))
-            who.append({**names(task), "run_dir": str(run_dir)})
+            who.append({**names(task), "steps": task.steps, "run_dir": str(run_dir)})
         return who
 
-    def opening(self, n: int, sweep_dir: Path) -> None:
+    def opening(self, who: list[dict], sweep_dir: Path) -> None:
         """The sweep's first line: study, runs, launcher, where the records and the report go;
-        and the clock its progress lines count from."""
+        and the clock and the plan (each job's model and steps) its progress lines count
+        from."""
         from harness.report.cli import report_dir
         from harness.run.console import start_sweep
         from harness.run.fit import joblib_jobs
 
-        cfg = self.config
+        cfg, n = self.config, len(who)
         launcher = str(OmegaConf.select(cfg, "hydra.runtime.choices.hydra/launcher") or "basic")
         at_once = OmegaConf.select(cfg, "hydra.launcher.n_jobs")
         if at_once is not None:  # joblib
@@ -276,7 +278,7 @@ class HarnessSweeper(Sweeper):
         report = f"report to {report_dir(cfg, out_root)}" if out_root else "no report"
         log.info("study %s: %d run%s, launcher %s (%d at a time); records in %s, %s",
                  cfg.study, n, "" if n == 1 else "s", launcher, at_once, sweep_dir, report)
-        start_sweep(sweep_dir, at_once)
+        start_sweep(sweep_dir, at_once, [{k: w[k] for k in ("model", "steps")} for w in who])
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         from harness.core.outcome import add_outcome, sweep_records
@@ -290,7 +292,7 @@ class HarnessSweeper(Sweeper):
         sweep_info(sweep_dir, [os.path.relpath(w["run_dir"], sweep_dir) for w in who])
         os.environ[TOTAL_ENV] = str(len(jobs))
         os.environ[SWEEP_PID] = str(os.getpid())  # a job in its own process watches this one
-        self.opening(len(jobs), sweep_dir)
+        self.opening(who, sweep_dir)
         n, returns, records = self.max_batch_size or max(1, len(jobs)), [], []
         for start in range(0, len(jobs), n):
             batch = []
