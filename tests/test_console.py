@@ -17,6 +17,9 @@ STYLE_TINY = ["-m", "model=style", "scaling=symmetric", "head=sigmoid", "seed=0,
               "eval_every=0", "logger=none", "data.crop_size=32", "data.eval_size=4",
               "data.batch_size=2", "data.style_size=64", "model.module.net.width=4",
               "model.module.net.n_res=1"]
+# a finished run's line in a sweep, as README.md shows it: its folder inside the sweep folder
+RUN_LINE = re.compile(r"\d\d:\d\d:\d\d \[\d+/\d+\] \S+ \S+ \S+ seed=\d+ ok \w+=\S+ \(\d+ s\) \| "
+                      r"\d+/\d+ done in \d+:\d\d(, about \d+:\d\d left)?  -> ([^/\s]\S*)")
 SILENCED = ("GPU available", "TPU available", "Tip:", "litlogger", "LeafSpec",
             "module(s) in eval mode", "`srun`", "`Trainer.fit` stopped", "max_epochs",
             "Launching jobs", "Joblib", "Epoch ")
@@ -36,9 +39,9 @@ def test_a_sweep_prints_its_lines_and_warnings_and_none_of_the_noise(tmp_path):
     assert "| 1/2 done in " in out and ", about " in out and " left" in out
     assert "| 2/2 done in " in out and "sweep finished: 2 runs: 2 ok" in out
     # each run's folder named inside the sweep folder the opening line names, not in full
-    folders = re.findall(r"\] style .* seed=\d ok .*  -> (.+)$", r.stdout, re.M)
-    assert len(folders) == 2 and all((sweep / f / "run.json").is_file() for f in folders)
-    assert not any(f.startswith("/") for f in folders), folders
+    folders = [m.group(2) for line in r.stdout.splitlines() if (m := RUN_LINE.fullmatch(line))]
+    assert len(folders) == 2 and all((sweep / f / "run.json").is_file() for f in folders), \
+        r.stdout
     # the harness's warnings, each once for the sweep although both runs trigger it
     assert out.count("no VGG16 ImageNet weights") == 1
     assert out.count("range mismatch: head sigmoid reaches [0, 1], not all of scaling "
@@ -154,3 +157,19 @@ def test_the_time_left_counts_each_run_left_at_the_pace_of_runs_like_it(tmp_path
     # a reused run is done at no cost: the estimate of the runs left stays theirs
     reused = console.progress(tmp_path, len(plan), {**plan[3], "wall_s": None}, job=3)
     assert re.fullmatch(r"5/10 done in 0:\d\d, about 2:48 left", reused), reused
+
+
+def test_the_readme_shows_a_sweeps_lines_as_they_are_and_reports_a_folder_a_clone_makes():
+    """The README's example lines are in the form a sweep prints (the test above reads a real
+    sweep with the same pattern), and the report it runs again is of runs a clone makes."""
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("**What a sweep prints.**")[1].split("```")[1].strip().splitlines()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d study default: 12 runs, launcher local \(2 at a time\); "
+                        r"records in multirun/default, report to results/default",
+                        example[0].strip())
+    runs = [RUN_LINE.fullmatch(line.strip()) for line in example
+            if re.match(r"\d\d:\d\d:\d\d \[", line.strip())]
+    assert len(runs) >= 2 and all(runs), example
+    assert not [m.group(2) for m in runs if m.group(2).startswith("multirun/")]  # inside it
+    assert set(re.findall(r"harness\.report (multirun/\S+)", readme)) == {
+        "multirun/default", "multirun/<study>`"}  # `make sweep` makes the first
