@@ -89,14 +89,37 @@ def test_case8_every_study_sets_only_keys_the_harness_reads(tmp_path, study):
     assert not [p for p in problems_of(cfg) if "does nothing" in p]
 
 
-def test_case8_an_override_typo_names_the_nearest_top_level_key():
+NOTHING = "is not a setting of this config, so there is nothing to override;"
+
+
+@pytest.mark.parametrize("overrides, line", [
+    (["stpes=5"], f"stpes {NOTHING} did you mean steps?"),
+    (["model=gan_article", "model.widht=3"], f"model.widht {NOTHING} did you mean model.width?"),
+    (["model.module.generatr.width=3"],  # the key missing is inside the one overridden
+     f"model.module.generatr.width {NOTHING} did you mean model.module.generator.width?"),
+    (["model.width=3"],  # only gan_article has it: nothing near, so what is there
+     f"model.width {NOTHING} the settings there are model.module, model.name"),
+    (["trainer.max_epochs=3"], "trainer.max_epochs cannot be set: the harness sets it (the "
+     "run's `steps` batches, cut into epochs of `checkpoint_every`): set steps or "
+     "checkpoint_every instead"),
+    # any other override Hydra cannot apply or parse: its own words, on one line
+    (["+steps=5"], "Could not append to config. An item is already at 'steps'. Either remove + "
+     "prefix: 'steps=5'; Or add a second + to add or override 'steps': '++steps=5'"),
+    (["~foo"], "Could not delete from config. 'foo' does not exist."),
+    (["steps=[1,2"], "no viable alternative at input '[1,2'; See "
+     "https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details"),
+])
+def test_an_override_hydra_cannot_apply_is_one_line_naming_the_nearest_key(overrides, line):
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         with pytest.raises(Exception) as e:
-            compose("train", overrides=["stpes=5"])
-    assert override_error(e.value) == ("stpes is not a setting of this config, so there is "
-                                       "nothing to override; did you mean steps?")
+            compose("train", overrides=overrides)
+    assert override_error(e.value) == line
+
+
+def test_an_error_not_about_the_command_line_keeps_its_traceback():
+    assert override_error(ValueError("Could not override 'x'")) is None
 
 
 def test_case14_threads_are_capped_at_the_cores_and_key_and_use_agree(tmp_path, recwarn):
@@ -133,6 +156,11 @@ FAST = ["steps=2", "eval_every=0", "logger=none"]
 @pytest.mark.parametrize("args, line", [  # the rest are refused by the same path, in-process above
     (["+stpes=5"],
      "error: stpes does nothing: no part of the harness reads it; did you mean steps?"),
+    (["stpes=5"], f"error: stpes {NOTHING} did you mean steps?"),  # Hydra's page and exit 1
+    (["-m", "model=gan_article", "model.widht=3,4"],  # a sweep's jobs, in the sweeper
+     f"error: model.widht {NOTHING} did you mean model.width? (in the job model=gan_article "
+     "model.widht=3 steps=2 eval_every=0 logger=none)"),
+    (["~foo"], "error: Could not delete from config. 'foo' does not exist."),
     (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0", "seed=0,1"],
      "error: hydra.launcher.n_jobs=0 is not accepted: give the number of jobs that run at "
      "once (>= 1), or a negative number as joblib counts (-1 = one per core, -2 = all cores "

@@ -140,7 +140,7 @@ def test_a_job_that_failed_before_its_record_is_named_from_its_config():
                    "overrides": "scaling=raw seed=1"}
 
 
-def test_a_job_whose_directory_a_live_process_holds_is_not_launched(tmp_path):
+def test_a_job_whose_directory_a_live_process_holds_is_not_launched(tmp_path, caplog):
     import os
     import socket
 
@@ -151,10 +151,13 @@ def test_a_job_whose_directory_a_live_process_holds_is_not_launched(tmp_path):
            {"model": "gan", "scaling": "raw", "head": "identity", "seed": 1,
             "run_dir": str(tmp_path / "free")}]
     jobs = [["seed=0"], ["seed=1"]]
-    rec, free = (sweeper.busy(i, jobs, who) for i in range(2))
+    with caplog.at_level("WARNING", logger="harness"):
+        rec, free = (sweeper.busy(i, jobs, who, tmp_path) for i in range(2))
     assert free is None
     assert rec["status"] == "skipped" and rec["seed"] == 0
     assert rec["message"] == f"in use by PID {os.getppid()}: left to it"
+    assert caplog.messages == [f"[1/2] gan raw identity seed=0 skipped: in use by PID "
+                               f"{os.getppid()}  -> held"]  # inside the sweep folder
     assert sorted(p.name for p in held.iterdir()) == [".lock"]  # nothing written there
 
 

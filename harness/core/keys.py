@@ -6,7 +6,8 @@
 - a key added (``+key=...``) where no class takes it, and nothing reads it by name or through
   an interpolation, is refused naming the nearest known key: Hydra's own hint after a typo is
   to add ``+``, and ``+stpes=5`` then trained the default steps, silently;
-- a command-line override of a key the config does not have is one line, not Hydra's page.
+- a command-line override of a key the config does not have is one line naming the nearest key
+  beside it, not Hydra's page; any other override Hydra cannot apply is one line of its words.
 """
 from __future__ import annotations
 
@@ -124,6 +125,17 @@ def _strings(node):
         yield node
 
 
+def nearest(prefix: str, key: str, known, rest: str = "") -> str:
+    """The hint after a key that is not there, or that nothing reads: ``did you mean
+    <prefix><nearest><rest>?``, or where the settings are when no known key is near."""
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    if close:
+        return f"did you mean {prefix}{close[0]}{rest}?"
+    if prefix:
+        return f"the settings there are {', '.join(prefix + k for k in sorted(known))}"
+    return "the top-level settings are in conf/train.yaml"
+
+
 def unread_keys(cfg: DictConfig) -> list[str]:
     """One line per key of the top level, or of a node that has no ``_target_`` and whose keys
     the code reads by name (``READ_BY_NAME``), that nothing reads: a ``+`` override's typo,
@@ -141,11 +153,8 @@ def unread_keys(cfg: DictConfig) -> list[str]:
                 continue
             read = {*known, *(r[len(prefix):] for r in referenced
                               if r.startswith(prefix) and "." not in r[len(prefix):])}
-            close = difflib.get_close_matches(str(key), sorted(read), n=1)
-            out.append(f"{prefix}{key} does nothing: no part of the harness reads it; " + (
-                f"did you mean {prefix}{close[0]}?" if close else
-                f"the settings there are {', '.join(prefix + k for k in sorted(read))}"
-                if where else "the top-level settings are in conf/train.yaml"))
+            out.append(f"{prefix}{key} does nothing: no part of the harness reads it; "
+                       + nearest(prefix, str(key), read))
     return out
 
 
@@ -163,15 +172,32 @@ NOT_IN_STRUCT = re.compile(r"Could not override '([^']+)'")
 
 
 def override_error(error: BaseException) -> str | None:
-    """Hydra's several lines for an override of a key the config lacks, as one; None for any
-    other composition error (Hydra's own words stay)."""
-    found = NOT_IN_STRUCT.search(str(error))
-    if not found or "not in struct" not in str(error.__cause__ or ""):
+    """Hydra's several lines for a command line it cannot compose, as one: an override of a key
+    the config lacks named with the nearest key beside it, any other composition or parse error
+    in Hydra's own words. None for an error of another kind (its traceback stays)."""
+    from hydra.errors import ConfigCompositionException, OverrideParseException
+
+    if not isinstance(error, (ConfigCompositionException, OverrideParseException)):
         return None
-    key = found.group(1).lstrip("+~")
+    found, cause = NOT_IN_STRUCT.search(str(error)), error.__cause__
+    if found and "not in struct" in str(cause or ""):
+        return _not_there(found.group(1).lstrip("+~"), cause)
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return " ".join(line if line[-1] in ".:;?!" or line is lines[-1] else f"{line};"
+                    for line in lines)
+
+
+def _not_there(key: str, cause: BaseException) -> str:
+    """``key`` overridden but not in the config; ``cause``, OmegaConf's error, names the first
+    part of it that is missing (``data.mosaic`` of ``data.mosaic.tint``) and the node it was
+    looked for in, whose keys are the candidates."""
     if key in RESERVED:
         return f"{key} cannot be set: {RESERVED[key]}"
-    near = difflib.get_close_matches(key, top_level_keys(), n=1) if "." not in key else []
-    return (f"{key} is not a setting of this config, so there is nothing to override"
-            + (f"; did you mean {near[0]}?" if near else " (the choices' own settings are in "
-               "conf/, e.g. data.mosaic.* for data=mosaic only)"))
+    missing = str(getattr(cause, "full_key", "") or key)
+    missing = missing if key.startswith(missing) else key
+    parent, _, name = missing.rpartition(".")
+    node = getattr(cause, "parent_node", None)
+    known = [str(k) for k in (node if OmegaConf.is_dict(node) else {})
+             if not str(k).startswith("_") and k != "hydra"]
+    return (f"{key} is not a setting of this config, so there is nothing to override; "
+            + nearest(f"{parent}." if parent else "", name, known, key[len(missing):]))

@@ -38,7 +38,8 @@ NOISY_WARNINGS = (
     ("UserWarning", "builtins", r"Checkpoint directory .* exists and is not empty"),
 )
 # in the sweep folder, one per sweep (two sweeps may share a folder): <PROGRESS><sweep>.jsonl,
-# a line per finished job, for the count and the ETA
+# the plan (each job's model and steps, by job number) then a line per finished job, for the
+# count and the ETA
 PROGRESS = ".progress-"
 WARNED = ".warned"  # in the sweep folder: the warnings said once per sweep, one key a line
 STARTED_ENV, PARALLEL_ENV = "HARNESS_SWEEP_STARTED", "HARNESS_SWEEP_PARALLEL"
@@ -76,10 +77,11 @@ def verbose_from(argv: list[str]) -> tuple[list[str], bool]:
     return ([*rest, "verbose=true"] if len(rest) < len(argv) else rest), asked
 
 
-def start_sweep(sweep_dir: Path, parallel: int) -> None:
-    """Before the first job: this sweep's own fresh progress file (another sweep in the same
-    folder keeps its own, and counts only its jobs), the progress files of this host's sweeps
-    that are gone removed, and the clock the ETA counts from."""
+def start_sweep(sweep_dir: Path, parallel: int, plan: list[dict]) -> None:
+    """Before the first job: this sweep's own fresh progress file, holding its ``plan`` (each
+    job's ``model`` and ``steps``, by job number: what the time left is made of), the progress
+    files of this host's sweeps that are gone removed (another sweep in the same folder keeps
+    its own, and counts only its jobs), and the clock the ETA counts from."""
     host, sweep = socket.gethostname(), f"{socket.gethostname()}-{os.getpid()}"
     for old in sweep_dir.glob(f"{PROGRESS}*.jsonl"):
         owner = old.name[len(PROGRESS):-len(".jsonl")]
@@ -90,33 +92,64 @@ def start_sweep(sweep_dir: Path, parallel: int) -> None:
     (sweep_dir / WARNED).unlink(missing_ok=True)
     os.environ[STARTED_ENV], os.environ[PARALLEL_ENV] = str(time.time()), str(parallel)
     os.environ[SWEEP_ENV] = sweep
+    _progress_file(sweep_dir).write_text(json.dumps({"plan": plan}) + "\n")
 
 
-def progress(sweep_dir: Path, total: int, wall_s: float | None, reused: bool,
-             job: int | None = None) -> str:
+def _progress_file(sweep_dir: Path) -> Path:
+    return sweep_dir / f"{PROGRESS}{os.environ.get(SWEEP_ENV, 'unknown')}.jsonl"
+
+
+def progress(sweep_dir: Path, total: int, finished: dict, job: int | None = None) -> str:
     """Note this job (``job``: its number in the sweep, by default Hydra's) as finished and
-    say where the sweep stands: ``3/12 done in 1:05, about 3:10 left``. The time left is the
-    mean wall time of the runs trained so far, times the runs left, over the jobs that run at
-    once; reused runs count as done and cost nothing. Only this sweep's jobs count, each once
+    say where the sweep stands: ``3/12 done in 1:05, about 3:10 left``. ``finished``: the run's
+    ``model``, ``steps`` and ``wall_s`` (None for a reused run: done, at no cost). The time left
+    is ``time_left`` over the jobs that run at once. Only this sweep's jobs count, each once
     (a job run again, e.g. requeued on a cluster, is one job): never more than ``total``."""
     started = os.environ.get(STARTED_ENV)
     if not started:
         return ""
     if job is None:
         job = _job_number()
-    path = sweep_dir / f"{PROGRESS}{os.environ.get(SWEEP_ENV, 'unknown')}.jsonl"
+    path = _progress_file(sweep_dir)
     with open(path, "a") as f:  # one short append per job: whole lines
-        f.write(json.dumps({"job": job, "wall_s": None if reused else wall_s}) + "\n")
+        f.write(json.dumps({"job": job, **finished}) + "\n")
     lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    done = list({(d.get("job") if d.get("job") is not None else -i): d
-                 for i, d in enumerate(lines, 1)}.values())  # the last line of each job
-    trained = [d["wall_s"] for d in done if d.get("wall_s") is not None]
-    text = f"{min(len(done), total)}/{total} done in {_clock(time.time() - float(started))}"
-    left = max(0, total - len(done))
-    if left and trained:
+    plan = next((d["plan"] for d in lines if "plan" in d), None)
+    done = {(d.get("job") if d.get("job") is not None else -i): d  # the last line of each job
+            for i, d in enumerate(lines, 1) if "plan" not in d}
+    text = f"{min(len(done), total)}/{total} done in {clock(time.time() - float(started))}"
+    left = time_left(plan if plan is not None else [{}] * total, done)
+    if left:
         parallel = max(1, int(os.environ.get(PARALLEL_ENV) or 1))
-        text += f", about {_clock(sum(trained) / len(trained) * left / parallel)} left"
+        text += f", about {clock(left / parallel)} left"
     return text
+
+
+def time_left(plan: list[dict], done: dict[int, dict]) -> float | None:
+    """Seconds the planned jobs not done yet take one after another, each the mean wall time
+    of the trained runs most like it: of its model and steps, else of its model, else of all,
+    scaled to its steps. None before any run has trained.
+
+    One mean over every run ran 30-50% high through the default study: its GAN runs finish
+    first and took 48-78 s each, its segmentation runs, last, 19-23 s (results/default/
+    runs.csv). The model, not the family: the article's DCGAN and the small one take different
+    times per step; scaled to the steps: a study may give one pairing 4 times the steps."""
+    trained = [d for d in done.values() if d.get("wall_s") is not None]
+    if not trained:
+        return None
+    left = 0.0
+    for run in (r for j, r in enumerate(plan) if j not in done):
+        for same in (("model", "steps"), ("model",), ()):
+            like = [d for d in trained if all(d.get(k) == run.get(k) for k in same)]
+            if like:
+                break
+        left += sum(d["wall_s"] * _steps_ratio(run, d) for d in like) / len(like)
+    return left
+
+
+def _steps_ratio(run: dict, trained: dict) -> float:
+    steps, took = run.get("steps"), trained.get("steps")
+    return steps / took if isinstance(steps, int) and isinstance(took, int) and took > 0 else 1.0
 
 
 def _job_number() -> int | None:
@@ -148,15 +181,17 @@ def first_in_sweep(key: str) -> bool:
     return True
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """``1:05``, ``1:02:05``: a duration as the sweep's and the run's progress lines say it."""
     s = int(round(seconds))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def bar_wanted(enabled: bool) -> tuple[bool, bool]:
-    """(show a step bar, leave it when done): a single run's bar stays; a sweep running one
-    job at a time shows each run's bar while it runs; jobs running at once, or on a cluster,
-    show none (their bars would overwrite each other's line, or go to a file)."""
+    """(show a step bar, leave it when done): a single run's bar stays (without a terminal,
+    plain lines instead: ``harness.run.stepbar``); a sweep running one job at a time shows each
+    run's bar while it runs; jobs running at once, or on a cluster, show none (their bars would
+    overwrite each other's line, or go to a file)."""
     from hydra.core.hydra_config import HydraConfig
 
     if not enabled:

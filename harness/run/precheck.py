@@ -80,22 +80,20 @@ def task_config(cfg: DictConfig) -> DictConfig:
 
 def compose_command(argv: list[str], multirun: bool) -> DictConfig | None:
     """The config a command composes (a sweep's: without its sweep overrides, as Hydra composes
-    its primary config), before Hydra creates anything; an override of a key the config lacks
-    exits with one line. None where Hydra will say what is wrong in its own words."""
+    its primary config), before Hydra creates anything. An override Hydra cannot parse or apply
+    (a key the config lacks, ``+`` on a key it has) exits with one line; None where Hydra will
+    say what is wrong itself."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    overrides = [a for a in argv if "=" in a and not a.startswith("-")]
+    overrides = [a for a in argv if ("=" in a or a.startswith("~")) and not a.startswith("-")]
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception:  # noqa: BLE001 - a malformed override: Hydra says so in its own words
-        return None
-    if multirun:
-        overrides = [o.input_line for o in parsed if not o.is_sweep_override()]
-    try:
+        if multirun:
+            overrides = [o.input_line for o in parsed if not o.is_sweep_override()]
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
             return compose("train", overrides=overrides, return_hydra_config=True)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - not about the command line: Hydra's own traceback
         say([line] if (line := override_error(e)) else [])
         return None
 

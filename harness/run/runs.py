@@ -237,14 +237,19 @@ def set_aside(run_dir: Path, previous: dict, why: str, hint: str = "") -> None:
 
 def progress_line(rec: dict, run_dir: Path, reused: bool = False) -> str:
     """``[7/27] gan raw identity seed=1 ok swd=123.4 (52 s) | 9/27 done in 4:10, about 8:20
-    left -> <run dir>``; in a sweep it also notes the job as finished (``console.progress``)."""
-    where, sweep = "", ""
+    left -> <run dir>``; in a sweep it also notes the job as finished (``console.progress``),
+    and names the run's folder inside the sweep folder, which its opening line names (the whole
+    path made lines of up to 235 characters)."""
+    where, sweep, folder = "", "", run_dir
     if in_sweep():
         total = os.environ.get("HARNESS_SWEEP_TOTAL", "?")
         where = f"[{HydraConfig.get().job.num + 1}/{total}] "
+        sweep_dir = Path(HydraConfig.get().sweep.dir)
+        folder = os.path.relpath(run_dir, sweep_dir)
         if total.isdigit():
-            sweep = progress(Path(HydraConfig.get().sweep.dir), int(total),
-                             rec.get("wall_time_s"), reused)
+            sweep = progress(sweep_dir, int(total), {
+                "model": rec.get("model"), "steps": rec.get("steps"),
+                "wall_s": None if reused else rec.get("wall_time_s")})
             sweep = f" | {sweep}" if sweep else ""
     metric = rec.get("primary_metric")
     value = (rec.get("metrics") or {}).get(metric)
@@ -256,4 +261,4 @@ def progress_line(rec: dict, run_dir: Path, reused: bool = False) -> str:
     took = rec.get("wall_time_s")
     took = f" ({took:.0f} s)" if isinstance(took, (int, float)) and not reused else ""
     return (f"{where}{rec['model']} {rec['scaling']} {rec['head']} seed={rec['seed']} "
-            f"{rec['status']}{shown}{note}{took}{sweep}  -> {run_dir}")
+            f"{rec['status']}{shown}{note}{took}{sweep}  -> {folder}")

@@ -129,10 +129,11 @@ def run_record(overrides: Sequence[str], result: JobReturn, who: Optional[dict] 
                 "overrides": " ".join(overrides)}
 
 
-def busy(i: int, jobs: list[list[str]], who: list[dict]) -> dict | None:
+def busy(i: int, jobs: list[list[str]], who: list[dict], sweep_dir: Path) -> dict | None:
     """The skipped record of job ``i`` when its run directory is held by another live process:
     then it is not launched at all (Hydra would write its config and log there first), and a
-    line says so; None when it is free."""
+    line says so, naming the folder inside ``sweep_dir`` as a run's line does; None when it is
+    free."""
     from harness.core.lock import holder
 
     pid = holder(who[i]["run_dir"])
@@ -141,7 +142,8 @@ def busy(i: int, jobs: list[list[str]], who: list[dict]) -> dict | None:
     rec = {**who[i], "status": "skipped", "message": f"in use by PID {pid}: left to it",
            "overrides": " ".join(jobs[i])}
     log.warning("[%d/%d] %s %s %s seed=%s skipped: in use by PID %d  -> %s", i + 1, len(jobs),
-                rec["model"], rec["scaling"], rec["head"], rec["seed"], pid, rec["run_dir"])
+                rec["model"], rec["scaling"], rec["head"], rec["seed"], pid,
+                os.path.relpath(rec["run_dir"], sweep_dir))
     return rec
 
 
@@ -235,7 +237,8 @@ class HarnessSweeper(Sweeper):
     def before_launch(self, configs: list[DictConfig]) -> list[dict]:
         """Before any job starts: every job's settings and its launcher's checked (one line per
         distinct problem, exit 2), finished runs of another config set aside before Hydra opens
-        anything in their directory; returns each job's names for the summary."""
+        anything in their directory; returns each job's names for the summary, its steps (the
+        time left is made of them) and its run folder."""
         from harness.core.lock import holder
         from harness.core.settings import launcher_problems
         from harness.run.fit import result_config
@@ -251,17 +254,18 @@ class HarnessSweeper(Sweeper):
         for cfg, task, run_dir in zip(configs, tasks, runs):
             if holder(run_dir) is None:  # a live run there is left to its process
                 prepare(run_dir, result_config(task, cfg.hydra.launcher))
-            who.append({**names(task), "run_dir": str(run_dir)})
+            who.append({**names(task), "steps": task.steps, "run_dir": str(run_dir)})
         return who
 
-    def opening(self, n: int, sweep_dir: Path) -> None:
+    def opening(self, who: list[dict], sweep_dir: Path) -> None:
         """The sweep's first line: study, runs, launcher, where the records and the report go;
-        and the clock its progress lines count from."""
+        and the clock and the plan (each job's model and steps) its progress lines count
+        from."""
         from harness.report.cli import report_dir
         from harness.run.console import start_sweep
         from harness.run.fit import joblib_jobs
 
-        cfg = self.config
+        cfg, n = self.config, len(who)
         launcher = str(OmegaConf.select(cfg, "hydra.runtime.choices.hydra/launcher") or "basic")
         at_once = OmegaConf.select(cfg, "hydra.launcher.n_jobs")
         if at_once is not None:  # joblib
@@ -273,7 +277,7 @@ class HarnessSweeper(Sweeper):
         report = f"report to {report_dir(cfg, out_root)}" if out_root else "no report"
         log.info("study %s: %d run%s, launcher %s (%d at a time); records in %s, %s",
                  cfg.study, n, "" if n == 1 else "s", launcher, at_once, sweep_dir, report)
-        start_sweep(sweep_dir, at_once)
+        start_sweep(sweep_dir, at_once, [{k: w[k] for k in ("model", "steps")} for w in who])
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         from harness.core.outcome import add_outcome, sweep_records
@@ -287,12 +291,12 @@ class HarnessSweeper(Sweeper):
         sweep_info(sweep_dir, [os.path.relpath(w["run_dir"], sweep_dir) for w in who])
         os.environ[TOTAL_ENV] = str(len(jobs))
         os.environ[SWEEP_PID] = str(os.getpid())  # a job in its own process watches this one
-        self.opening(len(jobs), sweep_dir)
+        self.opening(who, sweep_dir)
         n, returns, records = self.max_batch_size or max(1, len(jobs)), [], []
         for start in range(0, len(jobs), n):
             batch = []
             for i in range(start, min(start + n, len(jobs))):
-                skipped = busy(i, jobs, who)
+                skipped = busy(i, jobs, who, sweep_dir)
                 records.append(skipped) if skipped else batch.append(i)
             for part in contiguous(batch):
                 self.validate_batch_is_legal([jobs[i] for i in part])

@@ -57,12 +57,47 @@ def make_cfg(tmp_path: Path, *overrides: str, fast: bool = True, conf: str = CON
         return compose("train", overrides=[*(FAST if fast else []), *paths, *overrides])
 
 
-def run_cli(*args: str, cwd: Path, timeout: int = 600, env: dict | None = None
-            ) -> subprocess.CompletedProcess:
-    """The real command line, as a user types it."""
+def run_cli(*args: str, cwd: Path, timeout: int = 600, env: dict | None = None,
+            tty: bool = False) -> subprocess.CompletedProcess:
+    """The real command line, as a user types it: its output piped, as in CI or ``| cat``;
+    with ``tty``, its stderr a terminal (120 columns), where a run shows its step bar."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "harness.train", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    cmd = [sys.executable, "-m", "harness.train", *args]
+    if not tty:
+        return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+
+    terminal, stderr = pty.openpty()
+    fcntl.ioctl(stderr, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    read: list[bytes] = []
+    reader = threading.Thread(target=_drain, args=(terminal, read))
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=stderr,
+                          text=True) as p:
+        os.close(stderr)  # the child holds its own copy: its exit ends the reader
+        reader.start()
+        out = p.communicate(timeout=timeout)[0]
+    reader.join()
+    os.close(terminal)
+    return subprocess.CompletedProcess(cmd, p.returncode, out,
+                                       b"".join(read).decode(errors="replace"))
+
+
+def _drain(fd: int, into: list[bytes]) -> None:
+    """Everything written to a terminal's other end, until its last writer closes it (a full
+    terminal would block the writer)."""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: every writer has closed its end
+            return
+        if not chunk:
+            return
+        into.append(chunk)
 
 
 def tb_events(log_dir: Path) -> list[Path]:
