@@ -181,3 +181,10 @@ def test_case14_a_run_with_more_threads_than_cores_uses_and_records_the_cores(tm
     rec = run(make_cfg(tmp_path, "threads=999", "steps=2", "logger=none"), tmp_path / "run")
     assert rec["status"] == "ok" and rec["threads"] == cores
     assert rec["config"]["threads"] == cores  # the warning: the test above
+
+
+def test_a_group_of_settings_given_one_value_is_one_line(tmp_path):
+    """``model.module=5`` replaced the network's settings with a number: a traceback before."""
+    lines = problems_of(make_cfg(tmp_path, "model.module=5", fast=False))
+    assert "model.module=5 is not accepted: it is a group of settings; set its keys instead " \
+           "(model.module.<key>=...)" in lines

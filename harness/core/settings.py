@@ -106,6 +106,10 @@ def problems(cfg: DictConfig, families: dict) -> list[str]:
     for key, rule in RULES.items():
         node, _, leaf = key.rpartition(".")
         parent = OmegaConf.select(cfg, node) if node else cfg
+        if parent is not None and not isinstance(parent, DictConfig):  # model.module=5
+            out.append(f"{node}={parent!r} is not accepted: it is a group of settings; set its "
+                       f"keys instead ({node}.<key>=...)")
+            continue
         if parent is None or leaf not in parent or OmegaConf.is_missing(parent, leaf):
             continue  # not a setting of this config (or reported as missing above)
         line = _problem(key, OmegaConf.select(cfg, key), rule)
