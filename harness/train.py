@@ -22,7 +22,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness.core.choices import check_choices
 from harness.core.lock import release
-from harness.core.machine import apply_kernels
 from harness.core.record import read_record
 from harness.core.repo import CONF_DIR
 from harness.run.console import quiet, verbose_from
@@ -38,7 +37,6 @@ def hydra_main(cfg: DictConfig) -> dict | float:
     quiet(bool(cfg.get("verbose")))  # a job may be its own process (joblib, SLURM)
     watch_parent()  # such a job stops when its sweep is gone
     hc = HydraConfig.get()
-    apply_kernels(str(cfg.get("kernels")))  # a job in its own process: before any tensor
     refuse(cfg)  # a sweep's jobs were checked by the sweeper, before any started
     try:
         rec = run(cfg, Path(hc.runtime.output_dir))

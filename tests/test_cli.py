@@ -88,26 +88,3 @@ def test_a_model_brings_its_data_size_and_the_command_line_still_wins(tmp_path):
     assert r.stderr.strip().splitlines()[-1] == (
         "error: ValueError: the article's DCGAN is built for 48x48 images, got 32")
 
-
-@pytest.mark.slow
-def test_kernels_avx2_caps_every_job_and_the_record_says_so(tmp_path):
-    """kernels=avx2 restarts the command with torch, oneDNN and MKL capped at AVX2 (each reads
-    it once, at its first use); parallel jobs inherit it, and each record names what ran."""
-    sweep = tmp_path / "sweep"
-    r = run_cli("-m", "kernels=avx2", "seed=0,1", "steps=2", *FAST, "logger=none",
-                "hydra/launcher=local", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
-                cwd=ROOT)
-    assert r.returncode == 0, r.stderr[-2000:]
-    machines = [rec["machine"] for rec in _records(sweep)]
-    assert len(machines) == 2 and all(
-        (m["cpu_capability"], m["onednn_max_isa"], m["mkl_cbwr"]) == ("AVX2", "AVX2", "AVX2")
-        and m["cpu"] and m["gpu"] is None for m in machines)
-    assert "CPU kernels AVX2, oneDNN AVX2, MKL AVX2 (2 runs)" in (
-        sweep / "report" / "README.md").read_text()
-    # one process chooses its kernels once: a sweep over them is refused before any run
-    r = run_cli("-m", "kernels=native,avx2", "steps=2", *FAST, "logger=none",
-                f"hydra.sweep.dir={tmp_path}/both", cwd=ROOT)
-    assert r.returncode == 2 and r.stderr.strip().startswith(
-        "error: kernels=avx2 caps the CPU kernels before the process starts, and this one started "
-        "without it")
-    assert not (tmp_path / "both").exists() or not list((tmp_path / "both").rglob("run.json"))

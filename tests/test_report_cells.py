@@ -187,3 +187,16 @@ def test_a_rows_column_groups_are_its_fields_not_its_key_order():
     assert list(row)[:6] == ["family", "model", "scaling", "head", "steps", "n"]
     with pytest.raises(KeyError):
         row["head"] = "tanh"  # the cell's key is not a value to overwrite
+
+
+def test_the_record_names_the_processor_and_the_caps_in_force(monkeypatch):
+    import torch
+
+    from harness.core.machine import machine
+
+    monkeypatch.delenv("MKL_CBWR", raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # read by oneDNN at its first use
+    m = machine(gpu=False)
+    assert m["cpu"] and m["cpu"] != "unknown"
+    assert m["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert (m["onednn_max_isa"], m["mkl_cbwr"], m["gpu"]) == ("AVX2", "native", None)

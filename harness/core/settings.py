@@ -18,7 +18,6 @@ from omegaconf import DictConfig, OmegaConf
 from harness.core.keys import REFERENCE, parameters, reserved_keys, targets, unknown_keys, \
     unread_keys
 from harness.core.record import STUDY_KEYS
-from harness.core.machine import KERNELS
 
 
 @dataclass(frozen=True)
@@ -77,9 +76,7 @@ POSITIVE = {"width": "the network's width: its channel counts scale with it",
 
 # top-level settings with a fixed set of values: key -> (accepted, what they mean)
 CHOICES = {"reuse": (("same_code", "any"), "reuse a finished run only if this code made it, or "
-                                           "whatever code made it"),
-           "kernels": (tuple(KERNELS), "the widest instruction set the CPU kernels may use: "
-                                       "what the CPU has, or AVX2 on any x86-64 CPU")}
+                                           "whatever code made it")}
 
 
 def _problem(key: str, value: Any, rule: Rule) -> str | None:

@@ -14,7 +14,6 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness.core.keys import override_error
-from harness.core.machine import kernel_problem, restart_with_kernels
 from harness.core.repo import CONF_DIR
 from harness.core.settings import problems
 from harness.models import families
@@ -26,8 +25,7 @@ def problems_of(cfg: DictConfig) -> list[str]:
     from harness.models.base import data_mismatch  # torch: not before a bad command line
 
     mismatch = data_mismatch(cfg)
-    kernels = kernel_problem(str(cfg.get("kernels")))
-    return [mismatch] if mismatch else problems(cfg, families()) + ([kernels] if kernels else [])
+    return [mismatch] if mismatch else problems(cfg, families())
 
 
 def say(lines) -> None:
@@ -105,8 +103,6 @@ def check_command(argv: list[str], multirun: bool) -> Path | None:
     opens its log; returns the directory it holds (a sweep's jobs are checked by the sweeper,
     every one before the first starts)."""
     cfg = compose_command(argv, multirun)
-    if cfg is not None:  # each library reads it once, at its first use: before the process
-        restart_with_kernels(str(cfg.get("kernels")))
     if cfg is None or multirun:
         return None
     from harness.core.lock import acquire
