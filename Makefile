@@ -18,8 +18,10 @@ setup: $(STAMP)
 sweep: $(STAMP)
 	$(BIN)/python -m harness.train -m experiment=default
 
+# two worker processes, each test file in one (its tests share fixtures and folders): the
+# suite is mostly single-threaded command lines (times: README, "Measured times")
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
