@@ -52,7 +52,8 @@ def test_multirun_trains_each_combination_and_writes_the_report(tmp_path):
 @pytest.mark.slow
 def test_raw_pixel_study_runs_exactly_its_pairings(tmp_path):
     sweep = tmp_path / "sweep"
-    r = run_cli("-m", "experiment=raw_pixel_gan", "steps=2", "seed=0",
+    r = run_cli("-m", "experiment=raw_pixel_gan", "hydra/launcher=basic",  # its pairings, in-process
+                "steps=2", "seed=0",
                 "model.width=0.0625", "data.eval_size=64", "eval_every=0", "logger=none",
                 "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}",
                 f"paths.results_dir={tmp_path}/results", cwd=ROOT)

@@ -149,8 +149,9 @@ def test_submitit_local_sweep_completes(tmp_path):
 def test_command_line_steps_replace_the_records_steps_and_multirun_yaml_is_saved(tmp_path):
     sweep = tmp_path / "sweep"
     records = "[{scaling:raw,head:identity,steps:300},{scaling:symmetric,head:tanh,steps:300}]"
-    r = run_cli("-m", "experiment=default", f"hydra.sweeper.records={records}", *TINY,
-                f"hydra.sweep.dir={sweep}", f"paths.results_dir={tmp_path}/results", cwd=ROOT)
+    r = run_cli("-m", "experiment=default", "hydra/launcher=basic",  # no workers to start
+                f"hydra.sweeper.records={records}", *TINY, f"hydra.sweep.dir={sweep}",
+                f"paths.results_dir={tmp_path}/results", cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     recs = list(_records(sweep).values())
     pairs = sorted((x["scaling"], x["head"]) for x in recs)
