@@ -82,6 +82,9 @@ def test_runs_on_cpus_of_other_kernels_are_never_pooled():
     assert processors(records) == ("AMD EPYC, CPU kernels AVX512 (2 runs); "
                                    "AMD EPYC, CPU kernels AVX2 (1 run)")
     assert processors([_record(0, 1.0)]) == "not recorded (1 run)"
+    capped = {**machines[1], "onednn_max_isa": "AVX2", "mkl_cbwr": "AVX2", "gpu": "NVIDIA H100"}
+    assert processors([{**records[0], "machine": capped}]) == (
+        "AMD EPYC, CPU kernels AVX2, oneDNN AVX2, MKL AVX2, GPU NVIDIA H100 (1 run)")
     # one capability everywhere: no column, as before
     assert "machine.cpu_capability" not in summary.summarise(records[::2])[0]
 

@@ -9,6 +9,7 @@ import datetime
 import math
 import os
 import platform
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -30,19 +31,19 @@ def processors(records) -> str:
     """The processors the runs' numbers came from (their records' ``machine``), with counts:
     e.g. ``AMD EPYC, CPU kernels AVX512 (12 runs)``. Runs of another capability give other
     numbers (``harness.core.machine``); the report never pools them."""
-    seen: dict[str, int] = {}
-    for r in records:
-        m = r.get("machine") or {}
-        if not m:
-            text = "not recorded"
-        else:
-            caps = [f"oneDNN {m['onednn_max_isa']}" if m.get("onednn_max_isa") not in (None, "native") else "",
-                    f"MKL {m['mkl_cbwr']}" if m.get("mkl_cbwr") not in (None, "native") else ""]
-            text = (f"{m.get('cpu') or 'unknown CPU'}, CPU kernels {m.get('cpu_capability')}"
-                    + "".join(f", {c}" for c in caps if c)
-                    + (f", GPU {m['gpu']}" if m.get("gpu") else ""))
-        seen[text] = seen.get(text, 0) + 1
-    return "; ".join(f"{t} ({n} run{'' if n == 1 else 's'})" for t, n in seen.items())
+    seen = Counter(_processor(r.get("machine")) for r in records)
+    return "; ".join(f"{text} ({n} run{'' if n == 1 else 's'})" for text, n in seen.items())
+
+
+def _processor(m: dict | None) -> str:
+    """One record's processor: its CPU and kernels, a cap only where one was set, its GPU."""
+    if not m:
+        return "not recorded"
+    caps = [f"{lib} {m[key]}" for lib, key in (("oneDNN", "onednn_max_isa"), ("MKL", "mkl_cbwr"))
+            if m.get(key) not in (None, "native")]
+    gpu = [f"GPU {m['gpu']}"] if m.get("gpu") else []
+    return ", ".join([m.get("cpu") or "unknown CPU", f"CPU kernels {m.get('cpu_capability')}",
+                      *caps, *gpu])
 
 
 def _duration(seconds: float) -> str:
