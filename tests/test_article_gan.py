@@ -124,3 +124,36 @@ def test_colour_digits_are_colour_on_a_mid_grey_background():
     assert float(corner.min()) >= BACKGROUND[0] and float(corner.max()) <= BACKGROUND[1]
     assert (corner[:, 0] == corner[:, 1]).all()  # grey
     assert float(x.float().std((0, 2, 3)).min()) > 20  # the inks differ per image and channel
+
+
+def test_the_black_start_control_starts_at_the_data_mean_and_draws_nothing():
+    """``last_bias=data_mean``: the untrained generator's decoded samples sit at the training
+    images' mean (the plain raw + identity arm starts near 0, black); the streams of the run are
+    the plain arm's (no random number is drawn), so only the start differs."""
+    from harness.core.pixels import get_head, make_scaling
+
+    means = {}
+    for last_bias in ("null", "data_mean"):
+        model, data = _model("scaling=raw", "head=identity", f"model.module.last_bias={last_bias}")
+        data.setup()
+        rng = torch.get_rng_state()
+        model.use_data(data)
+        assert torch.equal(torch.get_rng_state(), rng)
+        with torch.no_grad():
+            out = model.generate(model.G.sample_z(64, torch.Generator().manual_seed(0)))[1]
+        means[last_bias] = model.scaling.decode(out).float().mean().item()
+    target = data.train_images.float().mean().item()  # about 30 grey levels on the digits
+    assert abs(means["data_mean"] - target) < 2 and abs(means["null"] - target) > 20
+    # the same rule under a head with an activation: tanh's preimage of the encoded mean
+    s = make_scaling("symmetric", 1)
+    y = s.encode(torch.tensor(target).view(1, 1, 1, 1))
+    assert get_head("tanh")(get_head("tanh").preimage(y, s), s).item() == pytest.approx(
+        y.item(), abs=1e-5)
+
+
+def test_the_black_start_control_needs_a_last_layer_with_a_bias():
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("train", overrides=["model.module.last_bias=data_mean",
+                                          "model.module.ruler_dir=null"])
+    with pytest.raises(ValueError, match="last_bias=data_mean needs a generator"):
+        build_run(cfg)  # the pytorch/examples DCGAN: no bias on its last layer

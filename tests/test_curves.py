@@ -43,21 +43,21 @@ def test_each_scaling_has_its_own_colour_fixed_by_the_pixels_module():
 
 
 def test_recognisability_panel_draws_both_views_and_the_real_digits(tmp_path):
-    """The decoded samples' confident fraction and the article view's, in one panel: where the
+    """The decoded samples' recognised fraction and the article view's, in one panel: where the
     two lines part, stretching hid a range error."""
     runs = []
     for seed in range(2):
         run_dir = write_history(tmp_path / f"r{seed}", [
-            {"step": 0, "wall_time_s": 0, "swd": 900, "confident": 0, "confident_article": 0},
-            {"step": 100, "wall_time_s": 1, "swd": 800, "confident": 0.1,
-             "confident_article": 0.7 + seed / 10}])
+            {"step": 0, "wall_time_s": 0, "swd": 900, "recognised": 0, "recognised_article": 0},
+            {"step": 100, "wall_time_s": 1, "swd": 800, "recognised": 0.1,
+             "recognised_article": 0.7 + seed / 10}])
         runs.append({"status": "ok", "study": "toy", "family": "gan", "model": "gan",
                      "scaling": "raw", "head": "identity", "seed": seed,
                      "primary_metric": "swd", "primary_direction": "min",
-                     "metrics": {"swd": 800, "confident": 0.1, "confident_real": 0.98},
+                     "metrics": {"swd": 800, "recognised": 0.1, "recognised_real": 0.98},
                      "run_dir": str(run_dir), "config": {"seed": seed}})
     fig = curves.curves_figure(runs, summary.summarise(runs))
-    (panel,) = [a for a in fig.axes if a.get_title().startswith("gan: confident")]
-    assert panel.get_title() == "gan: confident (x: confident_article)"
+    (panel,) = [a for a in fig.axes if a.get_title().startswith("gan: recognised")]
+    assert panel.get_title() == "gan: recognised (x: recognised_article)"
     ys = sorted(tuple(line.get_ydata()) for line in panel.get_lines())
     assert ys == [(0.0, 0.1), (0.0, 0.75), (0.98, 0.98)]  # decoded, article (median), real digits

@@ -110,3 +110,20 @@ def test_out_excess_averages_only_the_values_outside():
     # outside: -1.2 (0.2 below) and 1.4 (0.4 above): 25.5 and 51 grey levels, mean 38.25
     assert out_excess(y, s) == pytest.approx(38.25, rel=1e-5)
     assert out_excess(y.clamp(-1, 1), s) == 0.0
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_every_heads_preimage_maps_back(head):
+    """``Head.preimage``: the last layer's value at which the head outputs ``y``, for every
+    head (the black-start arm's bias); a value the head cannot output is refused."""
+    h = get_head(head)
+    for name in ("raw", "symmetric", "unit"):
+        s = make_scaling(name, 3)
+        lo, hi = s.lo, s.hi
+        y = lo + torch.tensor([0.1, 0.5, 0.9]).view(1, 3, 1, 1) * (hi - lo)
+        lo_h, hi_h = h.bounds(lo, hi)
+        if bool(((y <= lo_h) | (y >= hi_h)).any()):
+            with pytest.raises(ValueError, match=f"head '{head}' cannot output"):
+                h.preimage(y, s)
+            continue
+        assert torch.allclose(h(h.preimage(y, s), s), y, rtol=1e-5, atol=1e-4), (head, name)

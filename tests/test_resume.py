@@ -13,7 +13,12 @@ from helpers import FAST, ROOT, SEG_FAST, TESTS, make_cfg, run_cli
 
 STOP = ["+callbacks.stop._target_=helpers.StopAt", "+callbacks.stop.step=7"]
 FAMILIES = {"gan": (["steps=12", "eval_every=4"], True),
-            "seg": ([*SEG_FAST, "steps=12", "eval_every=4"], False)}
+            "seg": ([*SEG_FAST, "steps=12", "eval_every=4"], False),
+            # the black-start arm sets its bias once, at the start: a resume must not again
+            "black_start": (["model=gan_article", "model.width=0.0625", "data.batch_size=8",
+                             "data.eval_size=32", "scaling=raw", "head=identity",
+                             "model.module.last_bias=data_mean", "model.module.ruler_dir=null",
+                             "steps=12", "eval_every=4", "logger=none"], False)}
 
 
 @pytest.mark.slow

@@ -241,3 +241,42 @@ def test_one_embedding_per_measurement_gives_torchmetrics_kid(measure, halves):
     assert calls == [len(real)]  # one forward pass over the samples, none over the reference
     assert (m["kid"], m["kid_std"]) == want
     assert measure.classify(real)["confident"] == m["confident"]
+
+
+@pytest.mark.slow
+def test_a_collapse_onto_one_real_digit_is_not_recognised(measure, halves):
+    """64 copies of one real digit are each confidently a digit; ``recognised`` (confident x
+    the entropy of the confident classes) scores them 0, and 64 different real digits high."""
+    real = halves[1]
+    one = real[int((digit_net.predict(measure.net, real).max(1).values >= 0.9).nonzero()[0])]
+    copies = measure(one.expand(64, -1, -1, -1).contiguous())
+    different = measure(real[:64])
+    assert copies["confident"] == 1.0 and copies["coverage"] == 1
+    assert copies["recognised"] == 0.0
+    assert different["recognised"] >= 0.85  # measured 0.918 (32 px)
+    assert measure(real)["recognised"] >= 0.9  # measured 0.961
+
+
+@pytest.mark.slow
+def test_tiled_textures_are_not_digits(measure, halves):
+    """What a generator stuck on one local pattern makes: a small patch repeated."""
+    g = torch.Generator().manual_seed(3)
+    m = measure(digit_net.tiles(64, SIZE, g, halves[1]))
+    assert m["confident"] <= 0.05 and m["recognised"] <= 0.05  # measured 0.0
+    assert m["kid"] > 1.0  # measured 2.64
+
+
+def test_the_ruler_card_names_its_sets():
+    """``python -m harness.metrics.ruler``: the known answers, printed as a table."""
+    import io
+    from contextlib import redirect_stdout
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert ruler.main(["32"]) == 0
+    text = out.getvalue()
+    assert "held-out accuracy 0.9" in text
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in
+            text.splitlines() if line.startswith("| 64") or line.startswith("| real")}
+    assert float(rows["64 copies of one real digit"][3].rstrip(" |")) == 0.0
+    assert float(rows["real digits"][3].rstrip(" |")) >= 0.9

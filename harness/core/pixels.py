@@ -101,6 +101,21 @@ class Head:
         """The head on the last layer's ``z``, in ``scaling``'s space."""
         return self.apply(z, scaling.lo, scaling.hi)
 
+    def preimage(self, y: torch.Tensor, scaling: Scaling) -> torch.Tensor:
+        """The ``z`` the head maps to ``y`` (any shape), by bisection, since every head is
+        increasing in ``z``: one rule for every head, none declares an inverse. A ``y`` the head
+        cannot reach raises ValueError."""
+        lo, hi = torch.full_like(y, -1e6), torch.full_like(y, 1e6)
+        for _ in range(80):  # 2e6 / 2**80: far below float32's resolution
+            mid = (lo + hi) / 2
+            below = self(mid, scaling) < y
+            lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+        z = (lo + hi) / 2
+        if not torch.allclose(self(z, scaling), y, rtol=1e-4, atol=1e-4):
+            raise ValueError(f"head '{self.name}' cannot output {y.flatten().tolist()} "
+                             f"under scaling '{scaling.name}'")
+        return z
+
 
 def _fixed(a: float, b: float):
     return lambda lo, hi: (torch.full_like(lo, a), torch.full_like(hi, b))

@@ -176,8 +176,35 @@ def _pairing_problem(key: str, value: Any) -> str | None:
     return None
 
 
+def _contrast_problems(key: str, value: Any) -> list[str]:
+    """``contrasts.<family>``: a list of ``{a: <cell>, b: <cell>, at: <step>}``, each cell a
+    pairing with the settings that tell it apart (``harness.report.contrasts``)."""
+    shape = (f"give a list of {{a: {{scaling: ..., head: ..., <setting>: ...}}, b: {{...}}, "
+             f"at: <step, optional>}}")
+    if not isinstance(value, list) or not value:
+        return [f"{key}={value!r} is not accepted: {shape}"]
+    out = []
+    for i, c in enumerate(value):
+        where = f"{key}[{i}]"
+        if not isinstance(c, dict) or not {"a", "b"} <= set(c) or set(c) - {"a", "b", "at"}:
+            out.append(f"{where}={c!r} is not accepted: {shape}")
+            continue
+        at = c.get("at")
+        if at is not None and (isinstance(at, bool) or not isinstance(at, int) or at < 1):
+            out.append(f"{where}.at={at!r} is not accepted: give a step >= 1 (the window ends "
+                       f"at the last evaluation at or before it)")
+        for side in ("a", "b"):
+            cell = c[side]
+            if not isinstance(cell, dict):
+                out.append(f"{where}.{side}={cell!r} is not accepted: {shape}")
+            else:
+                out.append(_pairing_problem(f"{where}.{side}", {k: cell.get(k) for k in
+                                                                ("scaling", "head")}))
+    return out
+
+
 def study_problems(cfg: DictConfig, known: dict) -> list[str]:
-    """The report's study settings (``reference``, ``target``, ``noise_floor``, ``shown``; per family),
+    """The report's study settings (``STUDY_KEYS``: ``reference``, ``target``, ... per family),
     checked with the rest: a bad one would otherwise surface in the report, after every run."""
     out = []
     for group in STUDY_KEYS:
@@ -204,6 +231,12 @@ def study_problems(cfg: DictConfig, known: dict) -> list[str]:
                                f"[{{scaling: ..., head: ...}}, {{scaling: ..., head: ...}}]")
                 else:
                     out += [_pairing_problem(f"{key}[{i}]", x) for i, x in enumerate(v)]
+            elif group == "window" and (isinstance(v, bool) or not isinstance(v, int)
+                                        or v < 1):
+                out.append(f"{key}={v!r} is not accepted: give an integer >= 1 (how many of "
+                           f"the last evaluations a verdict averages, e.g. {key}=3)")
+            elif group == "contrasts":
+                out += _contrast_problems(key, v)
             elif group == "shown" and (not isinstance(v, list)
                                        or not all(isinstance(m, str) for m in v)):
                 out.append(f"{key}={v!r} is not accepted: give a list of metric names, "

@@ -277,8 +277,11 @@ class FamilyModule(pl.LightningModule):
 
     def evaluate(self, log_step: int | None = None, keep: bool = False):
         """``measure()``; with ``log_step`` also logged. Returns the metrics, or with ``keep``
-        the whole ``Evaluation``."""
-        ev = self.measure()
+        the whole ``Evaluation``. In float32 whatever the training precision: inside a
+        bf16-mixed training step it would measure bfloat16 outputs (and numpy, which SWD's sort
+        uses, has no bfloat16)."""
+        with torch.autocast(self.device.type, enabled=False):
+            ev = self.measure()
         if log_step is not None:
             self.log_evaluation(ev, log_step)
             if self.history is not None:

@@ -56,24 +56,28 @@ class GANModule(FamilyModule):
     primary = ("swd", "min")
     units = "SWD x1e3, real-set normalisation"
     hparam_metrics = ("swd_init", "swd_real", "swd_own", "mean_gap", "std_gap",
-                      "out_of_range", "out_excess", "confident", "confident_article")
+                      "out_of_range", "out_excess", "recognised", "confident",
+                      "confident_article")
     needs = GANData
     bench = (("scaling=symmetric", "head=tanh"), 120)
     choices = {**FamilyModule.choices,
-               "model.module.discriminator.norm": (NORMS, "the discriminator's normalisation")}
-    # the range metrics and recognisability beside SWD: decoded samples' confident fraction with
-    # the article view's in one panel (where they part, stretching hid a range error)
+               "model.module.discriminator.norm": (NORMS, "the discriminator's normalisation"),
+               "model.module.last_bias": (("data_mean",), "where the last layer's bias starts; "
+                                          "null: 0, the network's own init")}
+    # the range metrics and recognisability beside SWD: decoded samples' recognised fraction
+    # with the article view's in one panel (where they part, stretching hid a range error)
     report = ReportSections(
         caption="generated samples, one grid of the fixed evaluation noise",
-        panels=("mean_gap", "out_of_range", "confident"),
-        shared={"confident": "confident_article"},
+        panels=("mean_gap", "out_of_range", "recognised"),
+        shared={"recognised": "recognised_article"},
         floors={"swd": ("swd_real", "real against real"),
-                "confident": ("confident_real", "real digits")},
-        floor_styles={"confident": "-."})
+                "recognised": ("recognised_real", "real digits")},
+        floor_styles={"recognised": "-."})
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, lr: float,
                  betas: tuple[float, float], d_steps: int, g_steps: int, reuse_z: bool,
-                 last_lr_scale: float, ruler_dir: str | None, eval_seed: int = 0,
+                 last_lr_scale: float, last_bias: str | None, ruler_dir: str | None,
+                 eval_seed: int = 0,
                  n_grid: int = 64, **common):
         super().__init__(**common)
         self.G, self.D = generator, discriminator
@@ -84,6 +88,11 @@ class GANModule(FamilyModule):
         if self.last_lr_scale != 1.0 and not hasattr(generator, "last"):
             raise ValueError(f"model.module.last_lr_scale={last_lr_scale} needs a generator "
                              f"that names its last layer; {type(generator).__name__} does not")
+        self.last_bias = last_bias  # "data_mean": the last layer starts at the data's mean
+        if last_bias is not None and getattr(getattr(generator, "last", None), "bias",
+                                             None) is None:
+            raise ValueError(f"model.module.last_bias={last_bias} needs a generator that names "
+                             f"its last layer, with a bias; {type(generator).__name__} has none")
         self.eval_seed, self.n_grid = eval_seed, n_grid
         self.ruler_dir = ruler_dir  # where the digit classifier is cached; None: no ruler
         self.eval_real: torch.Tensor | None = None
@@ -91,6 +100,8 @@ class GANModule(FamilyModule):
         self.ruler: digit_ruler.Ruler | None = None
 
     def use_data(self, data) -> None:
+        if self.last_bias == "data_mean" and not self.initial_metrics:  # not on a resume
+            self.start_at_mean(data.train_images)
         real = self.eval_real = data.eval_images
         self.real_key = digest(real)
         # the held-out side of every SWD, computed once
@@ -102,6 +113,16 @@ class GANModule(FamilyModule):
             self.ruler = shared(("ruler", self.real_key, *where), lambda: digit_ruler.load_ruler(
                 real.shape[-1], self.ruler_dir, reference=real, source=cfg["source"],
                 root=cfg.get("root")))
+
+    @torch.no_grad()
+    def start_at_mean(self, images: torch.Tensor) -> None:
+        """Set the last layer's bias so that, with its weights' output at 0, the head outputs
+        the training images' mean per channel: the black-start control of the learning-rate
+        arm (it draws no random number, so the run's streams stay the plain arm's)."""
+        mean = images.float().mean((0, 2, 3), keepdim=True)  # 0..255, (1, C, 1, 1)
+        target = self.scaling.encode(mean.to(self.scaling.shift.device))
+        z = self.head.preimage(target, self.scaling).flatten()
+        self.G.last.bias.copy_(z.to(self.G.last.bias))
 
     def generate(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (last layer's raw output, head output in the scaling's space)."""
@@ -149,13 +170,15 @@ class GANModule(FamilyModule):
         """The untrained generator, and the floor: held-out real against as many training
         images."""
         init = {f"{k}_init": v for k, v in self.evaluate(log_step=0).items()  # step 0 of the curves
-                if k in ("swd", "swd_own", "mean_gap", "std_gap", "confident")}
+                if k in ("swd", "swd_own", "mean_gap", "std_gap", "confident", "recognised")}
         train_real = self.trainer.datamodule.train_images[:len(self.eval_real)]
 
         def floors() -> dict[str, float]:
             out = {"swd_real": self.swd(train_real)["swd"], "span_real": span(self.eval_real)}
             if self.ruler is not None:
-                out["confident_real"] = self.ruler.classify(train_real)["confident"]
+                known = self.ruler.classify(train_real)
+                out["confident_real"] = known["confident"]
+                out["recognised_real"] = known["recognised"]
             return out
         key = ("floors", self.real_key, digest(train_real), self.ruler is not None)
         return {**init, **shared(key, floors)}
