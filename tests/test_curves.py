@@ -61,3 +61,25 @@ def test_recognisability_panel_draws_both_views_and_the_real_digits(tmp_path):
     assert panel.get_title() == "gan: recognised (x: recognised_article)"
     ys = sorted(tuple(line.get_ydata()) for line in panel.get_lines())
     assert ys == [(0.0, 0.1), (0.0, 0.75), (0.98, 0.98)]  # decoded, article (median), real digits
+
+
+def test_every_arm_of_one_pairing_has_its_own_look_named_in_the_legend(tmp_path):
+    """raw + identity plain and with the last layer's learning rate x127.5: one colour (the
+    scaling's), one line style (the head's), and a marker on the arm, each in the legend."""
+    runs = []
+    for lr in (1.0, 127.5):
+        run_dir = write_history(tmp_path / f"lr{lr}", [
+            {"step": 0, "wall_time_s": 0, "swd": 900}, {"step": 100, "wall_time_s": 1,
+                                                        "swd": 800 - lr}])
+        runs.append({"status": "ok", "study": "toy", "family": "gan", "model": "gan",
+                     "scaling": "raw", "head": "identity", "seed": 0,
+                     "primary_metric": "swd", "primary_direction": "min",
+                     "metrics": {"swd": 800 - lr}, "run_dir": str(run_dir),
+                     "config": {"seed": 0, "model": {"module": {"last_lr_scale": lr}}}})
+    fig = curves.curves_figure(runs, summary.summarise(runs))
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    plain, arm = lines["raw + identity, last_lr_scale=1.0"], lines["raw + identity, last_lr_scale=127.5"]
+    assert plain.get_color() == arm.get_color() and plain.get_linestyle() == arm.get_linestyle()
+    assert (plain.get_marker(), arm.get_marker()) in (("None", "o"), (None, "o"))
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert {"raw + identity, last_lr_scale=1.0", "raw + identity, last_lr_scale=127.5"} <= set(legend)

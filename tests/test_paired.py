@@ -25,7 +25,7 @@ def test_ten_seeds_against_a_hand_computed_interval():
     assert (got.n, got.median, got.low, got.high) == (10, 4.5, 1.0, 8.0)
     assert got.coverage == pytest.approx(1 - 22 / 1024)
     assert got.separable  # 0 is outside [1, 8]
-    assert got.words("min").startswith("worse by 4.5 (10 seeds; 97.9% interval 1..8)")
+    assert got.words("min").startswith("worse by 4.5 (higher on 9 of 10 seeds; 97.9% interval 1..8)")
 
 
 def test_three_seeds_all_worse_are_still_not_separable_at_95_percent():
@@ -60,7 +60,7 @@ def test_the_report_pairs_each_pairing_with_the_studys_reference_by_seed():
     raw = rows[("raw", "identity")]
     assert (raw["paired_n"], raw["paired_median"], raw["paired_low"], raw["paired_high"]) == (
         3, 688.0, 429.0, 703.0)
-    assert raw["vs_reference"] == ("worse by 688 (3 seeds; 75.0% interval 429..703): "
+    assert raw["vs_reference"] == ("worse by 688 (higher on 3 of 3 seeds; 75.0% interval 429..703): "
                                    "not separable with 3 seeds at 95%")
     assert raw["paired_coverage"] == pytest.approx(0.75) and raw["paired_separable"] is False
     assert raw["paired_short"] == "+688 [429, 703] 75.0%, n=3: not separable"
@@ -73,7 +73,7 @@ def test_short_cell_says_the_sign_the_interval_and_the_verdict():
                             {s: 10.0 for s in range(6)})
     assert (got.median, got.low, got.high, got.separable) == (-4.5, -7.0, -2.0, True)
     assert got.short() == "-4.5 [-7, -2] 96.9%, n=6: separable"
-    assert got.words("min") == "better by 4.5 (6 seeds; 96.9% interval -7..-2)"
+    assert got.words("min") == "better by 4.5 (lower on 6 of 6 seeds; 96.9% interval -7..-2)"
     one = paired_difference({0: 3.0}, {0: 1.0})  # one seed: no interval worth showing
     assert one.short() == "+2, n=1: not separable"
     assert one.words("max").endswith("not separable with 1 seed at 95%")

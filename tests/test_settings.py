@@ -73,6 +73,15 @@ def test_the_command_line_stops_before_any_work(tmp_path):
                                "[{scaling: ..., head: ...}, {scaling: ..., head: ...}]"),
     ("+shown.seg=3", "shown.seg=3 is not accepted: give a list of metric names, "
                      "e.g. shown.seg=[ssim,colour_mean_gap]"),
+    ("+window.gan=0", "window.gan=0 is not accepted: give an integer >= 1 (how many of the last "
+                      "evaluations a verdict averages, e.g. window.gan=3)"),
+    ("+contrasts.gan=[{a:{scaling:raw,head:identity},b:{scaling:raw,head:nope}}]",
+     "contrasts.gan[0].b={'scaling': 'raw', 'head': 'nope'} is not accepted: give {scaling: "
+     "<raw|unit|symmetric|imagenet>, head: <identity|affine_fit|tanh|sigmoid|tanh_fit|sigmoid_fit|"
+     "clamp_fit|tanh_wide>}"),
+    ("+contrasts.gan=[{a:{scaling:raw,head:identity},b:{scaling:raw,head:tanh},at:0}]",
+     "contrasts.gan[0].at=0 is not accepted: give a step >= 1 (the window ends at the last "
+     "evaluation at or before it)"),
 ])
 def test_bad_study_settings_are_one_line_before_any_run(tmp_path, override, line):
     """A bad target, reference or noise floor would otherwise fail the report after every
@@ -81,5 +90,6 @@ def test_bad_study_settings_are_one_line_before_any_run(tmp_path, override, line
 
 
 def test_the_studies_settings_pass(tmp_path):
-    for study in ("default", "raw_pixel_gan", "style_claim", "seg_scaling", "full_grid"):
+    for study in ("default", "raw_pixel_gan", "raw_pixel_gan_long", "raw_pixel_gan_colour",
+                  "style_claim", "seg_scaling", "full_grid"):
         assert problems(make_cfg(tmp_path, f"experiment={study}", fast=False)) == [], study

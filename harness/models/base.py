@@ -68,6 +68,9 @@ class ReportSections:
     shared: dict[str, str] = field(default_factory=dict)  # metric -> one drawn in its panel (x)
     # metric -> (floor metric, label): the reference line in its curves panel and bar chart
     floors: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # (metric, "min" | "max"): the metrics every comparison is paired on, side by side, in the
+    # report (harness.report.contrasts); empty: the primary alone
+    paired: tuple[tuple[str, str], ...] = ()
     # metric -> its floor's line style, where the default "--" would read as another line
     floor_styles: dict[str, str] = field(default_factory=dict)
     # metric -> (value, text): a value that says the measurement is weaker than it looks

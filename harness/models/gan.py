@@ -72,7 +72,10 @@ class GANModule(FamilyModule):
         shared={"recognised": "recognised_article"},
         floors={"swd": ("swd_real", "real against real"),
                 "recognised": ("recognised_real", "real digits")},
-        floor_styles={"recognised": "-."})
+        floor_styles={"recognised": "-."},
+        # range and structure, structure only, and recognisability: a claim names which
+        paired=(("swd", "min"), ("swd_own", "min"), ("kid", "min"), ("confident", "max"),
+                ("coverage", "max"), ("recognised", "max")))
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, lr: float,
                  betas: tuple[float, float], d_steps: int, g_steps: int, reuse_z: bool,

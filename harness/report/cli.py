@@ -17,12 +17,14 @@ from omegaconf import OmegaConf
 
 from harness.core.record import NOT_RESULT, STUDY_KEYS, code_commit, read_record
 from harness.report.cells import by_cell, study_settings
+from harness.report.contrasts import paired_rows, section, worth_a_section, write_paired_csv
 from harness.report.coverage import (Covered, covered, duplicates_line, not_started_line,
                                      statuses_line)
 from harness.report.paired import noise_floors
 from harness.report.readme import readme_text
 from harness.report.summary import summarise
 from harness.report.tables import markdown_table, write_runs_csv, write_summary_csv
+from harness.report.windows import study_window
 
 # in the sweep folder: the last sweep's command, wall time, runs and report folder, so a
 # re-report covers and says the same
@@ -94,11 +96,18 @@ def _write(runs: Covered, sweep_dir, out: Path, *, command, wall_time_s, started
     commit = ", ".join(commits) or code_commit()
     study = study_settings(records, study)
     rows = summarise(records, study=study)
+    cells = by_cell(records)
+    paired, problems = paired_rows(records, cells, rows, study)
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    windows = {f: study_window(study, f) for f in families}
+    sections = {f: section(paired, problems, f, study) for f in families
+                if worth_a_section(paired, f, windows[f], study)}
     table = (statuses_line(runs) + "\n\n"
-             + markdown_table(rows, noise_floors(rows, by_cell(records), study),
-                              study.get("shown")))
+             + markdown_table(rows, noise_floors(rows, cells, study), study.get("shown"),
+                              windows, sections))
     write_runs_csv(records, sweep_dir, out / "runs.csv", study)
     write_summary_csv(rows, out / "summary.csv")
+    write_paired_csv(paired, out / "paired.csv")
     (out / "summary.md").write_text(table)
     plot_metrics(rows, out / "metrics.png")
     curves = plot_curves(records, rows, out / "curves.png")
@@ -136,7 +145,8 @@ def main(argv=None) -> int:
     if error:
         print(error, file=sys.stderr)
         return 1
-    written = [f for f in ("README.md", "summary.md", "summary.csv", "runs.csv", "metrics.png",
+    written = [f for f in ("README.md", "summary.md", "summary.csv", "paired.csv", "runs.csv",
+                           "metrics.png",
                            "curves.png", "montage.png") if (out / f).is_file()]
     print(f"wrote {out}/: {' '.join(written)}")  # curves.png only where a run has a history
     for line in notes(runs, args.sweep_dir):

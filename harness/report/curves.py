@@ -7,7 +7,8 @@ e.g. the range metrics; a metric paired with a panel's (``shared``) is drawn in 
 x markers, e.g. recognisability of the decoded samples and of the article's view: where the two
 part, stretching hid a range error. Per cell (pairing and setting columns) the median over its
 ok seeds at each evaluated step, and a band from the lowest to the highest seed. One colour per
-scaling and one line style per head, the same in every panel. Reference lines: the floors the
+scaling and one line style per head, the same in every panel; a pairing's further cells (its
+mechanism arms) a marker each. Reference lines: the floors the
 family declares (e.g. real against real), where its records have them. Step 0 is the untrained
 model, so the curves start at the untrained baseline.
 """
@@ -30,6 +31,22 @@ def scaling_colour(scaling: str) -> str:
     """One colour per scaling, fixed by ``harness.core.pixels`` order: the same in every figure."""
     names = list(SCALINGS)
     return f"C{names.index(scaling) if scaling in names else len(names)}"
+
+
+MARKERS = (None, "o", "s", "^", "D", "v")
+
+
+def arm_styles(cells: list[tuple]) -> dict[tuple, tuple[str, str | None]]:
+    """cell -> (line style, marker): one line style per head, as before; the second and later
+    cells of one pairing (a mechanism arm: another learning rate, budget or precision) get
+    their own marker, so that no two arms of one colour look alike."""
+    heads = sorted({c[3] for c in cells}, key=head_order)
+    seen: dict[tuple, int] = {}
+    out = {}
+    for c in cells:
+        k = seen[c[2:4]] = seen.get(c[2:4], -1) + 1
+        out[c] = (STYLES[heads.index(c[3]) % len(STYLES)], MARKERS[k % len(MARKERS)])
+    return out
 
 
 def _histories(runs: list[dict]) -> list[list[dict]]:
@@ -74,7 +91,7 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
     for i, family in enumerate(families):
         frows = [r for r in rows if r["family"] == family]
         shown = shown_settings(frows)
-        heads = sorted({r["head"] for r in frows}, key=head_order)
+        looks = arm_styles([c for c in cells if c[0] == family])
         shared = declared(family).shared
         for j, metric in enumerate(panels[family]):
             ax = fig.add_subplot(len(families), width, i * width + j + 1)
@@ -88,8 +105,9 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
                 drawn = True
                 colour = scaling_colour(row["scaling"])
                 label = with_settings(f"{row['scaling']} + {row['head']}", row, shown)
-                style = STYLES[heads.index(row["head"]) % len(STYLES)]
-                ax.plot(steps, median, style, color=colour, label=label, linewidth=1.4)
+                style, marker = looks[cell]
+                ax.plot(steps, median, style, color=colour, label=label, linewidth=1.4,
+                        marker=marker, markersize=4, markevery=max(1, len(steps) // 8))
                 ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
                 if metric in shared:
                     steps, median, _, _ = _curve(histories, shared[metric])

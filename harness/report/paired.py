@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from harness.core.signtest import median_interval
 from harness.report.cells import with_settings
+from harness.report.windows import per_seed
 
 
 @dataclass(frozen=True)
@@ -27,15 +28,22 @@ class Paired:
     high: float  # the sign-test interval of the median difference
     coverage: float  # its exact coverage
     separable: bool  # an interval of at least the asked coverage excludes 0
+    lower: int = 0  # seeds whose difference is below 0
+    higher: int = 0  # and above it
+
+    def count(self) -> str:
+        """E.g. "higher on 5 of 5 seeds": what a screen too small for a verdict can say."""
+        up = self.higher >= self.lower
+        return f"{'higher' if up else 'lower'} on {self.higher if up else self.lower} of {self.n} seeds"
 
     def words(self, direction: str = "min", level: float = 0.95) -> str:
-        """E.g. "worse by 540 (5/5 seeds; 93.8% interval 480..700): not separable with 5
-        seeds at 95%"."""
+        """E.g. "worse by 540 (higher on 5 of 5 seeds; 93.8% interval 480..700): not separable
+        with 5 seeds at 95%"."""
         if self.n == 0:
             return "no seed in common with the reference"
         better = (self.median < 0) == (direction == "min")
         side = "better" if better else "worse"
-        text = (f"{side} by {abs(self.median):.3g} ({seeds(self.n)}; {self.coverage:.1%} "
+        text = (f"{side} by {abs(self.median):.3g} ({self.count()}; {self.coverage:.1%} "
                 f"interval {self.low:.3g}..{self.high:.3g})")
         if self.separable:
             return text
@@ -61,19 +69,12 @@ def paired_difference(values: dict[int, float], reference: dict[int, float],
     """Per-seed ``values - reference`` over the seeds both have (finite), summarised."""
     seeds = sorted(s for s in values if s in reference
                    and math.isfinite(values[s]) and math.isfinite(reference[s]))
-    n, median, low, high, coverage = median_interval([values[s] - reference[s] for s in seeds],
-                                                     level)
+    d = [values[s] - reference[s] for s in seeds]
+    n, median, low, high, coverage = median_interval(d, level)
     if n == 0:
         return Paired(0, math.nan, math.nan, math.nan, math.nan, False)
-    return Paired(n, median, low, high, coverage,
-                  coverage >= level and (low > 0 or high < 0))
-
-
-def _per_seed(runs: list[dict], metric: str) -> dict[int, float]:
-    """seed -> the metric of that seed's ok run."""
-    return {int(r["seed"]): float(r["metrics"][metric]) for r in runs
-            if r.get("status") == "ok" and isinstance((r.get("metrics") or {}).get(metric),
-                                                      (int, float))}
+    return Paired(n, median, low, high, coverage, coverage >= level and (low > 0 or high < 0),
+                  lower=sum(x < 0 for x in d), higher=sum(x > 0 for x in d))
 
 
 def references(study: dict) -> dict[str, tuple[str, str]]:
@@ -106,12 +107,16 @@ def reference_runs(cells: dict[tuple, list[dict]], pairing: tuple,
 
 
 def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str, tuple[str, str]],
-               level: float = 0.95) -> None:
+               level: float = 0.95, windows: dict[str, int] | None = None,
+               cache: dict | None = None) -> None:
     """Each summary row (``rows`` in the order of ``cells``) gets its primary metric's paired
     difference to the reference pairing of the same family and model, at its settings or, for a
-    mechanism arm, the settings ``reference_runs`` names (said in the words): ``paired_n``,
-    ``paired_median``, ``paired_low``, ``paired_high``, ``paired_coverage``,
-    ``paired_separable`` and, in words, ``vs_reference``."""
+    mechanism arm, the settings ``reference_runs`` names (said in the words), on the family's
+    verdict window (``windows``: family -> evaluations averaged, 1 where absent):
+    ``paired_n``, ``paired_median``, ``paired_low``, ``paired_high``, ``paired_coverage``,
+    ``paired_separable`` and, in words, ``vs_reference``; on a window of more than one
+    evaluation also the last evaluation's, ``paired_last_short``, and ``paired_disagree`` where
+    one is separable and the other not."""
     for row, (cell, runs) in zip(rows, cells.items()):
         family, model, scaling, head, settings = cell
         if family not in refs:
@@ -124,13 +129,19 @@ def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str,
         if ref_runs is None:
             row["vs_reference"] = "no reference run with these settings"
             continue
-        metric = row["primary"]
-        p = paired_difference(_per_seed(runs, metric), _per_seed(ref_runs, metric), level)
+        metric, window = row["primary"], (windows or {}).get(family, 1)
+        p = paired_difference(per_seed(runs, metric, window, cache=cache),
+                              per_seed(ref_runs, metric, window, cache=cache), level)
         at = ("; reference at " + with_settings("", apart, dict.fromkeys(apart))[2:]
               if apart else "")  # named as the labels name settings
         row.update(paired_n=p.n, paired_median=p.median, paired_low=p.low, paired_high=p.high,
                    paired_coverage=p.coverage, paired_separable=p.separable,
                    paired_short=p.short() + at, vs_reference=p.words(row["direction"], level) + at)
+        if window > 1:
+            last = paired_difference(per_seed(runs, metric, cache=cache),
+                                     per_seed(ref_runs, metric, cache=cache), level)
+            row.update(paired_last_short=last.short(),
+                       paired_disagree=last.separable != p.separable)
 
 
 def noise_floors(rows: list[dict], cells: dict[tuple, list[dict]], study: dict,
@@ -148,7 +159,7 @@ def noise_floors(rows: list[dict], cells: dict[tuple, list[dict]], study: dict,
             if fam != family or (scaling, head) != pa or other is None:
                 continue
             metric = row["primary"]
-            p = paired_difference(_per_seed(runs, metric), _per_seed(other, metric), level)
+            p = paired_difference(per_seed(runs, metric), per_seed(other, metric), level)
             interval = (f"; {p.coverage:.1%} interval {p.low:.3g}..{p.high:.3g}" if p.n > 1
                         else ": no interval")
             text = (f"{' + '.join(pa)} minus {' + '.join(pb)} (the same function): "

@@ -7,17 +7,19 @@ from __future__ import annotations
 from harness.report.cells import by_cell, cell_rows, study_settings
 from harness.report.paired import add_paired, references
 from harness.report.quality import add_quality, targets
+from harness.report.windows import study_window
 
 
 def summarise(records: list[dict], primary: dict | None = None,
               study: dict | None = None) -> list[dict]:
     """One row per cell, ranked within its family (``cell_rows``), with its paired difference to
-    the study's reference and its steps to quality. ``primary`` overrides the records' declared
+    the study's reference (on the study's verdict window) and its steps to quality. ``primary`` overrides the records' declared
     primary metric per family; ``study`` is passed to ``study_settings`` (default: the newest
     record's ``reference``, ``target``, ``noise_floor``)."""
     cells = by_cell(records)
     rows = cell_rows(records, cells, primary)
     study = study_settings(records, study)
-    add_paired(rows, cells, references(study))
+    windows = {f: study_window(study, f) for f in dict.fromkeys(r["family"] for r in rows)}
+    add_paired(rows, cells, references(study), windows=windows, cache={})
     add_quality(rows, cells, targets(study))
     return rows

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.report.quality import STILL, run_steps, steps_text, targets
+from harness.report.windows import window_words
 from harness.report.cells import (COMBO, IDENTITY, STATS, columns_of, finite, metric_names, metrics_of,
                            setting_columns, shown_settings, status_columns, status_text,
                            study_settings, values_of, varying_settings, with_settings)
@@ -135,6 +136,11 @@ def sentence(rows: list[dict]) -> str:
         text += (f". Separated from the reference by the paired seeds at 95%: {', '.join(split)}"
                  if split else f". No pairing is separable from the reference with {n} "
                  f"seed{'' if n == '1' else 's'} at 95%")
+        if any("paired_last_short" in r for r in compared):
+            text += " on the verdict window"
+            differ = [pairing(r, rows) for r in compared if r.get("paired_disagree")]
+            text += (f"; on the last evaluation alone the verdict differs for {', '.join(differ)}"
+                     if differ else "; the last evaluation alone gives the same verdicts")
     return text + "."
 
 
@@ -155,11 +161,12 @@ def unranked(rows: list[dict]) -> str:
     return f"No pairing has a finite {metric}."
 
 
-def family_table(rows: list[dict], shown: list[str] = ()) -> str:
+def family_table(rows: list[dict], shown: list[str] = (), window: int = 1) -> str:
     """One family's front table, best first: the pairing, its primary metric (units and
     direction in the header), the metrics its study shows beside it (those the runs have),
     steps to quality, the paired difference to the reference, the runs' statuses and whether
-    the head can reach the data's range."""
+    the head can reach the data's range. With a verdict ``window`` of more than one
+    evaluation, the paired difference on it and on the last evaluation beside it."""
     metric, direction, units = rows[0]["primary"], rows[0]["direction"], rows[0].get("units")
     shown = [m for m in shown if m != metric and any(f"{m}_median" in r for r in rows)]
     rows = sorted(rows, key=lambda r: (r["rank"] is None, r["rank"] or 0))
@@ -173,7 +180,9 @@ def family_table(rows: list[dict], shown: list[str] = ()) -> str:
               *(f"{m}, median [IQR]" for m in shown),
               *([f"steps to {metric} {'≤' if direction == 'min' else '≥'} {target:g}"]
                 if finite(target) else []),
-              *([f"minus {ref}, paired by seed: median [interval, coverage]"] if ref else []),
+              *([f"minus {ref}, paired by seed: median [interval, coverage]"
+                 + (f", on {window_words(window)}" if window > 1 else "")] if ref else []),
+              *(["the same on the last evaluation"] if ref and window > 1 else []),
               "runs", "head's range", *(["note"] if mixed else [])]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
@@ -183,6 +192,7 @@ def family_table(rows: list[dict], shown: list[str] = ()) -> str:
                     + (" (still improving)" if r.get("still_improving") else "")]
                    if finite(target) else []),
                  *([r.get("paired_short") or r.get("vs_reference", "")] if ref else []),
+                 *([r.get("paired_last_short", "")] if ref and window > 1 else []),
                  status_text(r), "mismatch" if r["range_mismatch"] else "covers the data",
                  *([f"mixes code: {r['code_mix']}" if r.get("code_mix") else ""]
                    if mixed else [])]
@@ -210,10 +220,13 @@ def caveats(rows: list[dict]) -> list[str]:
 
 
 def markdown_table(rows: list[dict], floors: dict[str, str] | None = None,
-                   shown: dict[str, list[str]] | None = None) -> str:
+                   shown: dict[str, list[str]] | None = None,
+                   windows: dict[str, int] | None = None,
+                   sections: dict[str, str] | None = None) -> str:
     """The front page: per family its sentence, its table (with the metrics the study shows
-    beside the primary) and, where the study names one, its measured noise floor. Every other
-    metric is in summary.csv."""
+    beside the primary, and the paired difference on its verdict window, ``windows``), its
+    every-metric section (``sections``, ``harness.report.contrasts``) and, where the study
+    names one, its measured noise floor. Every other metric is in summary.csv."""
     parts = ["Per family, best first by the median over seeds; [IQR]: the interquartile range "
              "over seeds. The paired difference compares each seed with the same seed of the "
              "reference (same initial network, same batches): the median difference and the "
@@ -226,7 +239,10 @@ def markdown_table(rows: list[dict], floors: dict[str, str] | None = None,
     for family in dict.fromkeys(r["family"] for r in rows):
         frows = [r for r in rows if r["family"] == family]
         parts += [f"### {family}\n", sentence(frows) + "\n",
-                  family_table(frows, (shown or {}).get(family, ()))]
+                  family_table(frows, (shown or {}).get(family, ()),
+                               (windows or {}).get(family, 1))]
+        if (sections or {}).get(family):
+            parts.append(sections[family])
         if floors and family in floors:
             parts.append(f"Noise floor: {floors[family]}.\n")
         parts += [f"Caveat: {text}.\n" for text in caveats(frows)]

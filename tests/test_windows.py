@@ -1,0 +1,123 @@
+"""Verdicts on a window, and every metric paired side by side, on hand-made histories: the
+window's paired difference, the last evaluation's beside it, a verdict that holds on one and
+not the other, and the study's contrasts (a minus b, read at a step)."""
+import csv
+import math
+
+import pytest
+
+from harness.report import summary
+from harness.report.cells import by_cell
+from harness.report.contrasts import paired_rows, section, select, write_paired_csv
+from harness.report.tables import sentence
+from harness.report.windows import per_seed, window_value
+from helpers import write_history
+
+STUDY = {"reference": {"gan": {"scaling": "symmetric", "head": "tanh"}}, "window": {"gan": 3},
+         "contrasts": {"gan": [
+             {"a": {"scaling": "raw", "head": "identity", "model.module.last_lr_scale": 127.5},
+              "b": {"scaling": "raw", "head": "identity", "steps": 40}, "at": 20}]}}
+
+
+def _rec(tmp_path, scaling, head, seed, swds, steps=20, lr=1.0, kid=None):
+    """An ok record whose history evaluates every 5 steps from 0: ``swds`` at 0, 5, 10, ..."""
+    rows = [{"step": 5 * i, "wall_time_s": i, "swd": v,
+             **({} if kid is None else {"kid": kid[i]})} for i, v in enumerate(swds)]
+    run_dir = write_history(tmp_path / f"{scaling}-{head}-{lr}-{steps}-{seed}", rows)
+    config = {"study": "toy", "seed": seed, "steps": steps, "scaling": {"name": scaling},
+              "head": {"name": head}, "model": {"name": "gan",
+                                                 "module": {"last_lr_scale": lr}}, **STUDY}
+    return {"status": "ok", "study": "toy", "family": "gan", "model": "gan", "scaling": scaling,
+            "head": head, "seed": seed, "steps": steps, "threads": 1, "primary_metric": "swd",
+            "primary_direction": "min", "run_dir": str(run_dir), "config": config,
+            "metrics": {"swd": swds[-1], **({} if kid is None else {"kid": kid[-1]})}}
+
+
+def test_the_window_is_the_mean_of_the_last_evaluations_up_to_a_step():
+    rows = [{"step": s, "swd": v} for s, v in ((0, 900), (5, 300), (10, 200), (15, 100),
+                                               (20, 400))]
+    assert window_value(rows, "swd", 3) == pytest.approx((200 + 100 + 400) / 3)
+    assert window_value(rows, "swd", 1) == 400
+    assert window_value(rows, "swd", 3, at=15) == pytest.approx(200)  # 300, 200, 100
+    assert window_value(rows, "swd", 3, at=12) == pytest.approx((900 + 300 + 200) / 3)
+    assert math.isnan(window_value(rows, "swd", 6))  # fewer evaluations than the window
+    assert math.isnan(window_value(rows, "swd", 1, at=30, steps=20))  # never got there
+
+
+def test_a_verdict_on_the_window_and_the_last_evaluation_beside_it(tmp_path):
+    """Six seeds of raw + identity worse than the reference on every evaluation of the window
+    but one seed's last, which dips below: separable on the window (6 of 6 higher), not on
+    the last evaluation (5 of 6); the front table says so."""
+    records = []
+    for s in range(6):
+        records.append(_rec(tmp_path, "symmetric", "tanh", s, [900, 300, 100, 100, 100]))
+        last = 50 if s == 0 else 150
+        records.append(_rec(tmp_path, "raw", "identity", s, [900, 400, 150, 150, last]))
+    rows = {(r["scaling"], r["head"]): r for r in summary.summarise(records, study=STUDY)}
+    raw = rows[("raw", "identity")]
+    # window: seed 0 (150 + 150 + 50) / 3 - 100 = +16.7, the others +50: all 6 above 0
+    assert raw["paired_n"] == 6 and raw["paired_separable"]
+    assert raw["paired_median"] == pytest.approx(50) and raw["paired_low"] == pytest.approx(50 / 3)
+    assert raw["paired_last_short"] == "+50 [-50, 50] 96.9%, n=6: not separable"
+    assert raw["paired_disagree"] is True
+    assert "higher on 6 of 6 seeds" in raw["vs_reference"]
+    text = sentence(list(rows.values()))
+    assert "on the verdict window; on the last evaluation alone the verdict differs for " \
+           "raw + identity" in text
+
+
+def test_contrasts_pair_every_metric_at_a_step_and_say_when_a_cell_is_not_there(tmp_path):
+    """The learning-rate arm (20 steps) minus plain raw + identity (40 steps) read at step 20:
+    the plain arm's window there is its evaluations at 10, 15, 20, not its end."""
+    records = []
+    for s in range(3):
+        records.append(_rec(tmp_path, "symmetric", "tanh", s, [900, 300, 100, 100, 100],
+                            kid=[3, 2, 1, 1, 1]))
+        records.append(_rec(tmp_path, "raw", "identity", s, [900, 400, 150, 150, 150],
+                            lr=127.5, kid=[3, 2, 1, 1, 1]))
+        records.append(_rec(tmp_path, "raw", "identity", s,
+                            [900, 800, 700, 600, 500, 10, 10, 10, 10], steps=40,
+                            kid=[3, 3, 3, 3, 3, 1, 1, 1, 1]))
+    rows = summary.summarise(records, study=STUDY)
+    cells = by_cell(records)
+    paired, problems = paired_rows(records, cells, rows, STUDY)
+    assert problems == []
+    at = {(r["metric"], r["window"]): r for r in paired
+          if r["comparison"] == "raw + identity, last_lr_scale=127.5 minus raw + identity, "
+                                "steps=40, at step 20"}
+    # window at 20: (150 + 150 + 150) / 3 - (700 + 600 + 500) / 3 = -450 on every seed
+    assert at[("swd", "window")]["median"] == pytest.approx(-450)
+    assert at[("swd", "window")]["lower"] == 3 and at[("swd", "last")]["median"] == -350
+    assert at[("kid", "window")]["median"] == pytest.approx(1 - 3)
+    assert not at[("swd", "window")]["separable"]  # 3 seeds: 75% at best
+    # read at its end instead, the plain arm is far better: the step is what the contrast says
+    plain = per_seed(cells[next(c for c in cells if dict(c[-1]).get("steps") == "40")], "swd", 3)
+    assert plain == {0: 10.0, 1: 10.0, 2: 10.0}
+    text = section(paired, problems, "gan", STUDY)
+    assert "| raw + identity, last_lr_scale=127.5 minus raw + identity, steps=40, at step 20 | " \
+           "3 (75.0%) | -450 [-450, -450] |" in text
+    write_paired_csv(paired, tmp_path / "paired.csv")
+    with (tmp_path / "paired.csv").open() as f:
+        written = list(csv.DictReader(f))
+    assert len(written) == len(paired) and {"comparison", "metric", "window", "low"} <= set(
+        written[0])
+    # a contrast naming a cell that is not there: one line, no row
+    missing = {**STUDY, "contrasts": {"gan": [{"a": {"scaling": "raw", "head": "tanh"},
+                                               "b": {"scaling": "raw", "head": "identity"}}]}}
+    _, problems = paired_rows(records, cells, rows, missing)
+    assert problems == ["contrasts.gan[0]: no cell of gan is scaling=raw, head=tanh; no cell "
+                        "of gan is scaling=raw, head=identity (its raw + identity cells: "
+                        "raw + identity, last_lr_scale=127.5; raw + identity, steps=40)"]
+
+
+def test_a_cell_is_named_as_its_label_names_it(tmp_path):
+    """A setting the selector does not name takes the value most cells share."""
+    records = [_rec(tmp_path, "raw", "identity", 0, [1], steps=steps, lr=lr)
+               for steps, lr in ((20, 1.0), (20, 127.5), (40, 1.0))]
+    records.append(_rec(tmp_path, "symmetric", "tanh", 0, [1]))
+    cells = by_cell(records)
+    shown = {"steps": "20", "model.module.last_lr_scale": "1.0"}
+    found, _ = select(cells, "gan", {"scaling": "raw", "head": "identity"}, shown)
+    assert dict(found[-1]) == {"model.module.last_lr_scale": "1.0", "steps": "20"}
+    found, _ = select(cells, "gan", {"scaling": "raw", "head": "identity", "steps": 40}, shown)
+    assert dict(found[-1])["steps"] == "40"
