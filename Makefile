@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup sweep test test-fast article article-long bench tensorboard clean
+.PHONY: setup sweep test test-fast faces article article-long bench tensorboard clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# the cartoon faces (data=faces): npm pack, integrity checked, the faces kept under data/faces/;
+# ARCHIVE=/path/to/emoji-datasource-google-16.0.0.tgz for a tarball fetched elsewhere
+faces: $(STAMP)
+	$(BIN)/python -m harness.data.faces --root data $(if $(ARCHIVE),--archive $(ARCHIVE))
 
 article: $(STAMP)
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan

@@ -74,7 +74,7 @@ def test_missing_path_unreadable_image_and_bad_channels_are_one_line_errors(tmp_
     with pytest.raises(DataError, match="data.channels must be 1 or 3, got 2"):
         load_images("digits", channels=2, image_size=32)
     with pytest.raises(DataError, match="^unknown data source 'svhn'; valid choices: digits, "
-                                        "colour_digits, folder, mnist, fashion_mnist, cifar10$"):
+                                        "colour_digits, faces, folder, mnist, fashion_mnist, cifar10$"):
         load_images("svhn", channels=1, image_size=32)
 
 

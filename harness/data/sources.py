@@ -6,20 +6,22 @@ data, and the loader does no per-step PIL or NumPy work.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from harness.data.faces import groups, load_faces
 from harness.data.images import (ACCEPTED, DataError, Scan, check_background, check_channels,
                                  image_files, match_channels, resize_uint8, root_dir, to_nchw)
 from harness.data.stream import StepData, choose
 
 
 # ------------------------------------------------------------------------------------ sources
-# Every loader takes (root, download, channels, image_size, skip_unreadable, background) and
-# returns uint8 (N, 1|3, H, W); load_images then matches the channels and resizes, which is a
+# Every loader takes (root, download, channels, image_size, skip_unreadable, background, and
+# its source's own settings as keywords) and returns uint8 (N, 1|3, H, W); load_images then matches the channels and resizes, which is a
 # no-op where the loader did it. Only files have transparency for ``background`` to fill.
 def load_digits(root: str | None, download: bool, channels: int, image_size: int,
                 skip_unreadable: bool = False, background: str = "white") -> torch.Tensor:
@@ -90,6 +92,7 @@ def torchvision_loader(name: str, dataset: str):
 SOURCES: dict[str, Callable[..., torch.Tensor]] = {
     "digits": load_digits,
     "colour_digits": load_colour_digits,
+    "faces": load_faces,
     "folder": load_folder,
     "mnist": torchvision_loader("mnist", "MNIST"),
     "fashion_mnist": torchvision_loader("fashion_mnist", "FashionMNIST"),
@@ -97,26 +100,53 @@ SOURCES: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+# a source's own settings (``data.<source>.*``), passed to its loader alone
+OPTIONS = {"faces": "faces"}
+
+
 def load_images(source: str, *, channels: int, image_size: int, root: str | None = None,
                 download: bool = False, limit: int | None = None,
-                skip_unreadable: bool = False, background: str = "white") -> torch.Tensor:
-    """``source``'s images as uint8 (N, channels, image_size, image_size), at most ``limit``."""
+                skip_unreadable: bool = False, background: str = "white",
+                options: dict | None = None) -> torch.Tensor:
+    """``source``'s images as uint8 (N, channels, image_size, image_size), at most ``limit``;
+    ``options``: the source's own settings (``data.faces``)."""
     load = choose(SOURCES, source)
     x = load(root, download, check_channels(channels), image_size, skip_unreadable,
-             background)[:limit]
+             background, **(options or {}))[:limit]
     return resize_uint8(match_channels(x, channels), image_size)
+
+
+def groups_of(source: str, root: str | None, options: dict | None) -> list[str] | None:
+    """Each image's group, in load order, where a source has near-copies to keep on one side of
+    the held-out split (the faces' skin-tone variants); None elsewhere."""
+    return groups(root, options["package"]) if source == "faces" else None
 
 
 HOLD_OUT_SEED = 12345  # the held-out split is part of the data set: fixed, whatever the run's seed
 
 
-def hold_out(n: int, size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def hold_out(n: int, size: int | None = None, groups: list | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
     """(held-out, rest) indices of ``n`` images: the first ``size`` (at most a quarter of the
     set; all of that quarter without ``size``) of one fixed permutation. The images a GAN run is
-    measured against, and those the digit ruler never trains on (``harness.metrics.digit_net``)."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(HOLD_OUT_SEED))
+    measured against, and those the digit ruler never trains on (``harness.metrics.digit_net``).
+    With ``groups`` (one per image), whole groups in a fixed order, each held out while it fits
+    in those ``size``: no image has a member of its group on the other side."""
     k = n // 4 if size is None else min(size, n // 4)
-    return perm[:k], perm[k:]
+    if groups is None:
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(HOLD_OUT_SEED))
+        return perm[:k], perm[k:]
+    members: dict = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    order = torch.randperm(len(members), generator=torch.Generator().manual_seed(HOLD_OUT_SEED))
+    names, held = list(members), []
+    for j in order.tolist():
+        if len(held) + len(members[names[j]]) <= k:
+            held += members[names[j]]
+    kept = set(held)
+    return torch.tensor(held, dtype=torch.long), torch.tensor(
+        [i for i in range(n) if i not in kept], dtype=torch.long)
 
 
 EVAL_MIN = 2  # held-out images a GAN's metrics need: KID compares subsets of two at least
@@ -144,12 +174,18 @@ class ImageData(StepData):
     def __init__(self, source: str, channels: int, image_size: int, batch_size: int,
                  eval_size: int, steps: int, seed: int, root: str | None = None,
                  download: bool = False, limit: int | None = None, chunk: int = 0,
-                 skip_unreadable: bool = False, background: str = "white"):
+                 skip_unreadable: bool = False, background: str = "white",
+                 faces: Mapping | None = None):
         super().__init__(steps, seed, batch_size, channels, chunk)
         check_background(background)
+        given = {k: v for k, v in {"faces": faces}.items() if v is not None}
+        wrong = [k for k in given if OPTIONS.get(source) != k]
+        if wrong:
+            raise DataError(f"data.{wrong[0]} does nothing here: it is the {wrong[0]} source's "
+                            f"own settings, and data.source is {source}")
         self.cfg = dict(source=source, channels=channels, image_size=image_size, root=root,
                         download=download, limit=limit, skip_unreadable=skip_unreadable,
-                        background=background)
+                        background=background, options=dict(given.get(OPTIONS.get(source)) or {}))
         self.eval_size = eval_size
         self.train_images = self.eval_images = None
 
@@ -158,7 +194,8 @@ class ImageData(StepData):
             return
         x = load_images(**self.cfg)
         self.check_size(len(x))
-        held, rest = hold_out(len(x), self.eval_size)
+        groups = groups_of(self.cfg["source"], self.cfg["root"], self.cfg["options"])
+        held, rest = hold_out(len(x), self.eval_size, groups and groups[:len(x)])
         self.eval_images, self.train_images = x[held], x[rest]
         self.check_enough()
 

@@ -24,8 +24,16 @@ def problems_of(cfg: DictConfig) -> list[str]:
     on the data is the one line, as the rest would be its consequences (keys not there)."""
     from harness.models.base import data_mismatch  # torch: not before a bad command line
 
+    from harness.data.faces import not_fetched
+
     mismatch = data_mismatch(cfg)
-    return [mismatch] if mismatch else problems(cfg, families())
+    if mismatch:
+        return [mismatch]
+    found = problems(cfg, families())
+    if not found:  # a data set still to fetch: only once the settings resolve
+        data = OmegaConf.to_container(cfg.data, resolve=True) if "data" in cfg else {}
+        found = [line for line in [not_fetched(data)] if line]
+    return found
 
 
 def say(lines) -> None:

