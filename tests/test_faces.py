@@ -152,7 +152,8 @@ def test_the_command_line_says_how_to_fetch_them_before_any_work(tmp_path):
 
 @pytest.mark.slow
 def test_a_gan_trains_on_the_faces_fetched_from_an_archive(tmp_path, tarball):
-    """``data.faces.archive`` fetches on first use, and the run trains on what it kept."""
+    """``data.faces.archive`` fetches on first use, the run trains on what it kept, and measures
+    KID with a ruler trained on the faces' subcategories."""
     from harness.run.runs import run
     from helpers import make_cfg
 
@@ -166,4 +167,8 @@ def test_a_gan_trains_on_the_faces_fetched_from_an_archive(tmp_path, tarball):
     rec = run(cfg, tmp_path / "run")
     assert rec["status"] == "ok", rec.get("message")
     assert rec["config"]["data"]["faces"]["files"] == probe["files"]
+    # the faces ruler (a class per subcategory, trained here on the training split): KID alone
+    m = rec["metrics"]
+    assert m["kid"] > 0 and "kid_article" in m and "confident" not in m and "recognised" not in m
+    assert list((tmp_path / "d" / "ruler").glob("faces-48px-*.pt"))
     assert (faces.faces_dir(tmp_path / "d", PACKAGE) / "emoji.json").is_file()

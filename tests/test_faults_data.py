@@ -235,13 +235,13 @@ def test_an_eval_size_of_one_is_refused_naming_the_setting(tmp_path):
      "val_masks, class_counts): give data=mosaic or pet or seg_folder or voc"),
     (["model=gan", "data=mosaic"],
      "model family 'gan' does not train on data=mosaic (its SegData has no eval_images): give "
-     "data=cifar10 or colour_digits or digits or fashion_mnist or folder or mnist"),
+     "data=cifar10 or colour_digits or digits or faces or fashion_mnist or folder or mnist"),
     (["model=style", "data=folder", "data.root=/x"],
      "model family 'style' does not train on data=folder (its ImageData has no style_image): "
      "give data=photos"),
     (["model=gan", "data=seg_folder", "data.root=/x", "data.n_classes=2"],
      "model family 'gan' does not train on data=seg_folder (its SegData has no eval_images): "
-     "give data=cifar10 or colour_digits or digits or fashion_mnist or folder or mnist"),
+     "give data=cifar10 or colour_digits or digits or faces or fashion_mnist or folder or mnist"),
 ])
 def test_a_family_on_data_it_cannot_train_on_is_one_line_naming_both(tmp_path, overrides, line):
     assert problems_of(make_cfg(tmp_path, *overrides, fast=False)) == [line]

@@ -123,7 +123,7 @@ def test_data_without_what_the_family_needs_is_one_line_before_any_work(tmp_path
     assert rec["status"] == "failed" and rec["family"] == "gan"
     assert rec["message"] == ("DataError: model family 'gan' does not train on data=mosaic (its "
                               "SegData has no eval_images): give data=cifar10 or colour_digits or "
-                              "digits or fashion_mnist or folder or mnist")
+                              "digits or faces or fashion_mnist or folder or mnist")
 
 
 def test_article_view_stretches_each_grid_once():

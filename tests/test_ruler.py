@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from harness.metrics import digit_net, ruler
+from harness.metrics import digit_net, labelled, ruler
 from harness.data.sources import ImageData, hold_out
 from harness.metrics.visuals import stretch_grid, stretch_per_image
 from helpers import ROOT
@@ -29,7 +29,7 @@ def trained(tmp_path_factory):
 @pytest.fixture(scope="module")
 def halves():
     """The held-out digits in two halves: KID's reference and the real samples measured."""
-    images, labels = digit_net.held_out(SIZE)
+    images, labels = labelled.held_out(SIZE)
     return images[:224], images[224:], labels
 
 
@@ -72,7 +72,7 @@ def test_split_is_the_gan_runs_split():
 
 def test_rejects_wrong_input():
     net = digit_net.initial(digit_net.recipe(SIZE))
-    real = digit_net.held_out(SIZE)[0][:8]
+    real = labelled.held_out(SIZE)[0][:8]
     measure = ruler.Ruler(net, real)
     for bad in (real.float(), real[:, :, :16, :16], real[:1], real.expand(-1, 3, -1, -1)):
         with pytest.raises(ValueError, match="uint8"):
@@ -84,7 +84,7 @@ def test_rejects_wrong_input():
 def test_held_out_accuracy(trained, halves):
     net, info, path, _ = trained
     assert info["loaded"] is False and info["held_out_accuracy"] >= 0.97  # measured 0.9889
-    held, _ = digit_net.held_out(SIZE)
+    held, _ = labelled.held_out(SIZE)
     assert digit_net.accuracy(net, held, halves[2]) == pytest.approx(info["held_out_accuracy"])
     assert info["train_seconds"] < 60  # one thread; measured 9 s on a busy 2-core machine
 
@@ -109,7 +109,7 @@ def test_second_load_uses_the_cache(trained):
 
 def test_the_ruler_trains_on_one_thread_and_gives_the_callers_count_back(monkeypatch):
     seen = []
-    monkeypatch.setattr(digit_net, "_train", lambda r, root: seen.append(
+    monkeypatch.setattr(digit_net, "_train", lambda r, root, options: seen.append(
         (torch.get_num_threads(), r["threads"])) or ("net", {}))
     with threads(2):
         assert digit_net.train(SIZE) == ("net", {})
@@ -153,7 +153,7 @@ def test_48px_classifier():
     net, info, path = digit_net.load_classifier(48, ROOT / "data")
     assert path.name.startswith("digits-48px-") and path.is_file()
     assert info["held_out_accuracy"] >= 0.97  # measured 0.9889
-    held = digit_net.held_out(48)[0]
+    held = labelled.held_out(48)[0]
     assert ruler.Ruler(net, held[:224])(held[224:])["confident"] >= 0.93  # measured 0.969
 
 
@@ -198,10 +198,10 @@ def test_mnist_on_disk_gets_its_own_ruler_and_a_gan_run_reports_it(tmp_path):
     from harness.run.runs import run
     from helpers import make_cfg
 
-    images, labels = digit_net.labelled("digits", 28)
+    images, labels = labelled.labelled("digits", 28)[:2]
     _fake_mnist(tmp_path / "mnist", images, labels)
     root = str(tmp_path / "mnist")
-    got, got_labels = digit_net.labelled("mnist", 32, root)
+    got, got_labels = labelled.labelled("mnist", 32, root)[:2]
     assert got.shape == (1797, 1, 32, 32) and torch.equal(got_labels, labels)
     net, info, path = digit_net.load_classifier(32, tmp_path / "cache", "mnist", root)
     assert path.name.startswith("mnist-32px-") and info["recipe"]["max_train"] == digit_net.MAX_TRAIN

@@ -37,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.data.sources import HOLD_OUT_SEED, hold_out, load_images
+from harness.data.sources import HOLD_OUT_SEED
+from harness.metrics.labelled import labelled, split
 
 # The held-out split is ImageData's (``hold_out``: the same permutation and a quarter of the
 # set, 449 of 1797), so with data.eval_size >= 449 the ruler never trained on the images a GAN
@@ -46,25 +47,27 @@ RECIPE = dict(width=16, features=64, epochs=20, batch_size=64, lr=5e-3, outliers
               negatives=("blobs", "tiles"), seed=0)
 # data sources (``data.source``) with labels a ruler is trained on: the embedded digits, and
 # torchvision's sets where they are on disk (under ``data.root``; a test never downloads)
-SOURCES = ("digits", "mnist", "fashion_mnist")
+FACE_CLASSES = 32  # emoji subcategories of the kept faces and people (harness.data.faces)
 MAX_TRAIN = 6000  # training images of the larger sets: about a minute on one CPU core
 TRAIN_THREADS = 1  # the float order the weights are trained in, whoever asks
 
 
 class DigitNet(nn.Module):
     """Three 3x3 conv + ReLU stages (two 2x max-pools), average-pooled to 4x4, one hidden
-    layer (the penultimate features KID reads), 10 logits. Reads uint8 (N, 1, S, S): 32 and 48
-    px (any S >= 16)."""
+    layer (the penultimate features KID reads), a logit per class. Reads uint8 (N, C, S, S): 32
+    and 48 px (any S >= 16)."""
 
-    def __init__(self, width: int = 16, features: int = 64):
+    def __init__(self, width: int = 16, features: int = 64, channels: int = 1,
+                 classes: int = 10):
         super().__init__()
         w = width
+        self.channels, self.classes = channels, classes
         self.body = nn.Sequential(
-            nn.Conv2d(1, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(channels, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
             nn.Flatten(), nn.Linear(4 * w * 16, features), nn.ReLU())
-        self.head = nn.Linear(features, 10)
+        self.head = nn.Linear(features, classes)
         # KID's features are divided by this: their RMS over the training digits, set after
         # training, so the polynomial kernel sees O(1) values (as Inception's pooled features).
         self.register_buffer("feature_scale", torch.ones(()))
@@ -88,39 +91,17 @@ class Given(nn.Module):
 def digits(image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The embedded digits as the harness loads them (uint8 (1797, 1, S, S)) and their labels
     (int64 (1797,)), in scikit-learn's order."""
-    return labelled("digits", image_size)
-
-
-def labelled(source: str, image_size: int, root: str | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``source``'s images as the harness loads them (uint8 (N, 1, S, S)) and their labels, in
-    the order ImageData splits them."""
-    images = load_images(source, channels=1, image_size=image_size, root=root)
-    if source == "digits":
-        from sklearn.datasets import load_digits as sk_digits
-
-        return images, torch.from_numpy(sk_digits().target).long()
-    import torchvision.datasets as tvd
-
-    from harness.data.sources import torchvision_set
-
-    name = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}[source]
-    ds = torchvision_set(source, root, lambda path: getattr(tvd, name)(root=path, train=True))
-    return images, torch.as_tensor(ds.targets).long()
-
-
-def held_out(image_size: int, source: str = "digits", root: str | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The held-out images (uint8) and labels: never seen by the classifier."""
-    images, labels = labelled(source, image_size, root)
-    idx, _ = hold_out(len(images))
-    return images[idx], labels[idx]
+    return labelled("digits", image_size)[:2]
 
 
 # ----------------------------------------------------------------------------- training
-def recipe(image_size: int, source: str = "digits") -> dict:
-    """Everything the trained weights depend on."""
+def recipe(image_size: int, source: str = "digits", options: dict | None = None) -> dict:
+    """Everything the trained weights depend on. The faces: three channels, a class per
+    subcategory, no outlier exposure (their ruler reports KID alone), and the files digest."""
     extra = {} if source == "digits" else {"max_train": MAX_TRAIN}
+    if source == "faces":
+        extra = {"channels": 3, "classes": FACE_CLASSES, "outliers": 0.0,
+                 "files": (options or {}).get("files")}
     return dict(RECIPE, image_size=image_size, split_seed=HOLD_OUT_SEED, source=source, **extra,
                 torch=torch.__version__.split("+")[0], threads=TRAIN_THREADS)
 
@@ -160,7 +141,7 @@ def initial(r: dict) -> DigitNet:
     """The untrained network of recipe ``r``, seeded; the caller's global RNG is untouched."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(r["seed"])
-        return DigitNet(r["width"], r["features"])
+        return DigitNet(r["width"], r["features"], r.get("channels", 1), r.get("classes", 10))
 
 
 def smooth_noise(n: int, size: int, gen: torch.Generator, flat: float = 0.0) -> torch.Tensor:
@@ -217,20 +198,23 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-def train(image_size: int, source: str = "digits", root: str | None = None
-          ) -> tuple[DigitNet, dict]:
+def train(image_size: int, source: str = "digits", root: str | None = None,
+          options: dict | None = None) -> tuple[DigitNet, dict]:
     """A DigitNet trained on the training split (its first ``max_train`` images where the
     recipe caps them): Adam, fixed epochs, minibatches in a seeded order, on the CPU with
     ``TRAIN_THREADS`` threads. The caller's global RNG and thread count are left as they were.
     Returns the network and what to record (held-out accuracy, seconds)."""
     with torch_threads(TRAIN_THREADS):
-        return _train(recipe(image_size, source), root)
+        return _train(recipe(image_size, source, options), root, options)
 
 
-def _train(r: dict, root: str | None) -> tuple[DigitNet, dict]:
+def _train(r: dict, root: str | None, options: dict | None = None) -> tuple[DigitNet, dict]:
     image_size, source = r["image_size"], r["source"]
-    images, labels = labelled(source, image_size, root)
-    held, tr = hold_out(len(images))
+    images, labels, groups = labelled(source, image_size, root, options)
+    if int(labels.max()) >= r.get("classes", 10):
+        raise ValueError(f"{source} has {int(labels.max()) + 1} classes, the recipe "
+                         f"{r.get('classes', 10)}: the ruler's recipe needs updating")
+    held, tr = split(len(images), groups)
     tr = tr[:r.get("max_train")]
     x, y = images[tr], labels[tr]
     start = time.perf_counter()
@@ -260,12 +244,13 @@ def _train(r: dict, root: str | None) -> tuple[DigitNet, dict]:
 
 
 def load_classifier(image_size: int, data_dir: str | Path = "data", source: str = "digits",
-                    root: str | None = None) -> tuple[DigitNet, dict, Path]:
+                    root: str | None = None, options: dict | None = None
+                    ) -> tuple[DigitNet, dict, Path]:
     """The trained classifier for ``image_size``: loaded from the cache under ``data_dir``,
     or trained and saved there (atomically: parallel runs never read half a file). Returns the
     network (eval mode), its record (recipe, held-out accuracy, training seconds, whether it
     was loaded) and the cache file."""
-    r = recipe(image_size, source)
+    r = recipe(image_size, source, options)
     path = Path(data_dir) / "ruler" / f"{source}-{image_size}px-{recipe_key(r)}.pt"
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -276,7 +261,7 @@ def load_classifier(image_size: int, data_dir: str | Path = "data", source: str 
         net.load_state_dict(saved["state_dict"])
         info = {k: v for k, v in saved.items() if k != "state_dict"}
         return net.eval(), {**info, "loaded": True}, path
-    net, info = train(image_size, source, root)
+    net, info = train(image_size, source, root, options)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save({**info, "state_dict": net.state_dict()}, tmp)

@@ -34,10 +34,10 @@ from pathlib import Path
 
 import torch
 
-from harness.metrics.digit_net import (DigitNet, Given, embed, held_out, load_classifier,
-                                       probabilities, torch_threads)
+from harness.metrics.digit_net import (DigitNet, Given, embed, load_classifier, probabilities,
+                                       torch_threads)
+from harness.metrics.labelled import held_out, reported
 
-REPORTED = ("kid", "confident", "coverage", "recognised")  # what a run's record keeps, per view
 CONFIDENT = 0.9  # the probability a sample's top class needs for it to count as recognised
 KID_SUBSETS, KID_SUBSET_SIZE = 50, 100  # subsets of 100: fits a few hundred samples
 
@@ -52,14 +52,16 @@ class Ruler:
     small), ``subsets`` of them, drawn with a fixed seed: the same samples give the same KID."""
 
     def __init__(self, net: DigitNet, reference: torch.Tensor, info: dict | None = None,
-                 subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE, seed: int = 0):
+                 subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE, seed: int = 0,
+                 source: str = "digits"):
         self.net, self.info = net.eval(), info or {}
+        self.reported = reported(source)  # what a run's record keeps, per view
         self.image_size = reference.shape[-1]
         self.reference = self._check(reference, "reference")
         self.subsets, self.subset_size, self.seed = subsets, subset_size, seed
 
     def _check(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        want = (1, self.image_size, self.image_size)
+        want = (self.net.channels, self.image_size, self.image_size)
         if x.dtype != torch.uint8 or x.dim() != 4 or tuple(x.shape[1:]) != want or len(x) < 2:
             raise ValueError(f"{name} must be uint8 (N, {', '.join(map(str, want))}) with "
                              f"N >= 2, got {x.dtype} {tuple(x.shape)}")
@@ -112,35 +114,36 @@ class Ruler:
         probs = probabilities(self.net, features)
         top, cls = probs.max(1)
         sure = top >= CONFIDENT
-        coverage = len(cls[sure].unique())
-        hist = torch.bincount(cls[sure], minlength=10).double()
+        coverage, classes = len(cls[sure].unique()), self.net.classes
+        hist = torch.bincount(cls[sure], minlength=classes).double()
         hist = hist[hist > 0] / max(1, int(sure.sum()))
-        entropy = 0.0 - (hist * hist.log()).sum().item() / math.log(10)  # 0.0 -: never -0.0
+        entropy = 0.0 - (hist * hist.log()).sum().item() / math.log(classes)  # never -0.0
         confident = sure.float().mean().item()
-        return {"confident": confident, "coverage": coverage, "coverage_frac": coverage / 10,
-                "entropy": entropy, "recognised": confident * entropy}
+        return {"confident": confident, "coverage": coverage,
+                "coverage_frac": coverage / classes, "entropy": entropy,
+                "recognised": confident * entropy}
 
 
 def views(ruler: Ruler, decoded: torch.Tensor, article: torch.Tensor) -> dict[str, float]:
-    """The ``REPORTED`` metrics of the decoded samples (``kid``, ...) and of the article's
-    view of the same samples (``kid_article``, ...): recognisable as a user gets them, and as
-    the article saw them."""
+    """The ruler's ``reported`` metrics of the decoded samples (``kid``, ...) and of the
+    article's view of the same samples (``kid_article``, ...): recognisable as a user gets
+    them, and as the article saw them."""
     out: dict[str, float] = {}
     for suffix, samples in (("", decoded), ("_article", article)):
         metrics = ruler(samples)
-        out.update({f"{k}{suffix}": float(metrics[k]) for k in REPORTED})
+        out.update({f"{k}{suffix}": float(metrics[k]) for k in ruler.reported})
     return out
 
 
 def load_ruler(image_size: int, data_dir: str | Path = "data",
                reference: torch.Tensor | None = None, source: str = "digits",
-               root: str | None = None) -> Ruler:
-    """The ruler for ``image_size`` (32 and 48 px studies) and ``source``: the cached
-    classifier (trained on first use) and, unless given, the held-out images as KID's
-    reference."""
-    net, info, path = load_classifier(image_size, data_dir, source, root)
-    ref = held_out(image_size, source, root)[0] if reference is None else reference
-    return Ruler(net, ref, {**info, "path": str(path)})
+               root: str | None = None, options: dict | None = None) -> Ruler:
+    """The ruler for ``image_size`` (32 and 48 px studies) and ``source`` (``options``: its
+    own settings, ``data.faces``): the cached classifier (trained on first use) and, unless
+    given, the held-out images as KID's reference."""
+    net, info, path = load_classifier(image_size, data_dir, source, root, options)
+    ref = held_out(image_size, source, root, options)[0] if reference is None else reference
+    return Ruler(net, ref, {**info, "path": str(path)}, source=source)
 
 
 def card(image_size: int, data_dir: str | Path = "data") -> dict[str, dict[str, float]]:

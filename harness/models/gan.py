@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.metrics import digit_net
+from harness.metrics.labelled import ruled
 from harness.metrics import ruler as digit_ruler
 from harness.core.pixels import span
 from harness.metrics.swd import RealSWD, moment_gap
@@ -110,12 +110,12 @@ class GANModule(FamilyModule):
         # the held-out side of every SWD, computed once
         self.swd = shared(("swd", self.real_key), lambda: RealSWD(real))
         cfg = getattr(data, "cfg", {})
-        if self.ruler_dir is not None and cfg.get("source") in digit_net.SOURCES \
-                and real.shape[1] == 1:  # the held-out images are KID's reference
-            where = (self.ruler_dir, cfg["source"], cfg.get("root"))
+        if self.ruler_dir is not None and ruled(cfg.get("source"), real.shape[1]):
+            options = cfg.get("options") or None  # the held-out images are KID's reference
+            where = (self.ruler_dir, cfg["source"], cfg.get("root"), repr(options))
             self.ruler = shared(("ruler", self.real_key, *where), lambda: digit_ruler.load_ruler(
                 real.shape[-1], self.ruler_dir, reference=real, source=cfg["source"],
-                root=cfg.get("root")))
+                root=cfg.get("root"), options=options))
 
     @torch.no_grad()
     def start_at_mean(self, images: torch.Tensor) -> None:
@@ -178,7 +178,7 @@ class GANModule(FamilyModule):
 
         def floors() -> dict[str, float]:
             out = {"swd_real": self.swd(train_real)["swd"], "span_real": span(self.eval_real)}
-            if self.ruler is not None:
+            if self.ruler is not None and "confident" in self.ruler.reported:
                 known = self.ruler.classify(train_real)
                 out["confident_real"] = known["confident"]
                 out["recognised_real"] = known["recognised"]
