@@ -211,11 +211,10 @@ def test_metric_bars_keep_the_scaling_colours(tmp_path):
                        if line.get_gid() == "untrained") for f, ax in panels.items()}
     assert marks["gan"] == [(21.0, 21.0)] * 2  # each bar's own untrained median (20, 21, 22)
     assert marks["seg"] == [(0.05, 0.05)] * 2
-    best = [line for line in panels["seg"].get_lines() if line.get_gid() == "best"]
-    assert len(best) == 1  # imagenet (higher miou is better)
-    assert best[0].get_xdata()[0] == pytest.approx(bars["seg"]["imagenet + identity"].get_x()
-                                                   + bars["seg"]["imagenet + identity"]
-                                                   .get_width() / 2)
+    best = [line for line in fig.get_axes()[1].get_lines() if line.get_gid() == "best"]
+    assert best == []  # the best median, but no reference to be separated from: no star
+    assert not any(c.patches[0].get_gid() == "imagenet + identity" and c.errorbar
+                   for c in panels["seg"].containers if hasattr(c, "patches"))  # 2 seeds: no bar
     legend = [t.get_text() for t in panels["seg"].get_legend().get_texts()]
     assert legend[:2] == ["raw", "imagenet"] and "untrained (each bar's own)" in legend
     text = " ".join(t.get_text() for t in panels["seg"].texts)
@@ -276,3 +275,24 @@ def test_a_new_family_brings_its_own_report_sections(toy_family, tmp_path):
     for module in (curves, figures, montage, tables):
         assert not re.search(r"[\"'](gan|style|seg)[\"']", inspect.getsource(module)), module
 
+
+
+def test_the_best_star_only_where_the_paired_seeds_separate_it(tmp_path):
+    """imagenet beats the reference raw on 6 of 6 seeds: starred; with 3 seeds (75%), or as a
+    best median with one seed, no star."""
+    from harness.report.figures import _best
+
+    def rows(n, k=iter(range(100))):
+        where = tmp_path / f"s{n}-{next(k)}"
+        records = []
+        for scaling, miou in (("raw", [0.2] * n), ("imagenet", [0.6 + i / 100 for i in range(n)])):
+            records += [_record(where, "seg", scaling, "identity", seed=i,
+                                metrics={"miou": v}) for i, v in enumerate(miou)]
+        return summarise(records, study={"reference": {"seg": {"scaling": "raw",
+                                                               "head": "identity"}}})
+    for n, starred in ((6, True), (3, False), (1, False)):
+        got = {r["scaling"]: _best(r, rs) for rs in [rows(n)] for r in rs}
+        assert got == {"raw": False, "imagenet": starred}, n
+        fig = metrics_figure(rows(n))
+        stars = [line for line in fig.axes[0].get_lines() if line.get_gid() == "best"]
+        assert len(stars) == int(starred), n

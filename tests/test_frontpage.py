@@ -135,7 +135,11 @@ def test_the_noise_floor_line():
     md = tables.markdown_table(rows, floors)
     assert "\nNoise floor: raw + identity minus symmetric + identity (the same function): median " \
            "paired difference of swd 3 (3 seeds; 75.0% interval -4..6).\n" in md
-    assert md.index("Noise floor:") > md.index("| 4 | raw + identity |")
+    # the floor's arm is the floor, not a contender: no rank, and its row says what it is
+    arm = "|  | raw + identity (the noise floor's arm: the same function as symmetric + identity) |"
+    assert md.index("Noise floor:") > md.index(arm)
+    assert next(r for r in rows if r["scaling"] == "raw")["rank"] is None
+    assert sorted(r["rank"] for r in rows if r["rank"]) == [1, 2, 3]
     assert "Noise floor" not in tables.markdown_table(rows)
     none = stats.study_settings(_records())
     assert noise_floors(rows, stats.by_cell(records), none) == {}  # the study names none

@@ -30,7 +30,8 @@ def vgg():
 def module(scaling="raw", head="identity", **kw):
     torch.manual_seed(0)
     net = TransformerNet(channels=3, width=4, n_res=1)
-    weights = {"content_weight": 5.0, "style_weight": 1.0, "tv_weight": 20.0, "lr": 1e-3}
+    weights = {"content_weight": 5.0, "style_weight": 1.0, "tv_weight": 20.0, "lr": 1e-3,
+               "ruler_seed": 1}
     return StyleModule(net, scaling=make_scaling(scaling, 3), head=get_head(head),
                        vgg={"weights": "random"}, **{**FAMILY_ARGS, **weights, **kw})
 
@@ -211,3 +212,25 @@ def test_rulers_without_imagenet_weights_read_structure_and_colour():
     flat = content_rulers(torch.full(content.shape, 128.0), content)
     assert flat["ssim"] < 0.05 and flat["span_decoded"] == 0.0
     assert flat["colour_std_gap"] == pytest.approx(float(content.float().std(dim=(0, 2, 3)).mean()) / 255, rel=1e-3)
+
+
+def test_the_style_side_ruler_finds_the_style_image_closer_than_the_content_photos():
+    """Both style-side gaps (a second random VGG16's Gram distance, the colour histograms'),
+    against the style image: crops of the style image itself score far lower than the held-out
+    content photos, and the style image's own whole scores 0 on both."""
+    from harness.metrics.style_rulers import StyleRuler
+
+    data = StyleData(steps=1, seed=0, batch_size=2, eval_size=8)
+    data.setup()
+    ruler = StyleRuler(data.style_image, seed=1)
+    itself = ruler(data.style_image.float())
+    assert itself["style_gram_gap"] == pytest.approx(0, abs=1e-9)
+    assert itself["colour_hist_gap"] == 0
+    crops = data.style_image.unfold(2, 64, 64).unfold(3, 64, 64).permute(0, 2, 3, 1, 4, 5)
+    crops = crops.reshape(-1, 3, 64, 64).float()  # 4 crops of the 128 px style image
+    style, photo = ruler(crops), ruler(data.eval_images.float())
+    assert style["style_gram_gap"] < 0.5 * photo["style_gram_gap"], (style, photo)
+    assert style["colour_hist_gap"] < 0.5 * photo["colour_hist_gap"], (style, photo)
+    # another seed is another network: the ruler is not the loss's VGG (seed 0)
+    other = StyleRuler(data.style_image, seed=0)(data.eval_images.float())
+    assert other["style_gram_gap"] != photo["style_gram_gap"]

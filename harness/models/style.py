@@ -16,6 +16,7 @@ from torch import nn
 
 from harness.metrics import vgg as V
 from harness.core.pixels import span
+from harness.metrics.style_rulers import StyleRuler
 from harness.metrics.swd import moment_gap
 from harness.metrics.visuals import stretch_per_image, to_grid
 from harness.models.base import Evaluation, FamilyModule, ReportSections, eval_mode
@@ -46,21 +47,29 @@ class StyleModule(FamilyModule):
     family = "style"
     primary = ("loss", "min")  # the trained objective (weighted content + style + TV), decoded
     units = "weighted content + style + TV loss on decoded outputs"
-    hparam_metrics = ("loss_init", "content_loss", "style_loss", "tv_loss", "ssim",
-                      "colour_mean_gap", "out_of_range", "out_excess", "vgg_imagenet")
+    hparam_metrics = ("loss_init", "content_loss", "style_loss", "tv_loss", "style_gram_gap",
+                      "colour_hist_gap", "ssim", "colour_mean_gap", "out_of_range", "out_excess",
+                      "vgg_imagenet")
     needs = StyleData
     bench = (("scaling=raw", "head=tanh_fit"), 60)  # 6 groups of 10 for the interval
     report = ReportSections(
         caption="each held-out content crop beside its stylisation",
-        panels=("out_of_range",),
+        panels=("out_of_range", "style_gram_gap"),
+        floors={"style_gram_gap": ("style_gram_gap_content", "the photos, unstylised")},
+        # the objective, its two terms (co-primary: a head that keeps more of the photo lowers
+        # the content term however little it paints), and the rulers of each side
+        paired=(("loss", "min"), ("content_loss", "min"), ("style_loss", "min"),
+                ("style_gram_gap", "min"), ("colour_hist_gap", "min"), ("ssim", "max")),
         caveats={"vgg_imagenet": (0, "VGG ran with seeded random weights (no ImageNet weights "
                                      "file was cached), so the style and content losses are "
                                      "measured in a random network's features, not in the "
                                      "perceptual space fast style transfer uses")})
 
     def __init__(self, net: nn.Module, vgg: Mapping, lr: float, content_weight: float,
-                 style_weight: float, tv_weight: float, **common):
+                 style_weight: float, tv_weight: float, ruler_seed: int, **common):
         super().__init__(**common)
+        self.ruler_seed = ruler_seed  # the style-side ruler's own random VGG16
+        self.style_ruler: StyleRuler | None = None
         self.net = net
         self.vgg = V.VGGFeatures(**dict(vgg or {}))
         self.vgg_weights = self.vgg.weights_used  # "imagenet" or "random", for the run record
@@ -80,6 +89,7 @@ class StyleModule(FamilyModule):
         f = self.vgg(V.normalise(data.style_image.to(self.device).float()))
         self.style_grams = {k: V.gram(v) for k, v in f.items()}
         self.eval_images = data.eval_images
+        self.style_ruler = StyleRuler(data.style_image, self.ruler_seed, self.device)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """VGG is rebuilt from the config: keep its frozen 59 MB out of every checkpoint."""
@@ -126,8 +136,9 @@ class StyleModule(FamilyModule):
         x = self.eval_images.to(self.device)
         with torch.no_grad():
             content = float(self.perceptual(x.float(), x)["style_loss"])
+        unstyled = {f"{k}_content": v for k, v in self.style_ruler(x.float()).items()}
         return {**{f"{k}_init": init[k] for k in ("loss", *TERMS, "out_of_range")},
-                "style_loss_content": content,
+                "style_loss_content": content, **unstyled,
                 "vgg_imagenet": float(self.vgg_weights == "imagenet")}
 
     @torch.no_grad()
@@ -141,7 +152,7 @@ class StyleModule(FamilyModule):
         seen = self.scaling.decode(out).float()
         metrics = {k: float(v) for k, v in self.perceptual(seen, x).items()}
         metrics.update(stats, out_mean=float(seen.mean() / 255), out_std=float(seen.std() / 255),
-                       **content_rulers(seen, x))
+                       **content_rulers(seen, x), **self.style_ruler(seen))
         pair = lambda y: to_grid(torch.cat([x.cpu(), y], dim=-1))  # noqa: E731
         return Evaluation(metrics, {"decoded": pair(seen.to(torch.uint8).cpu()),
                                     "stretched": pair(stretch_per_image(out))}, z, out)

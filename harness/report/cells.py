@@ -345,6 +345,14 @@ def metric_names(rows: list[dict]) -> list[str]:
                               if k.endswith("_median") and f"{k[:-len('_median')]}_q25" in r))
 
 
+def rerank(rows: list[dict], apart: list[dict]) -> None:
+    """Rank ``rows`` again on their own primary metric, the ``apart`` ones unranked."""
+    if rows:
+        _rank(rows, rows[0]["primary"], rows[0]["direction"])
+    for r in apart:
+        r["rank"] = None
+
+
 def _rank(rows: list[dict], metric: str | None, direction: str) -> None:
     """Rank one family's rows on the median of its primary metric (1: best). A rank orders;
     it does not separate: only the paired difference to the reference says whether two

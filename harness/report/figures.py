@@ -32,12 +32,16 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
     metrics_figure(rows).savefig(path, dpi=110)
 
 
+MIN_SEEDS = 3  # the fewest ok seeds whose interquartile range is drawn
+
+
 def metrics_figure(rows: list[dict]) -> Figure:
     """One panel per family: the primary metric's median by head, one bar per scaling
     (``scaling_colour``), error bars from the 25th to the 75th percentile over seeds.
 
-    Hatched bars are range mismatches (the negative controls); the rank-1 cell has a star; a
-    cell with no ok run has no bar but its status counts written at the base.
+    Hatched bars are range mismatches (the negative controls); the rank-1 cell has a star where
+    the paired seeds separate it (``_best``); a cell of fewer than ``MIN_SEEDS`` ok seeds has no
+    error bar; a cell with no ok run has no bar but its status counts written at the base.
     """
     families = list(dict.fromkeys(r["family"] for r in rows))
     n_heads = max(len({r["head"] for r in rows if r["family"] == f}) for f in families)
@@ -61,7 +65,7 @@ def _plot_family(ax, rows: list[dict]) -> None:
     for x0, hrows in enumerate(by_head.values()):  # only the combinations run, side by side
         for j, r in enumerate(hrows):
             _bar(ax, r, x0 + (j - (len(hrows) - 1) / 2) * width, width, metric,
-                 looks[_series(r, several_models, shown)])
+                 looks[_series(r, several_models, shown)], _best(r, rows))
     drawn = {_series(r, several_models, shown) for r in rows if finite(r.get(f"{metric}_median"))}
     handles = [Patch(facecolor=colour, alpha=alpha, edgecolor="black", label=s)
                for s, (colour, alpha) in looks.items() if s in drawn]
@@ -69,10 +73,11 @@ def _plot_family(ax, rows: list[dict]) -> None:
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="//",
                              label="range mismatch"))
     handles += _references(ax, rows, metric)
-    if any(r.get("rank") == 1 for r in rows):
+    if any(_best(r, rows) for r in rows):
         handles.append(Line2D([], [], marker="*", markersize=11, color="gold",
                               markeredgecolor="black", linestyle="none",
-                              label=f"best median ({better(direction)} is better)"))
+                              label=f"best median ({better(direction)} is better), "
+                                    "separated by the paired seeds"))
     ax.legend(handles=handles, title="scaling", fontsize=8, title_fontsize=8,
               loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never on them
     ax.set_xticks(range(len(by_head)), list(by_head))
@@ -80,7 +85,7 @@ def _plot_family(ax, rows: list[dict]) -> None:
     ax.margins(y=0.12)  # room for the star above the tallest error bar
     ax.set_ylabel(f"{metric} ({better(direction)} is better)" if metric else "no metric")
     ax.set_title(f"{rows[0]['family']}: {metric} by head; median, bars: interquartile range "
-                 "over seeds", fontsize=10)
+                 f"over seeds ({MIN_SEEDS} or more)", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
 
 
@@ -95,23 +100,38 @@ def _looks(rows, series, several_models, shown) -> dict[str, tuple[str, float]]:
     return looks
 
 
-def _bar(ax, r: dict, x: float, width: float, metric: str, look: tuple[str, float]) -> None:
+def _best(r: dict, rows: list[dict]) -> bool:
+    """Whether the rank-1 row has earned its star: a pairing separable from the reference by
+    the paired seeds, or the reference with every compared pairing separable from it. A best
+    median alone (one seed, or seeds that do not separate) gets none."""
+    if r.get("rank") != 1:
+        return False
+    if r.get("vs_reference") == "reference":
+        compared = [o for o in rows if o.get("paired_n")]
+        return bool(compared) and all(o.get("paired_separable") for o in compared)
+    return bool(r.get("paired_separable"))
+
+
+def _bar(ax, r: dict, x: float, width: float, metric: str, look: tuple[str, float],
+         best: bool = False) -> None:
     median = r.get(f"{metric}_median", math.nan)
     if not finite(median):
         ax.text(x, 0, status_text(r), rotation=90, ha="center", va="bottom", fontsize=8,
                 color="dimgray")
         return
     q25, q75 = (r.get(f"{metric}_{q}", median) for q in ("q25", "q75"))
-    q25, q75 = (q if finite(q) else median for q in (q25, q75))
+    q25, q75 = (q if finite(q) and r.get("ok", MIN_SEEDS) >= MIN_SEEDS else median
+                for q in (q25, q75))  # quartiles of one or two seeds: no bar
     colour, alpha = look
-    ax.bar(x, median, width, yerr=[[median - q25], [q75 - median]], capsize=3, color=colour,
+    ax.bar(x, median, width, yerr=[[median - q25], [q75 - median]] if q75 > q25 else None,
+           capsize=3, color=colour,
            alpha=alpha, edgecolor="black", linewidth=0.5,
            hatch="//" if r["range_mismatch"] else None, gid=f"{r['scaling']} + {r['head']}")
     init = r.get(f"{metric}_init_median")
     if finite(init):  # each pairing's own untrained model: raw ones start elsewhere
         ax.plot([x - width / 2, x + width / 2], [init, init], color="black", linestyle=":",
                 linewidth=1.5, gid="untrained")
-    if r.get("rank") == 1:
+    if best:
         above = offset_copy(ax.transData, fig=ax.figure, y=7, units="points")
         ax.plot([x], [max(median, q75)], marker="*", markersize=11, color="gold",
                 markeredgecolor="black", linestyle="none", zorder=5, gid="best",

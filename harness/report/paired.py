@@ -168,3 +168,19 @@ def noise_floors(rows: list[dict], cells: dict[tuple, list[dict]], study: dict,
                        f"({seeds(p.n)}{interval})"))
             out[family] = text if family not in out else f"{out[family]}; {text}"
     return out
+
+
+def set_floor_arms_apart(rows: list[dict], study: dict) -> None:
+    """A pairing run only to measure the noise floor (the first of ``noise_floor``: the same
+    function as the second) is the floor, not a contender: its rows lose their rank (the
+    others are ranked again without them) and say what they are, ``floor_arm``."""
+    from harness.report.cells import rerank
+
+    for family, pair in (study.get("noise_floor") or {}).items():
+        arm, twin = ((str(p["scaling"]), str(p["head"])) for p in pair)
+        frows = [r for r in rows if r["family"] == family]
+        marked = [r for r in frows if (r["scaling"], r["head"]) == arm]
+        for r in marked:
+            r["floor_arm"] = f"the noise floor's arm: the same function as {' + '.join(twin)}"
+        if marked:
+            rerank([r for r in frows if "floor_arm" not in r], marked)

@@ -5,7 +5,7 @@ pairing (``harness.report.paired``) and the steps to the study's target (``harne
 from __future__ import annotations
 
 from harness.report.cells import by_cell, cell_rows, study_settings
-from harness.report.paired import add_paired, references
+from harness.report.paired import add_paired, references, set_floor_arms_apart
 from harness.report.quality import add_quality, targets
 from harness.report.windows import study_window
 
@@ -22,4 +22,5 @@ def summarise(records: list[dict], primary: dict | None = None,
     windows = {f: study_window(study, f) for f in dict.fromkeys(r["family"] for r in rows)}
     add_paired(rows, cells, references(study), windows=windows, cache={})
     add_quality(rows, cells, targets(study))
+    set_floor_arms_apart(rows, study)
     return rows

@@ -186,7 +186,8 @@ def family_table(rows: list[dict], shown: list[str] = (), window: int = 1) -> st
               "runs", "head's range", *(["note"] if mixed else [])]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        cells = ["" if r["rank"] is None else str(r["rank"]), pairing(r, rows),
+        label = pairing(r, rows) + (f" ({r['floor_arm']})" if r.get("floor_arm") else "")
+        cells = ["" if r["rank"] is None else str(r["rank"]), label,
                  _median_iqr(r, metric), *(_median_iqr(r, m) for m in shown),
                  *([(r.get("steps_to_quality") or "–")
                     + (" (still improving)" if r.get("still_improving") else "")]
