@@ -31,7 +31,7 @@ def module(scaling="raw", head="identity", **kw):
     torch.manual_seed(0)
     net = TransformerNet(channels=3, width=4, n_res=1)
     weights = {"content_weight": 5.0, "style_weight": 1.0, "tv_weight": 20.0, "lr": 1e-3,
-               "ruler_seed": 1}
+               "ruler_seed": 1, "last_lr_scale": 1.0}
     return StyleModule(net, scaling=make_scaling(scaling, 3), head=get_head(head),
                        vgg={"weights": "random"}, **{**FAMILY_ARGS, **weights, **kw})
 
@@ -234,3 +234,15 @@ def test_the_style_side_ruler_finds_the_style_image_closer_than_the_content_phot
     # another seed is another network: the ruler is not the loss's VGG (seed 0)
     other = StyleRuler(data.style_image, seed=0)(data.eval_images.float())
     assert other["style_gram_gap"] != photo["style_gram_gap"]
+
+
+def test_the_last_layer_learning_rate_arm_of_the_style_network():
+    """``model.module.last_lr_scale``, as the GAN's: the transform network's last layer at lr x
+    127.5, every other weight at lr, each in exactly one group."""
+    m = module(last_lr_scale=127.5)
+    groups = m.configure_optimizers().param_groups
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-3 * 127.5])
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in m.net.last.parameters()}
+    every = sorted(id(p) for g in groups for p in g["params"])
+    assert every == sorted(id(p) for p in m.net.parameters())
+    assert len(module().configure_optimizers().param_groups) == 1

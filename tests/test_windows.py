@@ -121,3 +121,22 @@ def test_a_cell_is_named_as_its_label_names_it(tmp_path):
     assert dict(found[-1]) == {"model.module.last_lr_scale": "1.0", "steps": "20"}
     found, _ = select(cells, "gan", {"scaling": "raw", "head": "identity", "steps": 40}, shown)
     assert dict(found[-1])["steps"] == "40"
+
+
+def test_a_setting_the_reference_itself_varies_is_a_condition_ranked_within(tmp_path):
+    """The reference run at two values of a setting (a weighting, a precision): each value is
+    a condition, its rows ranked among themselves (a weighted loss of one weighting says
+    nothing of the other's), and the sentence answers per condition."""
+    records = []
+    for lr, (ref, other) in ((1.0, (100, 300)), (127.5, (10, 5))):
+        for s in range(2):
+            records.append(_rec(tmp_path, "symmetric", "tanh", s, [ref + s], lr=lr))
+            records.append(_rec(tmp_path, "raw", "identity", s, [other + s], lr=lr))
+    rows = summary.summarise(records, study={**STUDY, "window": {}, "contrasts": {}})
+    ranks = {(r["scaling"], r["condition"]): r["rank"] for r in rows}
+    assert ranks == {("symmetric", "last_lr_scale=1.0"): 1, ("raw", "last_lr_scale=1.0"): 2,
+                     ("raw", "last_lr_scale=127.5"): 1,
+                     ("symmetric", "last_lr_scale=127.5"): 2}
+    text = sentence(rows)
+    assert text.startswith("At last_lr_scale=1.0: best symmetric + tanh, last_lr_scale=1.0 ")
+    assert ". At last_lr_scale=127.5: best raw + identity, last_lr_scale=127.5 " in text

@@ -140,6 +140,21 @@ def data_mismatch(cfg) -> str | None:
     return family.data_problem(data, OmegaConf.select(cfg, "data.source", default=None))
 
 
+def param_groups(net: nn.Module, lr: float, last_lr_scale: float) -> list[dict]:
+    """Optimiser groups with the network's last layer (``net.last``) at ``lr`` x
+    ``last_lr_scale``: under Adam a weight moves about the learning rate per step, so 127.5
+    moves a raw 0..255 output as fast as a [-1, 1] one. One group at 1. A network that does
+    not name its last layer cannot take another scale: one line, before any work."""
+    if last_lr_scale == 1.0:
+        return [{"params": list(net.parameters())}]
+    if not hasattr(net, "last"):
+        raise ValueError(f"model.module.last_lr_scale={last_lr_scale} needs a network that "
+                         f"names its last layer; {type(net).__name__} does not")
+    last = {id(p) for p in net.last.parameters()}
+    return [{"params": [p for p in net.parameters() if id(p) not in last]},
+            {"params": list(net.last.parameters()), "lr": lr * last_lr_scale}]
+
+
 class FamilyModule(pl.LightningModule):
     # ---------------------------------------------------------------- the declaration
     family: ClassVar[str]  # records, reports, TensorBoard sections

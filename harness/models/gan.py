@@ -21,7 +21,8 @@ from harness.core.pixels import span
 from harness.metrics.swd import RealSWD, moment_gap
 from harness.metrics.visuals import stretch_grid, to_grid
 from harness.models.article_dcgan import NORMS
-from harness.models.base import Evaluation, FamilyModule, ReportSections, eval_mode
+from harness.models.base import (Evaluation, FamilyModule, ReportSections, eval_mode,
+                                 param_groups)
 
 
 _SHARED: dict = {}  # the measuring side of a held-out set, shared by the runs of one process
@@ -88,9 +89,7 @@ class GANModule(FamilyModule):
         self.d_steps, self.g_steps = d_steps, g_steps
         self.reuse_z = reuse_z  # one z per iteration for every D and G step, as the article did
         self.last_lr_scale = float(last_lr_scale)  # the generator's last layer's lr, x lr
-        if self.last_lr_scale != 1.0 and not hasattr(generator, "last"):
-            raise ValueError(f"model.module.last_lr_scale={last_lr_scale} needs a generator "
-                             f"that names its last layer; {type(generator).__name__} does not")
+        param_groups(generator, lr, self.last_lr_scale)  # refused here, before any work
         self.last_bias = last_bias  # "data_mean": the last layer starts at the data's mean
         if last_bias is not None and getattr(getattr(generator, "last", None), "bias",
                                              None) is None:
@@ -134,13 +133,8 @@ class GANModule(FamilyModule):
 
     def configure_optimizers(self):
         opt_d = torch.optim.Adam(self.D.parameters(), lr=self.lr, betas=self.betas)
-        groups = [{"params": list(self.G.parameters())}]
-        if self.last_lr_scale != 1.0:  # under Adam a weight moves about lr per step
-            last = {id(p) for p in self.G.last.parameters()}
-            groups = [{"params": [p for p in self.G.parameters() if id(p) not in last]},
-                      {"params": list(self.G.last.parameters()),
-                       "lr": self.lr * self.last_lr_scale}]
-        opt_g = torch.optim.Adam(groups, lr=self.lr, betas=self.betas)
+        opt_g = torch.optim.Adam(param_groups(self.G, self.lr, self.last_lr_scale), lr=self.lr,
+                                 betas=self.betas)
         return opt_d, opt_g
 
     def train_step(self, batch, opts, backward, rng):

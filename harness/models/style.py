@@ -19,7 +19,8 @@ from harness.core.pixels import span
 from harness.metrics.style_rulers import StyleRuler
 from harness.metrics.swd import moment_gap
 from harness.metrics.visuals import stretch_per_image, to_grid
-from harness.models.base import Evaluation, FamilyModule, ReportSections, eval_mode
+from harness.models.base import (Evaluation, FamilyModule, ReportSections, eval_mode,
+                                 param_groups)
 
 log = logging.getLogger("harness")
 TERMS = ("content_loss", "style_loss", "tv_loss")
@@ -66,8 +67,11 @@ class StyleModule(FamilyModule):
                                      "perceptual space fast style transfer uses")})
 
     def __init__(self, net: nn.Module, vgg: Mapping, lr: float, content_weight: float,
-                 style_weight: float, tv_weight: float, ruler_seed: int, **common):
+                 style_weight: float, tv_weight: float, ruler_seed: int, last_lr_scale: float,
+                 **common):
         super().__init__(**common)
+        self.last_lr_scale = float(last_lr_scale)  # the network's last layer's lr, x lr
+        param_groups(net, lr, self.last_lr_scale)  # refused here, before any work
         self.ruler_seed = ruler_seed  # the style-side ruler's own random VGG16
         self.style_ruler: StyleRuler | None = None
         self.net = net
@@ -118,7 +122,7 @@ class StyleModule(FamilyModule):
         return {"loss": sum(self.weights[k] * v for k, v in terms.items()), **terms}
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.net.parameters(), lr=self.lr)
+        return torch.optim.Adam(param_groups(self.net, self.lr, self.last_lr_scale), lr=self.lr)
 
     def train_step(self, batch, opts, backward, rng):
         (opt,) = opts

@@ -65,6 +65,11 @@ class TransformerNet(nn.Module):
         self.up2 = UpConv(2 * w, w)
         self.out = conv(w, channels, 9)  # raw z: no norm, no activation
 
+    @property
+    def last(self) -> nn.Module:
+        """The layer whose output the head acts on (``model.module.last_lr_scale``)."""
+        return self.out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h0 = self.inp(x)
         h1 = self.down1(h0)

@@ -170,6 +170,38 @@ def noise_floors(rows: list[dict], cells: dict[tuple, list[dict]], study: dict,
     return out
 
 
+def condition_keys(cells: dict[tuple, list[dict]], refs: dict[str, tuple[str, str]]
+                   ) -> dict[str, list[str]]:
+    """family -> the settings in which the reference pairing's own cells differ (a weighting, a
+    precision): conditions the study runs every pairing under, not arms. Primary metrics of two
+    conditions need not be comparable (a weighted loss), so a row is ranked within its own."""
+    out = {}
+    for family, pairing in refs.items():
+        own = [dict(c[-1]) for c in cells if c[0] == family and c[2:4] == pairing]
+        keys = sorted(k for k in set().union(*own) if len({c.get(k) for c in own}) > 1)
+        if keys:
+            out[family] = keys
+    return out
+
+
+def rank_by_condition(rows: list[dict], keys: dict[str, list[str]]) -> None:
+    """Rank each family's rows within each value of its condition ``keys`` (floor arms stay
+    unranked); each row names its condition, ``condition`` (e.g. ``content_weight=1.0``)."""
+    from harness.report.cells import rerank
+
+    for family, names in keys.items():
+        groups: dict[tuple, list[dict]] = {}
+        for r in rows:
+            if r["family"] == family:
+                groups.setdefault(tuple(r.get(k) for k in names), []).append(r)
+        for values, group in groups.items():
+            label = with_settings("", dict(zip(names, values)), dict.fromkeys(names))[2:]
+            for r in group:
+                r["condition"] = label
+            rerank([r for r in group if "floor_arm" not in r],
+                   [r for r in group if "floor_arm" in r])
+
+
 def set_floor_arms_apart(rows: list[dict], study: dict) -> None:
     """A pairing run only to measure the noise floor (the first of ``noise_floor``: the same
     function as the second) is the floor, not a contender: its rows lose their rank (the

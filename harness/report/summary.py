@@ -5,7 +5,8 @@ pairing (``harness.report.paired``) and the steps to the study's target (``harne
 from __future__ import annotations
 
 from harness.report.cells import by_cell, cell_rows, study_settings
-from harness.report.paired import add_paired, references, set_floor_arms_apart
+from harness.report.paired import (add_paired, condition_keys, rank_by_condition, references,
+                                   set_floor_arms_apart)
 from harness.report.quality import add_quality, targets
 from harness.report.windows import study_window
 
@@ -23,4 +24,5 @@ def summarise(records: list[dict], primary: dict | None = None,
     add_paired(rows, cells, references(study), windows=windows, cache={})
     add_quality(rows, cells, targets(study))
     set_floor_arms_apart(rows, study)
+    rank_by_condition(rows, condition_keys(cells, references(study)))
     return rows

@@ -100,16 +100,28 @@ def _reference(rows: list[dict]) -> dict | None:
 
 def sentence(rows: list[dict]) -> str:
     """The one generated sentence that answers a family's question with what its numbers show:
-    the best and the worst pairing by median, each against the reference, and which pairings
-    the paired seeds separate from it."""
+    the best and the worst pairing by median, each against the reference (within each
+    condition the study runs them under, ``rank_by_condition``), and which pairings the paired
+    seeds separate from it."""
+    conditions = list(dict.fromkeys(r.get("condition") for r in rows))
+    if not any(r["rank"] for r in rows):
+        return unranked(rows)
+    text = ". ".join(
+        _ends([r for r in rows if r.get("condition") == c], rows,
+              f"At {c}: best" if c else "Best")
+        for c in conditions if any(r["rank"] for r in rows if r.get("condition") == c))
+    return _separated(text, rows)
+
+
+def _ends(rows: list[dict], family_rows: list[dict], lead: str) -> str:
+    """"<lead> X (...); worst Y (...)" of ``rows`` (one condition's), labelled among the
+    family's."""
     metric = rows[0]["primary"]
     ranked = sorted((r for r in rows if r["rank"]), key=lambda r: r["rank"])
-    if not ranked:
-        return unranked(rows)
     ref = _reference(rows)
 
     def part(r: dict) -> str:
-        text = f"{pairing(r, rows)} (median {metric} {number(r[f'{metric}_median'])}"
+        text = f"{pairing(r, family_rows)} (median {metric} {number(r[f'{metric}_median'])}"
         if finite(r.get("last_step")):
             text += f" at step {r['last_step']:g}"
         ref_median = ref.get(f"{metric}_median") if ref else None
@@ -123,12 +135,17 @@ def sentence(rows: list[dict]) -> str:
             text += "; still improving at its last evaluation"
         return text + ")"
 
-    text = f"Best {part(ranked[0])}"
+    text = f"{lead} {part(ranked[0])}"
     if len(ranked) > 1:
         text += f"; worst {part(ranked[-1])}"
     named = next((r["reference"] for r in rows if r.get("reference")), None)
     if named and ref is None:
         text += f". The reference, {named}, has no ok run here: nothing is paired"
+    return text
+
+
+def _separated(text: str, rows: list[dict]) -> str:
+    """``text`` and which pairings the paired seeds separate from the reference."""
     compared = [r for r in rows if r.get("paired_n")]
     if compared:
         split = [pairing(r, rows) for r in compared if r.get("paired_separable")]
@@ -169,7 +186,9 @@ def family_table(rows: list[dict], shown: list[str] = (), window: int = 1) -> st
     evaluation, the paired difference on it and on the last evaluation beside it."""
     metric, direction, units = rows[0]["primary"], rows[0]["direction"], rows[0].get("units")
     shown = [m for m in shown if m != metric and any(f"{m}_median" in r for r in rows)]
-    rows = sorted(rows, key=lambda r: (r["rank"] is None, r["rank"] or 0))
+    conditions = list(dict.fromkeys(r.get("condition") for r in rows))
+    rows = sorted(rows, key=lambda r: (conditions.index(r.get("condition")), r["rank"] is None,
+                                       r["rank"] or 0))
     ref = next((r["reference"] for r in rows if r.get("reference")), None)
     target = rows[0].get("target")
     mixed = any(r.get("code_mix") for r in rows)
