@@ -18,7 +18,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from harness.core.choices import check_choices
 from harness.core.lock import release
@@ -31,7 +31,7 @@ from harness.run.precheck import check_command, refuse
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
-def hydra_main(cfg: DictConfig) -> dict | float:
+def hydra_main(cfg: DictConfig) -> dict:
     from harness.run.runs import run
 
     quiet(bool(cfg.get("verbose")))  # a job may be its own process (joblib, SLURM)
@@ -45,16 +45,7 @@ def hydra_main(cfg: DictConfig) -> dict | float:
     if hc.mode != RunMode.MULTIRUN and rec["status"] in ("failed", "diverged"):
         print(f"error: {rec['message']}", file=sys.stderr)
         sys.exit(1)
-    if "optuna" in str(OmegaConf.select(hc, "sweeper._target_") or ""):
-        return objective(rec)  # a search's sweeper reads one number per trial
     return rec
-
-
-def objective(rec: dict) -> float:
-    """A trial's value for a search: the run's primary metric, NaN (a failed trial) where the
-    run did not finish."""
-    value = rec.get("metrics", {}).get(rec.get("primary_metric"))
-    return float(value) if rec["status"] == "ok" and value is not None else float("nan")
 
 
 def main() -> None:

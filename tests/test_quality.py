@@ -150,3 +150,18 @@ def test_report_files_carry_steps_to_quality(tmp_path):
                                                (math.nan, math.nan, ""), (0.0, 0.0, "0")])
 def test_steps_text(first, last, text):
     assert quality.steps_text(first, last) == text
+
+
+@pytest.mark.slow
+def test_early_evaluations_resolve_the_start_then_the_usual_interval(tmp_path):
+    """``eval_early.every=2 eval_early.until=6`` beside ``eval_every=5``: the history has the
+    union, each step once (the final step included)."""
+    from harness.core.history import read_history
+    from harness.run.runs import run
+    from helpers import SEG_FAST, make_cfg
+
+    rec = run(make_cfg(tmp_path, *SEG_FAST, "steps=12", "eval_every=5", "eval_early.every=2",
+                       "eval_early.until=6", "logger=none", fast=False), tmp_path / "run")
+    assert rec["status"] == "ok", rec.get("message")
+    steps = [r["step"] for r in read_history(tmp_path / "run" / "history.csv")]
+    assert steps == [0, 2, 4, 5, 6, 10, 12]

@@ -43,7 +43,7 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
     it: its first record of that model, every other swept key at its first value (seed 0). A
     study that sweeps a ``model.*`` key (seg_scaling's norm) trains one network per value. The
     full grid is left out: it trains the defaults the other studies measure; so are searches
-    (another sweeper), whose networks their comparison studies train."""
+    (a grid with a ``BestGrid`` callback), whose networks their comparison studies train."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
@@ -53,9 +53,10 @@ def study_networks() -> dict[str, tuple[str, bool, list[str]]]:
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         for path in sorted((ROOT / "experiments").glob("*.yaml")):
             base = [f"experiment={path.stem}"]
-            sweeper = compose("train", base, return_hydra_config=True).hydra.sweeper
-            if "harness_sweeper" not in str(sweeper.get("_target_")):
-                continue  # a search (Optuna): it trains a network a comparison study trains
+            hydra = compose("train", base, return_hydra_config=True).hydra
+            sweeper = hydra.sweeper
+            if "BestGrid" in str(OmegaConf.select(hydra, "callbacks.best._target_")):
+                continue  # a search: it trains a network its comparison study trains
             params = {k: str(v).split(",") for k, v in (sweeper.get("params") or {}).items()}
             if "model" in params:
                 continue

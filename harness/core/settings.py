@@ -43,6 +43,8 @@ RULES: dict[str, Rule] = {
     "steps": _int(1, note="training batches"),
     "threads": _int(0, note="0 = the machine's cores, shared among parallel jobs"),
     "eval_every": _int(0, note="0 = evaluate before and after training only"),
+    "eval_early.every": _int(0, note="steps between early evaluations; 0 = none"),
+    "eval_early.until": _int(0, note="the last step of the early evaluations"),
     "log_every": _int(1),
     "checkpoint_every": _int(0, note="0 = no checkpoints"),
     "data.channels": Rule(int, lambda v: v in (1, 3), "1 or 3"),

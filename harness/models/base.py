@@ -171,7 +171,7 @@ class FamilyModule(pl.LightningModule):
     report: ClassVar[ReportSections] = ReportSections()  # its report's captions, panels, floors
 
     def __init__(self, scaling: Scaling, head: Head, seed: int, eval_every: int, log_every: int,
-                 blowup: float):
+                 blowup: float, eval_early: tuple[int, int]):
         super().__init__()
         if self.heads is not None and head.name not in self.heads:
             acts_on = "pixels" if self.pixel_output else "class scores"
@@ -180,6 +180,7 @@ class FamilyModule(pl.LightningModule):
         self.automatic_optimization = False  # train_step is written out, for bench's bare loop
         self.scaling, self.head = scaling, head  # scaling: buffers that move with the module
         self.seed, self.eval_every, self.log_every, self.blowup = seed, eval_every, log_every, blowup
+        self.eval_early = tuple(eval_early)  # (every, until): denser evaluations at the start
         self.initial_metrics: dict[str, float] = {}
         self.final: Evaluation | None = None
         self.wall_before, self.part_started = 0.0, time.time()  # wall time across resumes
@@ -279,9 +280,16 @@ class FamilyModule(pl.LightningModule):
             self.check_finite(losses, z)  # a host sync: every log_every steps only
             self.last_logged = {k: float(v.detach()) for k, v in losses.items()}  # the bar's
             self.log_scalars("train", self.last_logged, step)
-        if self.eval_every and step % self.eval_every == 0 and step < self.total_steps:
+        if self.evaluates_at(step) and step < self.total_steps:
             with self.timed("evaluations"):
                 self.evaluate(log_step=step)
+
+    def evaluates_at(self, step: int) -> bool:
+        """Every ``eval_every`` steps, and every ``eval_early`` (every, until) steps up to its
+        ``until``: an early start resolved without paying for it the whole run."""
+        every, until = self.eval_early
+        return bool(self.eval_every and step % self.eval_every == 0) or bool(
+            every and step <= until and step % every == 0)
 
     def on_train_end(self) -> None:
         self.finish()

@@ -83,7 +83,8 @@ class SegModule(FamilyModule):
                "model.module.net.init": (INITS, "the U-Net's initialisation")}
     report = ReportSections(  # no pixel range: no range panels
         caption="validation image | ground truth | prediction (overlays)",
-        floors={"miou": ("majority_miou", "majority class")})
+        floors={"miou": ("majority_miou", "majority class")},
+        paired=(("miou", "max"), ("pixel_acc", "max")))
 
     def __init__(self, net: nn.Module, n_classes: int, lr: float, ignore_index: int,
                  n_overlay: int, eval_batch: int = 64, **common):

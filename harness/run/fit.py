@@ -126,7 +126,7 @@ def build_run(cfg: DictConfig, pixels=None, resume_at: tuple[int, int] = (0, 0))
     # partial, then called: the scaling and head objects reach the module as they are
     model = build(cfg.model.module, _partial_=True)(
         scaling=scaling, head=head, seed=cfg.seed, eval_every=cfg.eval_every,
-        log_every=cfg.log_every)
+        eval_early=(cfg.eval_early.every, cfg.eval_early.until), log_every=cfg.log_every)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     data = build(cfg.data, steps=cfg.steps, seed=cfg.seed, chunk=cfg.checkpoint_every)

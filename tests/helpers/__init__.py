@@ -35,7 +35,7 @@ FOLDER_CONFIGS = [
 
 # What every family module takes from the top-level config (conf/train.yaml, conf/model/*.yaml),
 # for tests that build a module by hand.
-FAMILY_ARGS = {"seed": 0, "eval_every": 0, "log_every": 10, "blowup": 1e6}
+FAMILY_ARGS = {"seed": 0, "eval_every": 0, "eval_early": (0, 0), "log_every": 10, "blowup": 1e6}
 
 
 def write_history(run_dir: Path, rows: list[dict]) -> Path:
