@@ -140,3 +140,37 @@ def test_a_setting_the_reference_itself_varies_is_a_condition_ranked_within(tmp_
     text = sentence(rows)
     assert text.startswith("At last_lr_scale=1.0: best symmetric + tanh, last_lr_scale=1.0 ")
     assert ". At last_lr_scale=127.5: best raw + identity, last_lr_scale=127.5 " in text
+
+
+def test_the_take_off_step_per_width_its_fit_and_the_extrapolation_said_to_be_one(tmp_path):
+    """Take-off (brightness within 10% of the data's) at steps 400, 200, 100 for widths 1/8,
+    1/4, 1/2: exponent -1, extrapolated to 50 at width 1.0; widths.png drawn."""
+    from harness.report.widths import fit, plot_widths, takeoff, width_rows, width_section
+
+    assert takeoff([{"step": 0, "fake_mean": 0.0, "real_mean": 0.75},
+                    {"step": 5, "fake_mean": 0.6, "real_mean": 0.75},  # 80%: not yet
+                    {"step": 9, "fake_mean": 0.7, "real_mean": 0.75}]) == 9
+    assert takeoff([{"step": 0, "fake_mean": 0.0, "real_mean": 0.75}]) == math.inf
+    records = []
+    for width, step in ((0.125, 400), (0.25, 200), (0.5, 100)):
+        for s in range(2):
+            rows = [{"step": t, "wall_time_s": 0, "swd": 100, "real_mean": 0.75,
+                     "fake_mean": 0.75 if t >= step else 0.1} for t in range(0, 801, 50)]
+            run_dir = write_history(tmp_path / f"w{width}-{s}", rows)
+            config = {"study": "toy", "seed": s, "steps": 800, "scaling": {"name": "raw"},
+                      "head": {"name": "identity"}, "model": {"name": "gan", "width": width}}
+            records.append({"status": "ok", "study": "toy", "family": "gan", "model": "gan",
+                            "scaling": "raw", "head": "identity", "seed": s, "steps": 800,
+                            "threads": 1, "primary_metric": "swd", "primary_direction": "min",
+                            "run_dir": str(run_dir), "config": config, "metrics": {"swd": 100}})
+    got = width_rows(records, {"target": {"gan": 150}})
+    assert [(r["width"], r["takeoff"], r["seeds"]) for r in got] == [
+        (0.125, 400, 2), (0.25, 200, 2), (0.5, 100, 2)]
+    assert all(r["quality"] == 0 for r in got)  # swd 100 <= 150 from the first evaluation
+    slope, intercept = fit([(r["width"], r["takeoff"]) for r in got])
+    assert slope == pytest.approx(-1) and math.exp(intercept) == pytest.approx(50)
+    text = width_section(got)
+    assert "| raw + identity | 400 (0), 2 | 200 (0), 2 | 100 (0), 2 | -1.00 | 50 |" in text
+    assert "an extrapolation, not a measurement" in text
+    assert plot_widths(got, tmp_path / "widths.png") and (tmp_path / "widths.png").stat().st_size
+    assert width_rows(records[:2], {}) == []  # one width: nothing scales

@@ -89,6 +89,7 @@ def _write(runs: Covered, sweep_dir, out: Path, *, command, wall_time_s, started
     # callbacks for single runs and sweep workers too) and draws nothing
     from harness.report.curves import plot_curves
     from harness.report.figures import build_montage, plot_metrics
+    from harness.report.widths import plot_widths, width_rows, width_section
 
     records = runs.records
     out.mkdir(parents=True, exist_ok=True)
@@ -102,9 +103,11 @@ def _write(runs: Covered, sweep_dir, out: Path, *, command, wall_time_s, started
     windows = {f: study_window(study, f) for f in families}
     sections = {f: section(paired, problems, f, study) for f in families
                 if worth_a_section(paired, f, windows[f], study)}
+    widths = width_rows(records, study)
     table = (statuses_line(runs) + "\n\n"
              + markdown_table(rows, noise_floors(rows, cells, study), study.get("shown"),
-                              windows, sections))
+                              windows, sections) + ("\n" + width_section(widths) if widths else ""))
+    plot_widths(widths, out / "widths.png")
     write_runs_csv(records, sweep_dir, out / "runs.csv", study)
     write_summary_csv(rows, out / "summary.csv")
     write_paired_csv(paired, out / "paired.csv")
@@ -146,7 +149,7 @@ def main(argv=None) -> int:
         print(error, file=sys.stderr)
         return 1
     written = [f for f in ("README.md", "summary.md", "summary.csv", "paired.csv", "runs.csv",
-                           "metrics.png",
+                           "metrics.png", "widths.png",
                            "curves.png", "montage.png") if (out / f).is_file()]
     print(f"wrote {out}/: {' '.join(written)}")  # curves.png only where a run has a history
     for line in notes(runs, args.sweep_dir):

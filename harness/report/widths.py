@@ -1,0 +1,150 @@
+"""How a gap scales with the network's width: the take-off step per width, and its fit.
+
+The raw-pixel mechanism says an unbounded output needs about 127.5x the weight movement of a
+[-1, 1] one, and that a wider last layer gets there in fewer steps. A study that runs pairings
+at several ``model.width`` values measures it: per pairing and width, the median over seeds of
+the *take-off step*, the first evaluated step at which the decoded samples' mean brightness is
+within 10% of the real images' (``fake_mean`` against ``real_mean`` in the run's history; a
+generator that starts at 0 on white faces has to climb to it); and the steps to the study's
+target. ``widths.png`` draws take-off against width, log-log, with a least-squares line per
+pairing through the widths measured and its extrapolation to the article's width 1.0 dashed and
+labelled as one.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from harness.report.cells import by_cell, cell_fields, finite
+from harness.report.quality import run_steps, targets
+from harness.report.windows import history_of
+
+WIDTH = "model.width"
+NEAR = 0.1  # within this part of the real images' mean brightness: taken off
+ARTICLE = 1.0  # the article's width
+
+
+def takeoff(rows: list[dict]) -> float:
+    """The first evaluated step whose ``fake_mean`` is within ``NEAR`` of ``real_mean``; inf
+    where none is, NaN without a history that has them."""
+    usable = [h for h in rows if finite(h.get("fake_mean")) and finite(h.get("real_mean"))]
+    if not usable:
+        return math.nan
+    return next((h["step"] for h in usable
+                 if abs(h["fake_mean"] - h["real_mean"]) <= NEAR * h["real_mean"]), math.inf)
+
+
+def width_rows(records: list[dict], study: dict) -> list[dict]:
+    """Per pairing (with its settings other than the width) and width: the median take-off
+    step and steps to the target over its ok seeds (inf counts as later than any), with the
+    seeds behind them. [] where the runs do not vary ``model.width``."""
+    cells = by_cell(records)
+    if not any(WIDTH in dict(c[-1]) for c in cells):
+        return []
+    goal = targets(study)
+    out, cache = [], {}
+    for cell, runs in cells.items():
+        fields = cell_fields(cell)
+        ok = [r for r in runs if r.get("status") == "ok"]
+        if not ok:
+            continue
+        offs = sorted(takeoff(history_of(r, cache)) for r in ok)
+        target = goal.get(fields["family"], math.nan)
+        quality = sorted(run_steps(r, target)[0] for r in ok) if finite(target) else []
+        rest = {k: v for k, v in fields.settings.items() if k != WIDTH}
+        out.append({"family": fields["family"], "pairing": f"{fields['scaling']} + "
+                    f"{fields['head']}", "settings": rest, "width": float(fields[WIDTH]),
+                    "seeds": len(ok), "takeoff": _median(offs),
+                    "quality": _median(quality) if quality else math.nan})
+    return out
+
+
+def _median(values: list[float]) -> float:
+    """The median of sorted ``values`` where inf may stand for "never": the upper middle one,
+    so a single never does not average into a finite step."""
+    finite_ = [v for v in values if not math.isnan(v)]
+    return finite_[len(finite_) // 2] if finite_ else math.nan
+
+
+def fit(points: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """(slope, intercept) of log(step) against log(width), least squares; None below two
+    finite points."""
+    pts = [(w, s) for w, s in points if finite(s) and s > 0]
+    if len(pts) < 2:
+        return None
+    x, y = np.log([w for w, _ in pts]), np.log([s for _, s in pts])
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(slope), float(intercept)
+
+
+def _series(rows: list[dict]) -> dict[str, list[dict]]:
+    series: dict[str, list[dict]] = {}
+    for r in rows:
+        extra = "".join(f", {k.rpartition('.')[2]}={v}" for k, v in r["settings"].items())
+        series.setdefault(r["pairing"] + extra, []).append(r)
+    return series
+
+
+def width_section(rows: list[dict]) -> str:
+    """The markdown: a row per pairing, the take-off step and steps to the target per width,
+    the fitted exponent and the extrapolation to width 1.0 (said to be one)."""
+    if not rows:
+        return ""
+    widths = sorted({r["width"] for r in rows})
+    lines = ["### How the gap scales with width\n",
+             f"Take-off: the first evaluated step at which the samples' mean brightness is within "
+             f"{NEAR:.0%} of the real images' (median over seeds; >N: not by the last "
+             f"evaluation). Fit: log(take-off) against log(width) through the widths measured; "
+             f"at width {ARTICLE:g} it is an extrapolation, not a measurement.\n",
+             "| pairing | " + " | ".join(f"width {w:g}: take-off (steps to target), seeds"
+                                         for w in widths)
+             + " | exponent | take-off at width 1.0, extrapolated |",
+             "|---|" + "---|" * (len(widths) + 2)]
+    for name, srows in _series(rows).items():
+        by_width = {r["width"]: r for r in srows}
+        cells = []
+        for w in widths:
+            r = by_width.get(w)
+            cells.append("–" if r is None else
+                         f"{_steps(r['takeoff'])} ({_steps(r['quality'])}), {r['seeds']}")
+        line = fit([(r["width"], r["takeoff"]) for r in srows])
+        exponent = f"{line[0]:.2f}" if line else "–"
+        at = f"{math.exp(line[1]):.0f}" if line else "–"  # log(1.0) = 0
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {exponent} | {at} |")
+    return "\n".join(lines) + "\n\n![take-off step against width](widths.png)\n"
+
+
+def _steps(x: float) -> str:
+    return "–" if math.isnan(x) else "never" if math.isinf(x) else f"{x:.0f}"
+
+
+def plot_widths(rows: list[dict], path: Path) -> bool:
+    """``widths.png``: take-off against width, log-log, measured points solid, each fit's
+    extrapolation to width 1.0 dashed; False (nothing written) without width rows."""
+    if not rows:
+        return False
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (name, srows) in enumerate(_series(rows).items()):
+        colour = f"C{i}"
+        pts = sorted((r["width"], r["takeoff"]) for r in srows if finite(r["takeoff"]))
+        if pts:
+            ax.plot(*zip(*pts), "o-", color=colour, label=f"{name}: measured")
+        line = fit(pts)
+        if line:
+            ws = np.array([min(w for w, _ in pts), ARTICLE])
+            ax.plot(ws, np.exp(line[1]) * ws ** line[0], "--", color=colour,
+                    label=f"{name}: fit, exponent {line[0]:.2f}, extrapolated to {ARTICLE:g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("model.width (1.0: the article's)")
+    ax.set_ylabel("take-off step (median over seeds)")
+    ax.set_title("steps until the samples' brightness is within 10% of the data's", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    return True
