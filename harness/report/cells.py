@@ -11,6 +11,7 @@ Each family is ranked on the primary metric its records declare (``primary_metri
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import Counter
@@ -107,6 +108,13 @@ def _restated_or_not_result(key: str) -> bool:
                for k in (*run_record.NOT_RESULT, *RESTATED))
 
 
+@functools.lru_cache(maxsize=1)
+def this_machine() -> dict:
+    from harness.core.machine import machine
+
+    return machine(None)
+
+
 def settings_of(record: dict) -> dict[str, str]:
     """The record's resolved config as dotted key -> value text (``json`` spelling, as on the
     command line: ``true``, ``0.0002``), less the keys that cannot tell two runs apart.
@@ -115,13 +123,16 @@ def settings_of(record: dict) -> dict[str, str]:
     0 only means "the cores shared among parallel jobs" and threads change float sums; an older
     record without it is MISSING unless its config named a count. The instruction set the CPU
     kernels used, and the GPU, change them too (``harness.core.machine``): ``machine.*`` from
-    the record's top level, MISSING for an older record that does not name them.
+    the record's top level, MISSING for an older record that does not name them (a run still
+    going, whose record is yet to be written, is taken to run on this machine).
     """
     flat = _flatten(record.get("config") or {})
     flat["threads"] = record.get("threads") or flat.get("threads") or MISSING
-    machine = record.get("machine") or {}
+    machine = record.get("machine")
+    if machine is None and record.get("status") not in STATUSES:  # still going, or killed:
+        machine = this_machine()  # its record is yet to say; it runs here (or ran)
     for key in MACHINE_KEYS:
-        flat[f"machine.{key}"] = machine.get(key) or MISSING
+        flat[f"machine.{key}"] = (machine or {}).get(key) or MISSING
     return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
             for k, v in flat.items() if not _restated_or_not_result(k)}
 
