@@ -17,7 +17,7 @@ from helpers import FAST, ROOT, run_cli
 PY = {"PYTHONPATH": str(ROOT)}
 
 
-def _wait_for(path, proc, seconds=120):
+def _wait_for(path, proc, seconds=300):  # generous: a busy 2-core machine is slow to start
     end = time.time() + seconds
     while not path.exists():
         assert proc.poll() is None, proc.communicate()[1][-2000:]

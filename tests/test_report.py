@@ -400,8 +400,9 @@ def test_callback_unwritable_out_logs_one_line_and_says_so(sweep, tmp_path, monk
     # settings that change neither a run nor the report: still the committed study
     (["experiment=default", "hydra/launcher=basic", "paths.log_dir=/tmp/x", "checkpoint_every=50",
       "reuse=any"], "results/default"),
-    # a study whose name is made of a setting: each value is a study of its own
-    (["experiment=seg_lr_search", "scaling=raw"], "results/seg_lr_search/raw"),
+    (["experiment=seg_lr_search"], "results/seg_lr_search"),
+    # a swept setting narrowed on the command line: not the committed study
+    (["experiment=seg_lr_search", "scaling=raw"], "multirun/seg_lr_search/report"),
     # anything that changes a number of the report: beside the runs, never into results/
     (["experiment=default", "target.gan=200"], "multirun/default/report"),
     (["experiment=default", "steps=50"], "multirun/default/report"),
