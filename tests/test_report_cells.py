@@ -89,15 +89,19 @@ def test_runs_on_cpus_of_other_kernels_are_never_pooled():
     assert "machine.cpu_capability" not in summary.summarise(records[::2])[0]
 
 
-def test_a_run_still_going_joins_the_cell_of_this_machine():
-    """A running run has no record to name its processor yet: it is taken to run here, so an
-    interim report does not split it off as a processor of its own."""
+def test_a_run_still_going_joins_the_cell_of_its_sweeps_machine():
+    """A running run has no record to name its processor yet: it takes the one its sweep's
+    ended runs name (none, for records that name none; this machine's, where none ended), so
+    an interim report does not split it off as a processor of its own."""
     from harness.report.cells import this_machine
 
-    done = {**_record(0, 1.0), "machine": this_machine()}
     going = {**_record(1, 2.0), "status": "running"}
-    rows = summary.summarise([done, going])
-    assert len(rows) == 1 and rows[0]["n"] == 2 and rows[0]["running"] == 1
+    for machine in ({"cpu": "X", "cpu_capability": "AVX2"}, None):
+        done = {**_record(0, 1.0), **({"machine": machine} if machine else {})}
+        rows = summary.summarise([done, going])
+        assert len(rows) == 1 and rows[0]["n"] == 2 and rows[0]["running"] == 1, machine
+    rows = summary.summarise([going])
+    assert rows[0]["n"] == 1 and this_machine()["cpu_capability"]
 
 
 def test_a_missing_key_is_a_value_of_its_own():

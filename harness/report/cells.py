@@ -115,6 +115,17 @@ def this_machine() -> dict:
     return machine(None)
 
 
+def with_machines(records: list[dict]) -> list[dict]:
+    """The records, a run still going (or killed) given the processor its record is yet to
+    name: the one the sweep's ended runs name most (or none, where they name none), else this
+    machine's, so an interim report keeps it in its cell."""
+    ended = Counter(json.dumps(r.get("machine"), sort_keys=True) for r in records
+                    if r.get("status") in STATUSES and r.get("config"))
+    usual = json.loads(ended.most_common(1)[0][0]) if ended else this_machine()
+    return [r if r.get("status") in STATUSES or r.get("machine") else {**r, "machine": usual}
+            for r in records]
+
+
 def settings_of(record: dict) -> dict[str, str]:
     """The record's resolved config as dotted key -> value text (``json`` spelling, as on the
     command line: ``true``, ``0.0002``), less the keys that cannot tell two runs apart.
@@ -124,15 +135,13 @@ def settings_of(record: dict) -> dict[str, str]:
     record without it is MISSING unless its config named a count. The instruction set the CPU
     kernels used, and the GPU, change them too (``harness.core.machine``): ``machine.*`` from
     the record's top level, MISSING for an older record that does not name them (a run still
-    going, whose record is yet to be written, is taken to run on this machine).
+    going has no record to say it yet: ``with_machines`` gives it its sweep's).
     """
     flat = _flatten(record.get("config") or {})
     flat["threads"] = record.get("threads") or flat.get("threads") or MISSING
-    machine = record.get("machine")
-    if machine is None and record.get("status") not in STATUSES:  # still going, or killed:
-        machine = this_machine()  # its record is yet to say; it runs here (or ran)
+    machine = record.get("machine") or {}
     for key in MACHINE_KEYS:
-        flat[f"machine.{key}"] = (machine or {}).get(key) or MISSING
+        flat[f"machine.{key}"] = machine.get(key) or MISSING
     return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
             for k, v in flat.items() if not _restated_or_not_result(k)}
 
@@ -147,7 +156,8 @@ def varying_settings(records: list[dict]) -> dict[str, list[str]]:
     (an unreadable run.json) cannot say what it ran, so it takes no part here.
     """
     seen: dict[str, dict[tuple, set]] = {}
-    configured = [(_combo(r)[:2], settings_of(r)) for r in records if r.get("config")]
+    configured = [(_combo(r)[:2], settings_of(r)) for r in with_machines(records)
+                  if r.get("config")]
     keys = dict.fromkeys(k for _, values in configured for k in values)
     for combo, values in configured:
         for k in keys:
@@ -162,7 +172,7 @@ def by_cell(records: list[dict]) -> dict[tuple, list[dict]]:
     seed alone share a cell (and a mean)."""
     keys = tuple(varying_settings(records))
     cells: dict[tuple, list[dict]] = {}
-    for r in sorted(records, key=lambda r: sort_key(r, keys)):
+    for r in sorted(with_machines(records), key=lambda r: sort_key(r, keys)):
         cells.setdefault((*_combo(r), tuple(values_of(r, keys).items())), []).append(r)
     return cells
 
