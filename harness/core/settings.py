@@ -181,8 +181,8 @@ def _pairing_problem(key: str, value: Any) -> str | None:
 def _contrast_problems(key: str, value: Any) -> list[str]:
     """``contrasts.<family>``: a list of ``{a: <cell>, b: <cell>, at: <step>}``, each cell a
     pairing with the settings that tell it apart (``harness.report.contrasts``)."""
-    shape = (f"give a list of {{a: {{scaling: ..., head: ..., <setting>: ...}}, b: {{...}}, "
-             f"at: <step, optional>}}")
+    shape = ("give a list of {a: {scaling: ..., head: ..., <setting>: ...}, b: {...}, "
+             "at: <step, optional>}")
     if not isinstance(value, list) or not value:
         return [f"{key}={value!r} is not accepted: {shape}"]
     out = []
