@@ -142,8 +142,13 @@ def settings_of(record: dict) -> dict[str, str]:
     machine = record.get("machine") or {}
     for key in MACHINE_KEYS:
         flat[f"machine.{key}"] = machine.get(key) or MISSING
-    return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
-            for k, v in flat.items() if not _restated_or_not_result(k)}
+    return {k: setting_text(v) for k, v in flat.items() if not _restated_or_not_result(k)}
+
+
+def setting_text(value) -> str:
+    """A setting's value as the report spells it: text as it is, anything else as JSON (as on
+    the command line: ``true``, ``0.0002``, ``null``)."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def varying_settings(records: list[dict]) -> dict[str, list[str]]:

@@ -11,10 +11,10 @@ names no cell, or several, is said in one line instead of a row.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from harness.report.cells import MISSING, cell_fields, settings_of, shown_settings, with_settings
+from harness.report.cells import (MISSING, cell_fields, setting_text, settings_of,
+                                  shown_settings, with_settings)
 from harness.report.paired import Paired, paired_difference, reference_runs, references
 from harness.report.windows import per_seed, study_window, window_words
 
@@ -33,16 +33,11 @@ def _label(cell: tuple, shown: dict) -> str:
     return with_settings(f"{row['scaling']} + {row['head']}", row, shown)
 
 
-def _text(value) -> str:
-    """A selector's value as ``settings_of`` spells a setting."""
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-
 def select(cells: dict[tuple, list[dict]], family: str, selector: dict,
            shown: dict) -> tuple[tuple | None, str]:
     """The one cell of ``family`` that ``selector`` names, else (None, why)."""
     scaling, head = str(selector.get("scaling")), str(selector.get("head"))
-    named = {k: _text(v) for k, v in selector.items() if k not in ("scaling", "head")}
+    named = {k: setting_text(v) for k, v in selector.items() if k not in ("scaling", "head")}
     found, same = [], []
     for cell, runs in cells.items():
         if cell[0] != family or cell[2:4] != (scaling, head):
