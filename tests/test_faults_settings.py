@@ -3,7 +3,6 @@ any work (issue "Nothing lost, nothing stale", cases 7, 8, 14, f): a network's w
 learning rate, a key that nothing reads, more threads than cores, joblib's n_jobs=0."""
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -188,3 +187,15 @@ def test_a_group_of_settings_given_one_value_is_one_line(tmp_path):
     lines = problems_of(make_cfg(tmp_path, "model.module=5", fast=False))
     assert "model.module=5 is not accepted: it is a group of settings; set its keys instead " \
            "(model.module.<key>=...)" in lines
+
+
+def test_an_answer_that_names_no_findings_is_one_line(tmp_path):
+    """``answer.<family>`` must name a findings file with an answer paragraph: a typo would
+    otherwise drop the family's line from the front page without a word."""
+    cfg = make_cfg(tmp_path, "+answer.gan=results/raw_pixel_gan/findngs.md", fast=False)
+    assert problems_of(cfg) == [
+        "answer.gan='results/raw_pixel_gan/findngs.md' is not accepted: give a findings file "
+        "(from the repository root) with a paragraph opening with **The answer.**, e.g. "
+        "answer.gan=results/raw_pixel_gan/findings.md"]
+    assert problems_of(make_cfg(tmp_path, "+answer.gan=results/raw_pixel_gan/findings.md",
+                                fast=False)) == []

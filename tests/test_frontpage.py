@@ -1,10 +1,12 @@
 """The front page (summary.md, and the README around it): per family one generated sentence and
 one short table, best first, against numbers computed by hand."""
 import json
+import os
 
 import pytest
 
 from harness.report import cli as report
+from harness.report.readme import readme_text
 from harness.report import summary
 from harness.report import cells as stats
 from harness.report import tables
@@ -95,17 +97,19 @@ def test_paired_cells_against_the_reference():
                         "not separable | 3 ok | covers the data |")
 
 
-def test_the_sentence_names_best_and_worst_with_medians_and_ratio_to_the_reference():
+def test_the_sentence_names_first_and_last_by_median_and_ratio_to_the_reference():
+    """Three seeds separate nothing: no "best", no "worst" (tables.earned)."""
     rows = summary.summarise(_records(reference=REF))
     # 170 / 182 = 0.934, 883 / 182 = 4.852; three seeds cover at most 75% < 95%
     assert tables.sentence(rows) == (
-        "Best unit + sigmoid (median swd 170, 0.93x the reference); worst raw + identity "
-        "(median swd 883, 4.85x the reference). No pairing is separable from the reference "
-        "with 3 seeds at 95%.")
+        "First by median unit + sigmoid (median swd 170, 0.93x the reference); last by median "
+        "raw + identity (median swd 883, 4.85x the reference). No pairing is separable from "
+        "the reference with 3 seeds at 95%.")
     assert tables.sentence(rows) + "\n" in tables.markdown_table(rows)
     # without a reference: medians only, nothing about separability
     assert tables.sentence(summary.summarise(_records())) == (
-        "Best unit + sigmoid (median swd 170); worst raw + identity (median swd 883).")
+        "First by median unit + sigmoid (median swd 170); last by median raw + identity "
+        "(median swd 883).")
 
 
 def test_the_sentence_names_what_six_seeds_separate():
@@ -118,7 +122,7 @@ def test_the_sentence_names_what_six_seeds_separate():
     rows = summary.summarise(_records(swd, reference=REF))
     # unit + sigmoid: 95, 104, 113, 122, 131, 140 -> median 117.5, 0.94x of 125
     assert tables.sentence(rows) == (
-        "Best unit + sigmoid (median swd 117.5, 0.94x the reference); worst symmetric + "
+        "Best unit + sigmoid (median swd 117.5, 0.94x the reference); last by median symmetric + "
         "identity (median swd 128.5, 1.03x the reference). Separated from the reference by "
         "the paired seeds at 95%: unit + sigmoid.")
     sig = next(r for r in rows if r["head"] == "sigmoid")
@@ -220,3 +224,55 @@ def test_training_wall_time_counts_overlapping_runs_once():
             {"started": "2026-01-01T11:00:00", "wall_time_s": 30.0}]   # another sweep
     assert "- Training wall time: 160.0 s (2.7 min), while at least one run trained" in \
         _time_lines(runs, None, None)
+
+
+def test_the_default_front_page_opens_with_each_familys_dedicated_study(tmp_path):
+    """``make sweep``'s study names, per family, the study that answers its question; its
+    README opens with a line each, the answer quoted from that study's findings and linked."""
+    from hydra import compose, initialize_config_dir
+
+    from harness.core.findings import answer_of
+    from helpers import CONF, ROOT
+
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=default"])
+    answers = dict(cfg.answer)
+    assert answers == {"gan": "results/raw_pixel_gan/findings.md",
+                       "style": "results/style_claim/findings.md",
+                       "seg": "results/seg_scaling/findings.md"}
+    records = [{**r, "family": f} for f in answers for r in _records()]
+    out = tmp_path / "results" / "default"
+    out.mkdir(parents=True)
+    text = readme_text(records, "table", out, commit="abc", answers=answers)
+    lines = text.splitlines()
+    opening = lines.index("**The answers are in the dedicated studies**; this study is a first "
+                          "look:")
+    assert opening < lines.index("## Summary")
+    quoted = [line for line in lines if ": for the answer, see [" in line]
+    assert [line.split(":")[0] for line in quoted] == ["- gan", "- style", "- seg"]
+    gan = answer_of("results/raw_pixel_gan/findings.md")
+    assert gan.startswith("Feeding raw 0..255 pixels") and gan.endswith(".")
+    link = os.path.relpath(ROOT / "results/raw_pixel_gan/findings.md", out.resolve())
+    assert quoted[0] == ("- gan: for the answer, see [results/raw_pixel_gan/findings.md]"
+                         f"({link}): {gan}")
+    # in the committed folder, the link is the sibling study's
+    here = readme_text(records, "table", ROOT / "results" / "default", commit="abc",
+                              answers=answers)
+    assert "(../raw_pixel_gan/findings.md): Feeding raw 0..255 pixels" in here
+
+
+def test_an_answer_is_the_first_sentence_of_the_answer_paragraph(tmp_path):
+    from harness.core.findings import answer_of, answer_problem
+
+    f = tmp_path / "findings.md"
+    f.write_text("# Findings\n\n**The answer.** Raw pixels train, 0.671 against 0.973 (e.g. "
+                 "seed 0).\nSlower: 5 of 6 seeds.\n\nMore.\n")
+    assert answer_of(f) == "Raw pixels train, 0.671 against 0.973 (e.g. seed 0)."
+    assert answer_problem("answer.gan", str(f)) is None
+    f.write_text("# Findings\n\nNo answer here.\n")
+    assert answer_of(f) is None
+    assert answer_problem("answer.gan", str(f)) == (
+        f"answer.gan='{f}' is not accepted: give a findings file (from the repository root) "
+        "with a paragraph opening with **The answer.**, e.g. "
+        "answer.gan=results/raw_pixel_gan/findings.md")
+    assert answer_of(tmp_path / "missing.md") is None

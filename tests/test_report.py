@@ -249,7 +249,7 @@ def test_summary_markdown(written):
     assert table[2:4] == ["| 1 | raw + identity | 2 [1.5, 2.5] | 3 ok | covers the data |",
                           "| 2 | raw + tanh | 11 [10.5, 11.5] | 3 ok, 1 failed | mismatch |"]
     assert "### gan" in lines
-    assert "Best raw + identity (median swd 2); worst raw + tanh (median swd 11)." in lines
+    assert "First by median raw + identity (median swd 2); last by median raw + tanh (median swd 11)." in lines
 
 
 def test_readme(written):

@@ -169,8 +169,8 @@ def test_labels_name_the_setting():
     assert stats.shown_settings(rows) == {"steps": None}  # a tie: no value is the usual one
     assert [tables.pairing(r, rows) for r in rows] == ["raw + identity, steps=300",
                                                       "raw + identity, steps=301"]
-    assert tables.sentence(rows) == ("Best raw + identity, steps=300 (median swd 2); "
-                                     "worst raw + identity, steps=301 (median swd 5).")
+    assert tables.sentence(rows) == ("First by median raw + identity, steps=300 (median swd 2); "
+                                     "last by median raw + identity, steps=301 (median swd 5).")
     from dataclasses import replace
 
     from harness.report.rows import Cell

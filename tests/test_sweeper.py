@@ -13,7 +13,16 @@ from hydra_plugins.harness_sweeper import harness_sweeper as sweeper
 from hydra_plugins.harness_sweeper.harness_sweeper import (check_records, grid,
                                                            job_overrides, run_record)
 
-DEFAULT = check_records(OmegaConf.load(ROOT / "experiments" / "default.yaml").hydra.sweeper.records)
+# the records of a study of three families (the default study's, as it once was): fixed here so
+# that a change of the study changes no expectation of these tests
+DEFAULT = check_records(OmegaConf.create([
+    {"model": m, "scaling": s, "head": h, "steps": n} for m, s, h, n in [
+        ("gan", "raw", "identity", 300), ("gan", "raw", "tanh_fit", 300),
+        ("gan", "symmetric", "tanh", 300), ("gan", "symmetric", "identity", 300),
+        ("gan", "unit", "sigmoid", 300), ("style", "raw", "identity", 150),
+        ("style", "raw", "tanh_fit", 150), ("style", "symmetric", "tanh", 150),
+        ("seg", "raw", "identity", 300), ("seg", "symmetric", "identity", 300),
+        ("seg", "imagenet", "identity", 300), ("seg", "imagenet", "sigmoid", 300)]]))
 
 
 def parse(*args, config_loader=None):

@@ -138,8 +138,8 @@ def test_a_setting_the_reference_itself_varies_is_a_condition_ranked_within(tmp_
                      ("raw", "last_lr_scale=127.5"): 1,
                      ("symmetric", "last_lr_scale=127.5"): 2}
     text = sentence(rows)
-    assert text.startswith("At last_lr_scale=1.0: best symmetric + tanh, last_lr_scale=1.0 ")
-    assert ". At last_lr_scale=127.5: best raw + identity, last_lr_scale=127.5 " in text
+    assert text.startswith("At last_lr_scale=1.0: first by median symmetric + tanh, last_lr_scale=1.0 ")
+    assert ". At last_lr_scale=127.5: first by median raw + identity, last_lr_scale=127.5 " in text
 
 
 def test_the_take_off_step_per_width_its_fit_and_the_extrapolation_said_to_be_one(tmp_path):

@@ -25,7 +25,7 @@ SET_ASIDE = "superseded-"  # the folder a finished run of another config or code
 # stay in: a user who changes them asks for other curves. ruler_dir is where the digit ruler is
 # cached (trained the same wherever it is): a resolved path never enters the key.
 # how a study is reported, per family (harness.core.settings.study_problems checks each)
-STUDY_KEYS = ("reference", "target", "noise_floor", "shown", "window", "contrasts")
+STUDY_KEYS = ("reference", "target", "noise_floor", "shown", "window", "contrasts", "answer")
 NOT_RESULT = ("paths", "logger", "callbacks", "question", *STUDY_KEYS, "checkpoint_every",
               "trainer.enable_progress_bar", "verbose", "model.module.ruler_dir", "reuse")
 

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness.core.keys import REFERENCE, parameters, reserved_keys, targets, unknown_keys, \
     unread_keys
+from harness.core.findings import answer_problem
 from harness.core.record import STUDY_KEYS
 
 
@@ -239,6 +240,8 @@ def study_problems(cfg: DictConfig, known: dict) -> list[str]:
                            f"the last evaluations a verdict averages, e.g. {key}=3)")
             elif group == "contrasts":
                 out += _contrast_problems(key, v)
+            elif group == "answer":
+                out.append(answer_problem(key, v))
             elif group == "shown" and (not isinstance(v, list)
                                        or not all(isinstance(m, str) for m in v)):
                 out.append(f"{key}={v!r} is not accepted: give a list of metric names, "

@@ -118,7 +118,8 @@ def _write(runs: Covered, sweep_dir, out: Path, *, command, wall_time_s, started
     (out / "README.md").write_text(readme_text(records, table, out, commit=commit,
                                                command=command, wall_time_s=wall_time_s,
                                                started=started, curves=curves,
-                                               notes=notes(runs, sweep_dir), rows=rows))
+                                               notes=notes(runs, sweep_dir), rows=rows,
+                                               answers=study.get("answer")))
     return out
 
 

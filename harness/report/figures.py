@@ -20,7 +20,7 @@ from matplotlib.transforms import offset_copy
 from harness.report.curves import scaling_colour
 from harness.report.montage import build_montage
 from harness.report.cells import finite, head_order, shown_settings, status_text, with_settings
-from harness.report.tables import better, declared
+from harness.report.tables import better, declared, earned
 
 __all__ = ["plot_metrics", "metrics_figure", "build_montage"]
 
@@ -101,15 +101,9 @@ def _looks(rows, series, several_models, shown) -> dict[str, tuple[str, float]]:
 
 
 def _best(r: dict, rows: list[dict]) -> bool:
-    """Whether the rank-1 row has earned its star: a pairing separable from the reference by
-    the paired seeds, or the reference with every compared pairing separable from it. A best
-    median alone (one seed, or seeds that do not separate) gets none."""
-    if r.get("rank") != 1:
-        return False
-    if r.get("vs_reference") == "reference":
-        compared = [o for o in rows if o.get("paired_n")]
-        return bool(compared) and all(o.get("paired_separable") for o in compared)
-    return bool(r.get("paired_separable"))
+    """Whether the rank-1 row has earned its star (``tables.earned``): a best median alone
+    (one seed, or seeds that do not separate) gets none."""
+    return r.get("rank") == 1 and earned(r, rows)
 
 
 def _bar(ax, r: dict, x: float, width: float, metric: str, look: tuple[str, float],

@@ -98,24 +98,35 @@ def _reference(rows: list[dict]) -> dict | None:
     return next((r for r in rows if r.get("vs_reference") == "reference"), None)
 
 
+def earned(r: dict, rows: list[dict]) -> bool:
+    """Whether a ranked row has earned a "best" or "worst" (a star in metrics.png): a pairing
+    the paired seeds separate from the reference, or the reference with every compared pairing
+    separated from it. A median alone (one seed, or seeds that do not separate) has not."""
+    if r.get("vs_reference") == "reference":
+        compared = [o for o in rows if o.get("paired_n")]
+        return bool(compared) and all(o.get("paired_separable") for o in compared)
+    return bool(r.get("paired_separable"))
+
+
 def sentence(rows: list[dict]) -> str:
     """The one generated sentence that answers a family's question with what its numbers show:
-    the best and the worst pairing by median, each against the reference (within each
-    condition the study runs them under, ``rank_by_condition``), and which pairings the paired
-    seeds separate from it."""
+    the first and the last pairing by median (called best and worst only where the paired
+    seeds earn it, ``earned``), each against the reference (within each condition the study
+    runs them under, ``rank_by_condition``), and which pairings the paired seeds separate
+    from it."""
     conditions = list(dict.fromkeys(r.get("condition") for r in rows))
     if not any(r["rank"] for r in rows):
         return unranked(rows)
     text = ". ".join(
         _ends([r for r in rows if r.get("condition") == c], rows,
-              f"At {c}: best" if c else "Best")
+              f"At {c}: " if c else "")
         for c in conditions if any(r["rank"] for r in rows if r.get("condition") == c))
     return _separated(text, rows)
 
 
 def _ends(rows: list[dict], family_rows: list[dict], lead: str) -> str:
-    """"<lead> X (...); worst Y (...)" of ``rows`` (one condition's), labelled among the
-    family's."""
+    """"<lead>Best X (...); worst Y (...)" of ``rows`` (one condition's), labelled among the
+    family's; "first by median" and "last by median" where the seeds have not earned more."""
     metric = rows[0]["primary"]
     ranked = sorted((r for r in rows if r["rank"]), key=lambda r: r["rank"])
     ref = _reference(rows)
@@ -135,9 +146,11 @@ def _ends(rows: list[dict], family_rows: list[dict], lead: str) -> str:
             text += "; still improving at its last evaluation"
         return text + ")"
 
-    text = f"{lead} {part(ranked[0])}"
+    first = "best" if earned(ranked[0], rows) else "first by median"
+    text = lead + (first[0].upper() + first[1:] if not lead else first) + f" {part(ranked[0])}"
     if len(ranked) > 1:
-        text += f"; worst {part(ranked[-1])}"
+        last = "worst" if earned(ranked[-1], rows) else "last by median"
+        text += f"; {last} {part(ranked[-1])}"
     named = next((r["reference"] for r in rows if r.get("reference")), None)
     if named and ref is None:
         text += f". The reference, {named}, has no ok run here: nothing is paired"
