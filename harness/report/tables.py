@@ -260,7 +260,8 @@ def markdown_table(rows: list[dict], floors: dict[str, str] | None = None,
     beside the primary, and the paired difference on its verdict window, ``windows``), its
     every-metric section (``sections``, ``harness.report.contrasts``) and, where the study
     names one, its measured noise floor. Every other metric is in summary.csv."""
-    parts = ["Per family, best first by the median over seeds; [IQR]: the interquartile range "
+    parts = ["Per family, ranked by the median over seeds (called best or worst only where "
+             "the paired seeds separate it from the reference); [IQR]: the interquartile range "
              "over seeds. The paired difference compares each seed with the same seed of the "
              "reference (same initial network, same batches): the median difference and the "
              "exact sign-test interval. Steps to quality: the first evaluated step at which "
