@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup sweep test test-fast faces article article-long bench tensorboard clean
+.PHONY: setup sweep test test-fast faces article article-long article-widths bench tensorboard clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ article: $(STAMP)
 article-long: $(STAMP)
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_long
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_colour
+
+# how the gap scales with width (digits): about 2 hours on the 2-core CPU
+article-widths: $(STAMP)
+	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_widths
 
 bench: $(STAMP)
 	$(BIN)/python -m harness.bench

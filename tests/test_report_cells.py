@@ -43,6 +43,20 @@ def _merge(base: dict, changes: dict) -> dict:
 STEPS = [_record(0, 1.0, steps=300), _record(0, 5.0, steps=301), _record(1, 3.0, steps=300)]
 
 
+def test_a_key_interpolating_another_is_not_a_column_of_its_own():
+    """``model.module.generator.width: ${model.width}`` resolves to the same value in every
+    record: one column, ``model.width``, and the cells are split by it alone."""
+    def rec(seed, width, swd):
+        return _record(seed, swd, model={"width": width, "module": {
+            "generator": {"width": width}, "discriminator": {"width": width}}})
+    records = [rec(0, 0.125, 1.0), rec(1, 0.125, 2.0), rec(0, 0.5, 3.0)]
+    assert stats.varying_settings(records) == {"model.width": ["0.125", "0.5"]}
+    assert [r["n"] for r in summary.summarise(records)] == [2, 1]
+    # a key that differs from it in one record is its own column again
+    records[2]["config"]["model"]["module"]["generator"]["width"] = 0.25
+    assert set(stats.varying_settings(records)) == {"model.width", "model.module.generator.width"}
+
+
 def test_steps_300_and_301_are_two_rows_not_two_seeds():
     rows = summary.summarise(STEPS)
     # steps=300: seeds 0 and 1, swd 1 and 3 -> median 2, quartiles 1.5 and 2.5

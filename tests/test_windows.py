@@ -145,7 +145,8 @@ def test_a_setting_the_reference_itself_varies_is_a_condition_ranked_within(tmp_
 def test_the_take_off_step_per_width_its_fit_and_the_extrapolation_said_to_be_one(tmp_path):
     """Take-off (brightness within 10% of the data's) at steps 400, 200, 100 for widths 1/8,
     1/4, 1/2: exponent -1, extrapolated to 50 at width 1.0; widths.png drawn."""
-    from harness.report.widths import fit, plot_widths, takeoff, width_rows, width_section
+    from harness.report.widths import (_steps, fit, plot_widths, takeoff, width_rows,
+                                       width_section)
 
     assert takeoff([{"step": 0, "fake_mean": 0.0, "real_mean": 0.75},
                     {"step": 5, "fake_mean": 0.6, "real_mean": 0.75},  # 80%: not yet
@@ -162,7 +163,8 @@ def test_the_take_off_step_per_width_its_fit_and_the_extrapolation_said_to_be_on
             records.append({"status": "ok", "study": "toy", "family": "gan", "model": "gan",
                             "scaling": "raw", "head": "identity", "seed": s, "steps": 800,
                             "threads": 1, "primary_metric": "swd", "primary_direction": "min",
-                            "run_dir": str(run_dir), "config": config, "metrics": {"swd": 100}})
+                            "run_dir": str(run_dir), "config": config, "metrics": {"swd": 100},
+                            "wall_time_s": 800 * width * (1 + s)})
     got = width_rows(records, {"target": {"gan": 150}})
     assert [(r["width"], r["takeoff"], r["seeds"]) for r in got] == [
         (0.125, 400, 2), (0.25, 200, 2), (0.5, 100, 2)]
@@ -170,7 +172,20 @@ def test_the_take_off_step_per_width_its_fit_and_the_extrapolation_said_to_be_on
     slope, intercept = fit([(r["width"], r["takeoff"]) for r in got])
     assert slope == pytest.approx(-1) and math.exp(intercept) == pytest.approx(50)
     text = width_section(got)
-    assert "| raw + identity | 400 (0), 2 | 200 (0), 2 | 100 (0), 2 | -1.00 | 50 |" in text
+    # seconds per step: the upper middle of two seeds' (width, 2 x width)
+    assert ("| raw + identity | 400 (0), 2, 0.25 s | 200 (0), 2, 0.50 s | 100 (0), 2, 1.00 s "
+            "| -1.00 | 50 |") in text
     assert "an extrapolation, not a measurement" in text
     assert plot_widths(got, tmp_path / "widths.png") and (tmp_path / "widths.png").stat().st_size
     assert width_rows(records[:2], {}) == []  # one width: nothing scales
+    # a budget scaled with the width (8000, 4000, 2000 steps) is one series still; a run that
+    # never takes off within its budget reads ">budget"
+    for r in records:
+        r["config"]["steps"] = r["steps"] = int(1000 / r["config"]["model"]["width"])
+    scaled = width_rows(records, {"target": {"gan": 150}})
+    assert [r["settings"] for r in scaled] == [{}, {}, {}]
+    # the wall times over 8000, 4000, 2000 steps
+    assert ("| raw + identity | 400 (0), 2, 0.03 s | 200 (0), 2, 0.10 s | 100 (0), 2, 0.40 s "
+            "| -1.00 | 50 |") in width_section(scaled)
+    assert _steps(math.inf, {"budget": 2000}) == ">2000"
+

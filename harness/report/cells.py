@@ -158,7 +158,8 @@ def varying_settings(records: list[dict]) -> dict[str, list[str]]:
     budget for one of them) splits none, but its column and label say it.
 
     A key missing from some records counts as its own value, MISSING. A record without a config
-    (an unreadable run.json) cannot say what it ran, so it takes no part here.
+    (an unreadable run.json) cannot say what it ran, so it takes no part here. Of keys whose
+    values agree in every record, the shortest stands for them all.
     """
     seen: dict[str, dict[tuple, set]] = {}
     configured = [(_combo(r)[:2], settings_of(r)) for r in with_machines(records)
@@ -167,8 +168,14 @@ def varying_settings(records: list[dict]) -> dict[str, list[str]]:
     for combo, values in configured:
         for k in keys:
             seen.setdefault(k, {}).setdefault(combo, set()).add(values.get(k, MISSING))
-    return {k: sorted(set().union(*per_combo.values()), key=value_order)
-            for k, per_combo in seen.items() if any(len(v) > 1 for v in per_combo.values())}
+    varying = [k for k, per_combo in seen.items() if any(len(v) > 1 for v in per_combo.values())]
+    # a key that moves in lockstep with a shorter one, run by run (model.module.generator.width
+    # interpolating model.width), says nothing that one does not: it splits no other cell
+    kept: dict[tuple, str] = {}
+    for k in sorted(varying, key=lambda k: (k.count("."), len(k))):
+        kept.setdefault(tuple(values.get(k, MISSING) for _, values in configured), k)
+    return {k: sorted(set().union(*seen[k].values()), key=value_order)
+            for k in varying if k in kept.values()}
 
 
 def by_cell(records: list[dict]) -> dict[tuple, list[dict]]:

@@ -23,6 +23,10 @@ from harness.report.quality import run_steps, targets
 from harness.report.windows import history_of
 
 WIDTH = "model.width"
+# a run's budget, scaled with its width by a study (a wider network takes off sooner and costs
+# more a step): not a setting that tells two series apart (a same-seed run sees the same
+# batches whatever its budget, so the step it takes off at does not depend on it)
+BUDGET = ("steps", "eval_every")
 NEAR = 0.1  # within this part of the real images' mean brightness: taken off
 ARTICLE = 1.0  # the article's width
 
@@ -54,11 +58,15 @@ def width_rows(records: list[dict], study: dict) -> list[dict]:
         offs = sorted(takeoff(history_of(r, cache)) for r in ok)
         target = goal.get(fields["family"], math.nan)
         quality = sorted(run_steps(r, target)[0] for r in ok) if finite(target) else []
-        rest = {k: v for k, v in fields.settings.items() if k != WIDTH}
+        rest = {k: v for k, v in fields.settings.items() if k != WIDTH and k not in BUDGET}
+        pace = sorted(r["wall_time_s"] / r["steps"] for r in ok
+                      if finite(r.get("wall_time_s")) and r.get("steps"))
         out.append({"family": fields["family"], "pairing": f"{fields['scaling']} + "
                     f"{fields['head']}", "settings": rest, "width": float(fields[WIDTH]),
                     "seeds": len(ok), "takeoff": _median(offs),
-                    "quality": _median(quality) if quality else math.nan})
+                    "quality": _median(quality) if quality else math.nan,
+                    "s_per_step": _median(pace) if pace else math.nan,
+                    "budget": max(r.get("steps") or 0 for r in ok)})
     return out
 
 
@@ -96,10 +104,13 @@ def width_section(rows: list[dict]) -> str:
     widths = sorted({r["width"] for r in rows})
     lines = ["### How the gap scales with width\n",
              f"Take-off: the first evaluated step at which the samples' mean brightness is within "
-             f"{NEAR:.0%} of the real images' (median over seeds; >N: not by the last "
-             f"evaluation). Fit: log(take-off) against log(width) through the widths measured; "
+             f"{NEAR:.0%} of the real images' (median over seeds; >N: not within the N steps "
+             f"of its budget); in brackets the steps to the study's target. Then the seeds, and "
+             f"the wall time per training step, its evaluations included, as the runs were "
+             f"timed (the study's launcher: two one-thread runs at a time on the 2-core CPU "
+             f"that made the committed reports). Fit: log(take-off) against log(width) through the widths measured; "
              f"at width {ARTICLE:g} it is an extrapolation, not a measurement.\n",
-             "| pairing | " + " | ".join(f"width {w:g}: take-off (steps to target), seeds"
+             "| pairing | " + " | ".join(f"width {w:g}: take-off (to target), seeds, s/step"
                                          for w in widths)
              + " | exponent | take-off at width 1.0, extrapolated |",
              "|---|" + "---|" * (len(widths) + 2)]
@@ -109,7 +120,8 @@ def width_section(rows: list[dict]) -> str:
         for w in widths:
             r = by_width.get(w)
             cells.append("–" if r is None else
-                         f"{_steps(r['takeoff'])} ({_steps(r['quality'])}), {r['seeds']}")
+                         f"{_steps(r['takeoff'], r)} ({_steps(r['quality'], r)}), {r['seeds']}, "
+                         + (f"{r['s_per_step']:.2f} s" if finite(r["s_per_step"]) else "–"))
         line = fit([(r["width"], r["takeoff"]) for r in srows])
         exponent = f"{line[0]:.2f}" if line else "–"
         at = f"{math.exp(line[1]):.0f}" if line else "–"  # log(1.0) = 0
@@ -117,8 +129,9 @@ def width_section(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n\n![take-off step against width](widths.png)\n"
 
 
-def _steps(x: float) -> str:
-    return "–" if math.isnan(x) else "never" if math.isinf(x) else f"{x:.0f}"
+def _steps(x: float, row: dict) -> str:
+    return ("–" if math.isnan(x) else f">{row['budget']}" if math.isinf(x) and row["budget"]
+            else "never" if math.isinf(x) else f"{x:.0f}")
 
 
 def plot_widths(rows: list[dict], path: Path) -> bool:
@@ -144,7 +157,8 @@ def plot_widths(rows: list[dict], path: Path) -> bool:
     ax.set_ylabel("take-off step (median over seeds)")
     ax.set_title("steps until the samples' brightness is within 10% of the data's", fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:  # nothing drawn where no seed took off
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     return True
