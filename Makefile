@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup sweep test test-fast faces article article-long article-widths bench tensorboard clean
+.PHONY: setup sweep test test-fast faces article article-long article-faces article-widths bench tensorboard clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -38,9 +38,14 @@ article-long: $(STAMP)
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_long
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_colour
 
-# how the gap scales with width (digits): about 2 hours on the 2-core CPU
-article-widths: $(STAMP)
+# the faces study (data=faces; `make faces` first): about 2 hours on the 2-core CPU
+article-faces: faces
+	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_faces
+
+# how the gap scales with width, digits then faces: about 3 hours on the 2-core CPU
+article-widths: faces
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_widths
+	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_faces_widths
 
 bench: $(STAMP)
 	$(BIN)/python -m harness.bench

@@ -145,8 +145,8 @@ def test_a_setting_the_reference_itself_varies_is_a_condition_ranked_within(tmp_
 def test_the_take_off_step_per_width_its_fit_and_the_extrapolation_said_to_be_one(tmp_path):
     """Take-off (brightness within 10% of the data's) at steps 400, 200, 100 for widths 1/8,
     1/4, 1/2: exponent -1, extrapolated to 50 at width 1.0; widths.png drawn."""
-    from harness.report.widths import (_steps, fit, plot_widths, takeoff, width_rows,
-                                       width_section)
+    from harness.report.widths import (_steps, brightness, fit, plot_widths, takeoff,
+                                       width_rows, width_section)
 
     assert takeoff([{"step": 0, "fake_mean": 0.0, "real_mean": 0.75},
                     {"step": 5, "fake_mean": 0.6, "real_mean": 0.75},  # 80%: not yet
@@ -188,4 +188,10 @@ def test_the_take_off_step_per_width_its_fit_and_the_extrapolation_said_to_be_on
     assert ("| raw + identity | 400 (0), 2, 0.03 s | 200 (0), 2, 0.10 s | 100 (0), 2, 0.40 s "
             "| -1.00 | 50 |") in width_section(scaled)
     assert _steps(math.inf, {"budget": 2000}) == ">2000"
+    # the climb where a run has not taken off: brightness at the last step every width has,
+    # 800 here; 0.75 / 0.75 from each width's take-off on
+    assert "| raw + identity | 800 | 1.000 | 1.000 | 1.000 |" in width_section(scaled)
+    assert brightness([[{"step": 0, "fake_mean": 0.0, "real_mean": 0.5},
+                        {"step": 10, "fake_mean": 0.1, "real_mean": 0.5}],
+                       [{"step": 0, "fake_mean": 0.2, "real_mean": 0.5}]]) == {0: 0.2}
 

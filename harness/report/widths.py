@@ -55,7 +55,8 @@ def width_rows(records: list[dict], study: dict) -> list[dict]:
         ok = [r for r in runs if r.get("status") == "ok"]
         if not ok:
             continue
-        offs = sorted(takeoff(history_of(r, cache)) for r in ok)
+        histories = [history_of(r, cache) for r in ok]
+        offs = sorted(takeoff(h) for h in histories)
         target = goal.get(fields["family"], math.nan)
         quality = sorted(run_steps(r, target)[0] for r in ok) if finite(target) else []
         rest = {k: v for k, v in fields.settings.items() if k != WIDTH and k not in BUDGET}
@@ -66,8 +67,34 @@ def width_rows(records: list[dict], study: dict) -> list[dict]:
                     "seeds": len(ok), "takeoff": _median(offs),
                     "quality": _median(quality) if quality else math.nan,
                     "s_per_step": _median(pace) if pace else math.nan,
-                    "budget": max(r.get("steps") or 0 for r in ok)})
+                    "budget": max(r.get("steps") or 0 for r in ok),
+                    "brightness": brightness(histories)})
     return out
+
+
+def brightness(histories: list[list[dict]]) -> dict[float, float]:
+    """Step -> the median over seeds of the samples' mean brightness as a share of the real
+    images' (1: theirs), at the steps every seed evaluated: how far a run that has not taken
+    off yet has climbed, comparable across widths at a common step."""
+    shares: dict[float, list[float]] = {}
+    for rows in histories:
+        for h in rows:
+            if finite(h.get("fake_mean")) and finite(h.get("real_mean")) and h["real_mean"]:
+                shares.setdefault(h["step"], []).append(h["fake_mean"] / h["real_mean"])
+    return {step: float(np.median(v)) for step, v in shares.items()
+            if len(v) == len(histories)}
+
+
+def climb_line(srows: list[dict], widths: list[float]) -> str | None:
+    """A series' brightness at the last step every width of it evaluated, a cell per width:
+    the take-off step's continuous counterpart, for runs that have not taken off."""
+    common = set.intersection(*(set(r["brightness"]) for r in srows)) if srows else set()
+    if not common:
+        return None
+    step = max(common)
+    by_width = {r["width"]: r for r in srows}
+    cells = [f"{by_width[w]['brightness'][step]:.3f}" if w in by_width else "–" for w in widths]
+    return f"{step:g} | " + " | ".join(cells)
 
 
 def _median(values: list[float]) -> float:
@@ -126,6 +153,14 @@ def width_section(rows: list[dict]) -> str:
         exponent = f"{line[0]:.2f}" if line else "–"
         at = f"{math.exp(line[1]):.0f}" if line else "–"  # log(1.0) = 0
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {exponent} | {at} |")
+    climbs = [(name, climb_line(srows, widths)) for name, srows in _series(rows).items()]
+    if any(line for _, line in climbs):
+        lines += ["", "The samples' mean brightness as a share of the real images' (median over "
+                  "seeds), at the last step every width of the pairing evaluated: how far a "
+                  "pairing has climbed where it has not taken off.", "",
+                  "| pairing | step | " + " | ".join(f"width {w:g}" for w in widths) + " |",
+                  "|---|---|" + "---|" * len(widths)]
+        lines += [f"| {name} | {line} |" for name, line in climbs if line]
     return "\n".join(lines) + "\n\n![take-off step against width](widths.png)\n"
 
 
