@@ -147,7 +147,7 @@ def _ends(rows: list[dict], family_rows: list[dict], lead: str) -> str:
         return text + ")"
 
     first = "best" if earned(ranked[0], rows) else "first by median"
-    text = lead + (first[0].upper() + first[1:] if not lead else first) + f" {part(ranked[0])}"
+    text = f"{lead}{first if lead else first.capitalize()} {part(ranked[0])}"
     if len(ranked) > 1:
         last = "worst" if earned(ranked[-1], rows) else "last by median"
         text += f"; {last} {part(ranked[-1])}"
