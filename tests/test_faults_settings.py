@@ -194,8 +194,9 @@ def test_an_answer_that_names_no_findings_is_one_line(tmp_path):
     otherwise drop the family's line from the front page without a word."""
     cfg = make_cfg(tmp_path, "+answer.gan=results/raw_pixel_gan/findngs.md", fast=False)
     assert problems_of(cfg) == [
-        "answer.gan='results/raw_pixel_gan/findngs.md' is not accepted: give a findings file "
-        "(from the repository root) with a paragraph opening with **The answer.**, e.g. "
+        "answer.gan='results/raw_pixel_gan/findngs.md' is not accepted: no such file; give a "
+        "findings file (from the repository root) with a paragraph opening with "
+        "**The answer.**, e.g. "
         "answer.gan=results/raw_pixel_gan/findings.md"]
     assert problems_of(make_cfg(tmp_path, "+answer.gan=results/raw_pixel_gan/findings.md",
                                 fast=False)) == []

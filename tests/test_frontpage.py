@@ -272,7 +272,8 @@ def test_an_answer_is_the_first_sentence_of_the_answer_paragraph(tmp_path):
     f.write_text("# Findings\n\nNo answer here.\n")
     assert answer_of(f) is None
     assert answer_problem("answer.gan", str(f)) == (
-        f"answer.gan='{f}' is not accepted: give a findings file (from the repository root) "
-        "with a paragraph opening with **The answer.**, e.g. "
+        f"answer.gan='{f}' is not accepted: it has no paragraph opening with **The answer.**; "
+        "give a findings file (from the repository root) with a paragraph opening with "
+        "**The answer.**, e.g. "
         "answer.gan=results/raw_pixel_gan/findings.md")
     assert answer_of(tmp_path / "missing.md") is None

@@ -39,8 +39,10 @@ def answer_of(path: str | Path) -> str | None:
 
 def answer_problem(key: str, value) -> str | None:
     """One line where ``answer.<family>`` names no findings file with an answer paragraph."""
-    if not isinstance(value, str) or answer_of(value) is None:
-        return (f"{key}={value!r} is not accepted: give a findings file (from the repository "
-                f"root) with a paragraph opening with {MARK}, e.g. "
-                f"{key}=results/raw_pixel_gan/findings.md")
-    return None
+    if isinstance(value, str) and answer_of(value) is not None:
+        return None
+    found = isinstance(value, str) and (ROOT / value).is_file()
+    return (f"{key}={value!r} is not accepted: "
+            + ("it has no paragraph opening with " + MARK if found else "no such file")
+            + f"; give a findings file (from the repository root) with a paragraph opening "
+            f"with {MARK}, e.g. {key}=results/raw_pixel_gan/findings.md")

@@ -53,7 +53,10 @@ def faces_dir(root: str | Path | None, package: str) -> Path:
 
 
 def how_to_fetch(root: str | Path | None, package: str) -> str:
-    return (f"run `make faces` (npm pack {package} into {Path(root or 'data')}/faces), or add "
+    folder = Path(root or "data")
+    command = ("make faces" if folder == Path("data")  # the Makefile's root
+               else f"python -m harness.data.faces --root {folder}")
+    return (f"run `{command}` (npm pack {package} into {folder}/faces), or add "
             f"data.download=true; without npm: apt-get install npm, or fetch the tarball "
             f"elsewhere and give data.faces.archive=/path/to/{tarball_name(package)}")
 
@@ -150,6 +153,17 @@ def fetch(root: str | Path | None, package: str, integrity: str,
         tarball.unlink(missing_ok=True)
 
 
+def ensure(root: str | Path | None, package: str, integrity: str, files: str,
+           archive: str | Path | None = None) -> tuple[Path, bool]:
+    """(the kept files' folder, whether this call fetched them): fetched only where they are
+    missing or are not the pinned set ``files`` (or an ``archive`` is given), so a second
+    ``make faces`` needs no network."""
+    dest = faces_dir(root, package)
+    if archive is None and (dest / "emoji.json").is_file() and files_digest(dest) == files:
+        return dest, False
+    return fetch(root, package, integrity, archive), True
+
+
 def listing(root: str | Path | None, package: str) -> list[dict]:
     """The kept emoji in load order (``entries``), from the fetched ``emoji.json``."""
     folder = faces_dir(root, package)
@@ -221,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--archive", help="a tarball fetched elsewhere, instead of npm")
     args = parser.parse_args(argv)
     try:
-        dest = fetch(args.root, pinned.package, pinned.integrity, args.archive)
+        dest, fetched = ensure(args.root, pinned.package, pinned.integrity, pinned.files,
+                               args.archive)
         n, digest = len(listing(args.root, pinned.package)), files_digest(dest)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -230,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the kept files' digest is {digest}, conf/data/faces.yaml pins "
               f"{pinned.files}", file=sys.stderr)
         return 2
-    print(f"{pinned.package}: {n} faces in {dest} (files digest {digest})")
+    print(f"{pinned.package}: {n} faces in {dest} (files digest {digest}"
+          + (")" if fetched else "; already there, nothing fetched)"))
     return 0
 
 
