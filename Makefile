@@ -19,7 +19,7 @@ sweep: $(STAMP)
 	$(BIN)/python -m harness.train -m experiment=default
 
 # two worker processes, each test file in one (its tests share fixtures and folders): the
-# suite is mostly command lines: 10.4 min against 12.4 in one process on 2 cores (README)
+# suite is mostly command lines: faster than one process on 2 cores (README: its time)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
