@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dest, fetched = ensure(args.root, pinned.package, pinned.integrity, pinned.files,
                                args.archive)
-        n, digest = len(listing(args.root, pinned.package)), files_digest(dest)
+        n = len(listing(args.root, pinned.package))
+        digest = files_digest(dest) if fetched else pinned.files  # ensure has just checked it
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -129,19 +129,21 @@ def width_section(rows: list[dict]) -> str:
     if not rows:
         return ""
     widths = sorted({r["width"] for r in rows})
+    series = _series(rows)
     lines = ["### How the gap scales with width\n",
              f"Take-off: the first evaluated step at which the samples' mean brightness is within "
              f"{NEAR:.0%} of the real images' (median over seeds; >N: not within the N steps "
              f"of its budget); in brackets the steps to the study's target. Then the seeds, and "
              f"the wall time per training step, its evaluations included, as the runs were "
              f"timed (the study's launcher: two one-thread runs at a time on the 2-core CPU "
-             f"that made the committed reports). Fit: log(take-off) against log(width) through the widths measured; "
+             f"that made the committed reports). Fit: log(take-off) against log(width) through "
+             f"the widths measured; "
              f"at width {ARTICLE:g} it is an extrapolation, not a measurement.\n",
              "| pairing | " + " | ".join(f"width {w:g}: take-off (to target), seeds, s/step"
                                          for w in widths)
              + " | exponent | take-off at width 1.0, extrapolated |",
              "|---|" + "---|" * (len(widths) + 2)]
-    for name, srows in _series(rows).items():
+    for name, srows in series.items():
         by_width = {r["width"]: r for r in srows}
         cells = []
         for w in widths:
@@ -153,7 +155,7 @@ def width_section(rows: list[dict]) -> str:
         exponent = f"{line[0]:.2f}" if line else "–"
         at = f"{math.exp(line[1]):.0f}" if line else "–"  # log(1.0) = 0
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {exponent} | {at} |")
-    climbs = [(name, climb_line(srows, widths)) for name, srows in _series(rows).items()]
+    climbs = [(name, climb_line(srows, widths)) for name, srows in series.items()]
     if any(line for _, line in climbs):
         lines += ["", "The samples' mean brightness as a share of the real images' (median over "
                   "seeds), at the last step every width of the pairing evaluated: how far a "
