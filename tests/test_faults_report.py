@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from harness.core.record import config_key
+from harness.core.repo import ROOT
 from harness.report import cli as report
 from harness.report import tables
 from harness.report.cells import cell_rows
@@ -240,3 +241,29 @@ def test_two_sweeps_sharing_a_folder_each_count_their_own_jobs(tmp_path, monkeyp
 
     assert [done(env_a), done(env_b), done(env_a), done(env_b)] == ["1/2"] * 2 + ["2/2"] * 2
     assert [done(env_a, job=5), done(env_a, job=5)] == ["2/2", "2/2"]  # never above the total
+
+
+def test_a_finished_sweep_is_read_again_with_its_committed_study_file(tmp_path, capsys):
+    """``--experiment``: the reporting keys (here the contrasts) come from the study file as
+    committed now, not from the sweep's command; another study's file is one line, nothing
+    written."""
+    sweep = tmp_path / "multirun" / "raw_pixel_gan_long"
+    for seed in (0, 1):
+        _finished(sweep / f"s{seed}", scaling="symmetric", head="tanh", seed=seed,
+                  study="raw_pixel_gan_long")
+    _report(sweep, tmp_path / "plain", capsys)
+    assert "contrasts.gan" not in (tmp_path / "plain" / "README.md").read_text()
+    out = tmp_path / "again"
+    assert report.main([str(sweep), "--out", str(out), "--experiment", "raw_pixel_gan_long"]) == 0
+    readme = (out / "README.md").read_text()
+    assert ("Not compared: contrasts.gan[4]: no cell of gan is scaling=raw, head=identity, "
+            "model.module.last_lr_scale=127.5; no cell of gan is scaling=raw, head=affine_fit."
+            ) in readme
+    capsys.readouterr()
+    assert report.main([str(sweep), "--out", str(tmp_path / "x"), "--experiment",
+                        "raw_pixel_gan_colour"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --experiment=raw_pixel_gan_colour is not accepted: these runs are "
+                   "study 'raw_pixel_gan_long'; give one of experiments/: " + ", ".join(
+                       sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml")))]
+    assert not (tmp_path / "x").exists()

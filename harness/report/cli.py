@@ -129,12 +129,40 @@ def notes(runs: Covered, sweep_dir) -> list[str]:
     return [line for line in (duplicates_line(runs, sweep_dir), not_started_line(runs)) if line]
 
 
+def experiment_study(name: str, records: list[dict]) -> tuple[dict, str | None]:
+    """The reporting keys (``STUDY_KEYS``) of ``experiments/<name>.yaml`` as committed now, so a
+    finished sweep is read again with a corrected contrast or window without re-running it
+    (none of them changes a run); and the one line that says why not, where the file is not
+    there or is another study's."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import MissingConfigException
+
+    from harness.core.repo import CONF_DIR, ROOT
+
+    names = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
+    accepted = f"give one of experiments/: {', '.join(names)}"
+    try:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            config = compose("train", overrides=[f"experiment={name}"])
+    except MissingConfigException:
+        return {}, f"--experiment={name} is not accepted: no experiments/{name}.yaml; {accepted}"
+    studies = sorted({str(r.get("study")) for r in records})
+    if not all(s == name or s.startswith(f"{name}/") for s in studies):
+        return {}, (f"--experiment={name} is not accepted: these runs are study "
+                    f"{', '.join(repr(s) for s in studies)}; {accepted}")
+    return {k: OmegaConf.to_container(config[k], resolve=True) for k in STUDY_KEYS
+            if k in config}, None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.report",
                                      description="Summarise a sweep directory into a report.")
     parser.add_argument("sweep_dir", help="e.g. multirun/raw_pixel_gan")
     parser.add_argument("--out", help="output folder (default: where the sweep wrote its report, "
                         "named in its sweep.json; else <sweep_dir>/report)")
+    parser.add_argument("--experiment", help="read the study's reporting keys (reference, "
+                        "target, window, contrasts, ...) from experiments/<EXPERIMENT>.yaml as "
+                        "it is now, not from the sweep's own command; they change no run")
     args = parser.parse_args(argv)
     sweep = read_record(Path(args.sweep_dir) / SWEEP_INFO) or {}
     try:
@@ -142,10 +170,16 @@ def main(argv=None) -> int:
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    study = sweep.get("study")
+    if args.experiment:
+        study, problem = experiment_study(args.experiment, runs.records)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
     out = Path(args.out or sweep.get("report_dir") or Path(args.sweep_dir) / "report")
     error = write_or_say(runs, args.sweep_dir, out, command=sweep.get("command"),
                           wall_time_s=sweep.get("wall_time_s"), started=sweep.get("started"),
-                          study=sweep.get("study"))
+                          study=study)
     if error:
         print(error, file=sys.stderr)
         return 1
