@@ -267,3 +267,8 @@ def test_a_finished_sweep_is_read_again_with_its_committed_study_file(tmp_path, 
                    "study 'raw_pixel_gan_long'; give one of experiments/: " + ", ".join(
                        sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml")))]
     assert not (tmp_path / "x").exists()
+    assert report.main([str(sweep), "--out", str(tmp_path / "x"), "--experiment", "nope"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: --experiment=nope is not accepted: no experiments/nope.yaml; give one of "
+        "experiments/: default, ")
+    assert not (tmp_path / "x").exists()

@@ -135,21 +135,20 @@ def experiment_study(name: str, records: list[dict]) -> tuple[dict, str | None]:
     (none of them changes a run); and the one line that says why not, where the file is not
     there or is another study's."""
     from hydra import compose, initialize_config_dir
-    from hydra.errors import MissingConfigException
 
-    from harness.core.repo import CONF_DIR, ROOT
+    from harness.core.choices import group_options
+    from harness.core.repo import CONF_DIR
 
-    names = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
+    names = group_options(CONF_DIR, "experiment") or []
     accepted = f"give one of experiments/: {', '.join(names)}"
-    try:
-        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-            config = compose("train", overrides=[f"experiment={name}"])
-    except MissingConfigException:
+    if name not in names:
         return {}, f"--experiment={name} is not accepted: no experiments/{name}.yaml; {accepted}"
     studies = sorted({str(r.get("study")) for r in records})
     if not all(s == name or s.startswith(f"{name}/") for s in studies):
         return {}, (f"--experiment={name} is not accepted: these runs are study "
                     f"{', '.join(repr(s) for s in studies)}; {accepted}")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        config = compose("train", overrides=[f"experiment={name}"])
     return {k: OmegaConf.to_container(config[k], resolve=True) for k in STUDY_KEYS
             if k in config}, None
 
