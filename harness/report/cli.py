@@ -144,7 +144,7 @@ def experiment_study(name: str, records: list[dict]) -> tuple[dict, str | None]:
     if name not in names:
         return {}, f"--experiment={name} is not accepted: no experiments/{name}.yaml; {accepted}"
     studies = sorted({str(r.get("study")) for r in records})
-    if not all(s == name or s.startswith(f"{name}/") for s in studies):
+    if not all(is_experiments_study(s, name) for s in studies):
         return {}, (f"--experiment={name} is not accepted: these runs are study "
                     f"{', '.join(repr(s) for s in studies)}; {accepted}")
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
@@ -209,8 +209,14 @@ def named_study(config) -> bool:
     no override of the command changes a number of its report (``changed_by``)."""
     experiment = OmegaConf.select(config, "hydra.runtime.choices.experiment")
     study = str(config.study)
-    return (bool(experiment) and (study == experiment or study.startswith(f"{experiment}/"))
+    return (bool(experiment) and is_experiments_study(study, experiment)
             and not changed_by(config))
+
+
+def is_experiments_study(study: str, experiment: str) -> bool:
+    """Whether ``study`` is ``experiments/<experiment>.yaml``'s own name, or one of the studies
+    its name is made of (``seg_lr_search/raw``)."""
+    return study == experiment or study.startswith(f"{experiment}/")
 
 
 def changed_by(config) -> list[str]:
