@@ -16,7 +16,7 @@ from harness.core.record import config_key
 from harness.core.repo import ROOT
 from harness.report import cli as report
 from harness.report import tables
-from harness.report.cells import cell_rows
+from harness.report.stats import cell_rows
 from harness.run import console
 
 COMMAND = "python -m harness.train -m study=toy seed=0,1"

@@ -14,7 +14,7 @@ from harness.report import summary
 from harness.report import cli as report
 from harness.report import tables
 from harness.report import cells
-from harness.report import cells as stats
+from harness.report import stats
 
 COMMAND = "python -m harness.train -m experiment=toy"
 EARLIER = "2020-01-01T00:00:00"  # every toy run started before any sweep these tests start
@@ -79,10 +79,10 @@ def test_load_records_missing_dir(tmp_path):
 def test_median_iqr_by_hand():
     """numpy's linear interpolation: 1, 2, 3 -> median 2, quartiles 1.5 and 2.5; non-finite
     values are left out; none left, NaN."""
-    assert cells.median_iqr([3.0, 1.0, 2.0]) == (2.0, 1.5, 2.5)
-    assert cells.median_iqr([1.0, 2.0, 3.0, 10.0]) == (2.5, 1.75, 4.75)  # 1 + 0.75, 3 + 1.75
-    assert cells.median_iqr([4.0, None, math.nan, math.inf]) == (4.0, 4.0, 4.0)
-    assert all(math.isnan(x) for x in cells.median_iqr([None, math.nan]))
+    assert stats.median_iqr([3.0, 1.0, 2.0]) == (2.0, 1.5, 2.5)
+    assert stats.median_iqr([1.0, 2.0, 3.0, 10.0]) == (2.5, 1.75, 4.75)  # 1 + 0.75, 3 + 1.75
+    assert stats.median_iqr([4.0, None, math.nan, math.inf]) == (4.0, 4.0, 4.0)
+    assert all(math.isnan(x) for x in stats.median_iqr([None, math.nan]))
     assert not hasattr(report, "mean_ci95") and not hasattr(stats, "T975")
 
 

@@ -2,7 +2,7 @@
 
     python -m harness.report multirun/raw_pixel_gan [--out results/raw_pixel_gan]
 
-The numbers are in ``harness.report.cells``, the tables in ``tables``, the pictures in
+The numbers are in ``harness.report.cells`` and ``stats``, the tables in ``tables``, the pictures in
 ``figures``, ``curves`` and ``montage``, the README in ``readme``; a multirun ends with
 ``harness.report.callback.ReportCallback``, which calls ``write_report`` here.
 """

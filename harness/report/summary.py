@@ -1,10 +1,11 @@
-"""A report's summary rows: the cells' statistics (``harness.report.cells``), then what the study
+"""A report's summary rows: the cells' statistics (``harness.report.stats``), then what the study
 asks of them, each a function applied in turn: the paired per-seed difference to the reference
 pairing (``harness.report.paired``) and the steps to the study's target (``harness.report.quality``).
 """
 from __future__ import annotations
 
-from harness.report.cells import by_cell, cell_rows, study_settings
+from harness.report.cells import by_cell, study_settings
+from harness.report.stats import cell_rows
 from harness.report.paired import (add_paired, condition_keys, rank_by_condition, references,
                                    set_floor_arms_apart)
 from harness.report.quality import add_quality, targets

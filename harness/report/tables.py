@@ -1,5 +1,5 @@
 """A report's tables: ``runs.csv`` (one row per run) and ``summary.csv`` (one row per cell,
-from ``harness.report.cells.summarise``), every number, the setting columns right after head; and
+from ``harness.report.stats``), every number, the setting columns right after head; and
 ``summary.md``, the front page a person reads in ten seconds: per family one sentence and one
 short table.
 
@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 from harness.report.quality import STILL, run_steps, steps_text, targets
 from harness.report.windows import window_words
-from harness.report.cells import (COMBO, IDENTITY, STATS, columns_of, finite, metric_names, metrics_of,
-                           setting_columns, shown_settings, status_columns, status_text,
-                           study_settings, values_of, varying_settings, with_settings)
+from harness.report.cells import (COMBO, IDENTITY, columns_of, finite, metrics_of, setting_columns,
+                                  shown_settings, status_columns, status_text, study_settings,
+                                  values_of, varying_settings, with_settings)
+from harness.report.stats import STATS, metric_names
 
 if TYPE_CHECKING:
     from harness.models.base import ReportSections
