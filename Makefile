@@ -18,13 +18,13 @@ setup: $(STAMP)
 sweep: $(STAMP)
 	$(BIN)/python -m harness.train -m experiment=default
 
-# two worker processes, each test file in one (its tests share fixtures and folders): the
-# suite is mostly command lines: faster than one process on 2 cores (README: its time)
+# two worker processes, each test file in one (its tests share fixtures and folders), each
+# with its share of the cores (tests/conftest.py): faster than one process on 2 cores (README)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 # the cartoon faces (data=faces): npm pack, integrity checked, the faces kept under data/faces/;
 # ARCHIVE=/path/to/emoji-datasource-google-16.0.0.tgz for a tarball fetched elsewhere

@@ -59,9 +59,9 @@ def test_a_data_folder_elsewhere_does_not_change_a_gan_runs_key(tmp_path):
 def test_threads_enter_the_key_as_the_count_a_run_uses(tmp_path):
     """threads=0 means "the cores, shared": a re-run under another n_jobs computes with
     another float order and must not be taken for the same run."""
-    import os
+    from harness.run.fit import available_cores
 
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     one_job = make_cfg(tmp_path, fast=False)
     two_jobs = {"_target_": "hydra_plugins.hydra_joblib_launcher.JoblibLauncher", "n_jobs": 2}
     assert result_config(one_job, {})["threads"] == cores

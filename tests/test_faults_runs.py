@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import FAST, ROOT, run_cli
+from helpers import FAST, ROOT, TESTS, run_cli
 
 PY = {"PYTHONPATH": str(ROOT)}
 
@@ -28,30 +28,37 @@ def _wait_for(path, proc, seconds=300):  # generous: a busy 2-core machine is sl
 @pytest.mark.slow
 def test_a_second_command_is_refused_before_it_touches_a_live_run(tmp_path):
     """Two real processes in one default single-run folder: the second (another config, then
-    the same) exits 2 in one line and the live run ends ok with everything it wrote."""
-    args = ["study=live", "logger=none", "checkpoint_every=100", *FAST, "eval_every=200"]
-    env = {**os.environ, **PY, "PYTHONUNBUFFERED": "1"}
-    live = subprocess.Popen([sys.executable, "-m", "harness.train", *args, "steps=400"],
+    the same) exits 2 in one line and the live run ends ok with everything it wrote. The live
+    run holds after its first checkpoint until the test lets it go (``helpers.WaitAt``)."""
+    args = ["study=live", "logger=none", "checkpoint_every=5", *FAST, "eval_every=10"]
+    go = tmp_path / "go"
+    hold = ["+callbacks.wait._target_=helpers.WaitAt", "+callbacks.wait.step=6",
+            f"+callbacks.wait.go={go}"]
+    with_helpers = {"PYTHONPATH": f"{ROOT}{os.pathsep}{TESTS}"}  # WaitAt is the tests' own
+    env = {**os.environ, **with_helpers, "PYTHONUNBUFFERED": "1"}
+    live = subprocess.Popen([sys.executable, "-m", "harness.train", *args, "steps=20", *hold],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     run_dir = tmp_path / "outputs" / "live" / "gan-symmetric-tanh-seed0"
     _wait_for(run_dir / "checkpoints" / "last.ckpt", live)
     hydra_before = (run_dir / ".hydra" / "overrides.yaml").read_text()
-    for steps in ("5", "400"):  # another config, then the same one again
-        second = run_cli(*args, f"steps={steps}", cwd=tmp_path, env=PY, timeout=120)
+    for steps in ("5", "20"):  # another config, then the same one again
+        second = run_cli(*args, f"steps={steps}", *hold, cwd=tmp_path, env=with_helpers,
+                         timeout=120)
         assert second.returncode == 2, second.stderr[-2000:]
         lines = second.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {run_dir.relative_to(tmp_path)} is in use by PID {live.pid}"), lines
         assert (run_dir / ".hydra" / "overrides.yaml").read_text() == hydra_before
-    assert live.poll() is None, "the live run must still be training (make it longer)"
+    assert live.poll() is None, "the live run must still be training"
+    go.touch()
     out, err = live.communicate(timeout=300)
     assert live.returncode == 0, err[-2000:]
     rec = json.loads((run_dir / "run.json").read_text())
-    assert rec["status"] == "ok" and rec["steps"] == 400
+    assert rec["status"] == "ok" and rec["steps"] == 20
     assert not list(run_dir.glob("superseded-*"))
     history = (run_dir / "history.csv").read_text().splitlines()
     assert history[0].startswith("step,wall_time_s,")
-    assert [line.split(",")[0] for line in history[1:]] == ["0", "200", "400"]
+    assert [line.split(",")[0] for line in history[1:]] == ["0", "10", "20"]
     assert not (run_dir / ".lock").exists()
 
 

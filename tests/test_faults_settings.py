@@ -3,14 +3,12 @@ any work (issue "Nothing lost, nothing stale", cases 7, 8, 14, f): a network's w
 learning rate, a key that nothing reads, more threads than cores, joblib's n_jobs=0."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from harness.core.keys import override_error
 from harness.core.record import config_key
 from harness.core.settings import launcher_problems
-from harness.run.fit import job_threads, result_config
+from harness.run.fit import available_cores, job_threads, result_config
 from harness.run.precheck import problems_of
 from helpers import ROOT, make_cfg, run_cli
 
@@ -122,7 +120,7 @@ def test_an_error_not_about_the_command_line_keeps_its_traceback():
 
 
 def test_case14_threads_are_capped_at_the_cores_and_key_and_use_agree(tmp_path, recwarn):
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     many = make_cfg(tmp_path, "threads=999", fast=False)
     assert job_threads(many, {}) == cores
     assert result_config(many, {})["threads"] == cores
@@ -130,8 +128,8 @@ def test_case14_threads_are_capped_at_the_cores_and_key_and_use_agree(tmp_path, 
     assert config_key(result_config(many, {})) == config_key(
         result_config(make_cfg(tmp_path, f"threads={cores}", fast=False), {}))
     said = [str(w.message) for w in recwarn if "threads=999" in str(w.message)]
-    assert said == [f"threads=999 is more than the {cores} cores here: each run uses {cores} "
-                    f"(and its record says so)"]
+    assert said == [f"threads=999 is more than the {cores} cores this run may use: each run uses "
+                    f"{cores} (and its record says so)"]
     assert job_threads(make_cfg(tmp_path, "threads=1", fast=False), {}) == 1
 
 
@@ -176,7 +174,7 @@ def test_the_command_line_refuses_them_in_one_line_before_any_work(tmp_path, arg
 def test_case14_a_run_with_more_threads_than_cores_uses_and_records_the_cores(tmp_path):
     from harness.run.runs import run
 
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     rec = run(make_cfg(tmp_path, "threads=999", "steps=2", "logger=none"), tmp_path / "run")
     assert rec["status"] == "ok" and rec["threads"] == cores
     assert rec["config"]["threads"] == cores  # the warning: the test above

@@ -183,5 +183,9 @@ def test_a_slurm_job_uses_the_cpus_it_was_given_not_the_nodes(monkeypatch):
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
     assert job_threads(OmegaConf.create({"threads": 0})) == 3
     assert job_threads(OmegaConf.create({"threads": 1})) == 1  # asked for: that
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert job_threads(OmegaConf.create({"threads": 0})) == 3  # the job's CPUs come first
     monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+    assert job_threads(OmegaConf.create({"threads": 0})) == 1  # then the user's cap
+    monkeypatch.delenv("OMP_NUM_THREADS")
     assert job_threads(OmegaConf.create({"threads": 0})) == (os.cpu_count() or 1)

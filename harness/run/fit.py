@@ -19,6 +19,17 @@ from harness.run.console import bar_wanted, first_in_sweep
 CKPT_DIR = "checkpoints"
 
 
+def available_cores() -> int:
+    """The cores this process may use: a SLURM job's CPUs, else ``OMP_NUM_THREADS`` where the
+    user set it (a shared machine, or test workers side by side: threads beyond a process's share
+    make every step several times slower), else the machine's."""
+    for name in ("SLURM_CPUS_PER_TASK", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return os.cpu_count() or 1
+
+
 def job_threads(cfg: DictConfig, launcher=None) -> int:
     """``threads`` up to the cores (more only slow every step down: 999 on 2 cores took
     minutes a step, against 0.2 s), or with ``threads=0`` the cores shared evenly among the
@@ -28,7 +39,7 @@ def job_threads(cfg: DictConfig, launcher=None) -> int:
     if launcher is None and HydraConfig.initialized():
         launcher = HydraConfig.get().launcher
     launcher = launcher or {}
-    cores = int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or os.cpu_count() or 1
+    cores = available_cores()
     if "SlurmLauncher" in str(launcher.get("_target_", "")):  # as its jobs will see it
         cores = int(launcher.get("cpus_per_task") or cores)
     if cfg.threads:
@@ -52,8 +63,8 @@ def _more_threads_than_cores(threads: int, cores: int) -> None:
     if (threads, cores) in _SAID or (in_sweep() and os.environ.get(STARTED_ENV)):
         return
     _SAID.add((threads, cores))
-    warnings.warn(f"threads={threads} is more than the {cores} cores here: each run uses {cores} "
-                  f"(and its record says so)", UserWarning, stacklevel=3)
+    warnings.warn(f"threads={threads} is more than the {cores} cores this run may use: each run "
+                  f"uses {cores} (and its record says so)", UserWarning, stacklevel=3)
 
 
 def result_config(cfg: DictConfig, launcher=None) -> dict:

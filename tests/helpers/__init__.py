@@ -228,3 +228,24 @@ class StopAt:
                     raise KeyboardInterrupt() if ctrl_c else RuntimeError(f"stopped at step {step}")
 
         return _StopAt()
+
+
+class WaitAt:
+    """A Lightning callback that holds a run after ``step`` training batches until the file
+    ``go`` exists (at most ``seconds``): a live run that stays live exactly as long as a test
+    needs, however fast or busy the machine. Added as ``+callbacks.wait._target_=helpers.WaitAt
+    +callbacks.wait.step=6 +callbacks.wait.go=/path/to/go``."""
+
+    def __new__(cls, step: int, go: str, seconds: float = 300.0):
+        import time
+        from pathlib import Path
+
+        import pytorch_lightning as pl
+
+        class _WaitAt(pl.Callback):
+            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+                end = time.time() + seconds
+                while pl_module.step == step and not Path(go).exists() and time.time() < end:
+                    time.sleep(0.05)
+
+        return _WaitAt()
