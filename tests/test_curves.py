@@ -83,3 +83,12 @@ def test_every_arm_of_one_pairing_has_its_own_look_named_in_the_legend(tmp_path)
     assert (plain.get_marker(), arm.get_marker()) in (("None", "o"), (None, "o"))
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert {"raw + identity, last_lr_scale=1.0", "raw + identity, last_lr_scale=127.5"} <= set(legend)
+
+
+def test_every_head_of_one_scaling_draws_its_own_line_style():
+    """The screen holds five heads on raw pixels, one colour: a fifth head once wrapped round to
+    the first one's solid line, so raw + identity and raw + tanh_fit looked alike."""
+    from harness.core.pixels import HEADS
+
+    looks = curves.arm_styles([("gan", "gan", "raw", head, ()) for head in HEADS])
+    assert len({style for style, _ in looks.values()}) == len(HEADS), looks

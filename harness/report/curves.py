@@ -24,7 +24,10 @@ from harness.core.pixels import SCALINGS
 from harness.report.cells import by_cell, cell_fields, finite, head_order, shown_settings, with_settings
 from harness.report.tables import declared
 
-STYLES = ("-", "--", ":", "-.")
+# one line style per head: enough for every head in harness.core.pixels, so two heads of one
+# scaling (one colour) never share a line
+STYLES = ("-", "--", ":", "-.", (0, (3, 1, 1, 1, 1, 1)), (0, (8, 3, 1, 3)), (0, (1, 1)),
+          (0, (5, 1)))
 
 
 def scaling_colour(scaling: str) -> str:
@@ -36,7 +39,7 @@ def scaling_colour(scaling: str) -> str:
 MARKERS = (None, "o", "s", "^", "D", "v")
 
 
-def arm_styles(cells: list[tuple]) -> dict[tuple, tuple[str, str | None]]:
+def arm_styles(cells: list[tuple]) -> dict[tuple, tuple[str | tuple, str | None]]:
     """cell -> (line style, marker): one line style per head, as before; the second and later
     cells of one pairing (a mechanism arm: another learning rate, budget or precision) get
     their own marker, so that no two arms of one colour look alike."""
@@ -106,12 +109,12 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
                 colour = scaling_colour(row["scaling"])
                 label = with_settings(f"{row['scaling']} + {row['head']}", row, shown)
                 style, marker = looks[cell]
-                ax.plot(steps, median, style, color=colour, label=label, linewidth=1.4,
+                ax.plot(steps, median, linestyle=style, color=colour, label=label, linewidth=1.4,
                         marker=marker, markersize=4, markevery=max(1, len(steps) // 8))
                 ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
                 if metric in shared:
                     steps, median, _, _ = _curve(histories, shared[metric])
-                    ax.plot(steps, median, style, color=colour, marker="x", linewidth=0.8,
+                    ax.plot(steps, median, linestyle=style, color=colour, marker="x", linewidth=0.8,
                             alpha=0.7)
             _floor(ax, records, family, metric)
             ax.set_xlabel("step")
