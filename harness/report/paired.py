@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from harness.core.signtest import median_interval
 from harness.report.cells import with_settings
+from harness.report.stats import rerank
 from harness.report.windows import per_seed
 
 
@@ -187,8 +188,6 @@ def condition_keys(cells: dict[tuple, list[dict]], refs: dict[str, tuple[str, st
 def rank_by_condition(rows: list[dict], keys: dict[str, list[str]]) -> None:
     """Rank each family's rows within each value of its condition ``keys`` (floor arms stay
     unranked); each row names its condition, ``condition`` (e.g. ``content_weight=1.0``)."""
-    from harness.report.stats import rerank
-
     for family, names in keys.items():
         groups: dict[tuple, list[dict]] = {}
         for r in rows:
@@ -206,8 +205,6 @@ def set_floor_arms_apart(rows: list[dict], study: dict) -> None:
     """A pairing run only to measure the noise floor (the first of ``noise_floor``: the same
     function as the second) is the floor, not a contender: its rows lose their rank (the
     others are ranked again without them) and say what they are, ``floor_arm``."""
-    from harness.report.stats import rerank
-
     for family, pair in (study.get("noise_floor") or {}).items():
         arm, twin = ((str(p["scaling"]), str(p["head"])) for p in pair)
         frows = [r for r in rows if r["family"] == family]
