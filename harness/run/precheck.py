@@ -17,13 +17,12 @@ from harness.core.keys import override_error
 from harness.core.repo import CONF_DIR
 from harness.core.settings import problems
 from harness.models import families
+from harness.models.data_fit import data_mismatch
 
 
 def problems_of(cfg: DictConfig) -> list[str]:
     """Every problem of a run's config (without its ``hydra`` node); a family that cannot train
     on the data is the one line, as the rest would be its consequences (keys not there)."""
-    from harness.models.base import data_mismatch  # torch: not before a bad command line
-
     from harness.data.faces import not_fetched
 
     mismatch = data_mismatch(cfg)
