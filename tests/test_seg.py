@@ -15,7 +15,8 @@ from harness.models.base import Skipped
 from harness.models.seg import SegModule, seg_metrics
 from harness.models.unet import UNet
 from harness.core.pixels import get_head, make_scaling
-from harness.data.seg import PET_LUT, SegData, make_mosaic, read_mask
+from harness.data.mosaic import make_mosaic
+from harness.data.seg import PET_LUT, SegData, read_mask
 
 SMALL = dict(image_size=32, n_classes=5, texture_size=64)
 
