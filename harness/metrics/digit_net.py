@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import pickle
@@ -261,6 +262,9 @@ def load_classifier(image_size: int, data_dir: str | Path = "data", source: str 
         net.load_state_dict(saved["state_dict"])
         info = {k: v for k, v in saved.items() if k != "state_dict"}
         return net.eval(), {**info, "loaded": True}, path
+    logging.getLogger("harness").info(
+        "training the %s ruler at %d px once (a minute or two on a CPU); cached in %s",
+        source, image_size, path)
     net, info = train(image_size, source, root, options)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
