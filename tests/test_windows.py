@@ -145,8 +145,8 @@ def test_a_setting_the_reference_itself_varies_is_a_condition_ranked_within(tmp_
 def test_the_take_off_step_per_width_its_fit_and_the_extrapolation_said_to_be_one(tmp_path):
     """Take-off (brightness within 10% of the data's) at steps 400, 200, 100 for widths 1/8,
     1/4, 1/2: exponent -1, extrapolated to 50 at width 1.0; widths.png drawn."""
-    from harness.report.widths import (_steps, brightness, fit, plot_widths, takeoff,
-                                       width_rows, width_section)
+    from harness.report.widths import (_steps, brightness, fit, plot_widths, seconds_per_step,
+                                       takeoff, width_rows, width_section)
 
     assert takeoff([{"step": 0, "fake_mean": 0.0, "real_mean": 0.75},
                     {"step": 5, "fake_mean": 0.6, "real_mean": 0.75},  # 80%: not yet
@@ -188,6 +188,12 @@ def test_the_take_off_step_per_width_its_fit_and_the_extrapolation_said_to_be_on
     assert ("| raw + identity | 400 (0), 2, 0.03 s | 200 (0), 2, 0.10 s | 100 (0), 2, 0.40 s "
             "| -1.00 | 50 |") in width_section(scaled)
     assert _steps(math.inf, {"budget": 2000}) == ">2000"
+    # seconds per step from the history's timed intervals: a 1000 s pause in one of them does
+    # not count; without timed intervals, the run's wall time over its steps
+    timed = [{"step": t, "wall_time_s": t / 50 + (1000 if t >= 400 else 0)}
+             for t in range(0, 801, 50)]
+    assert seconds_per_step({"wall_time_s": 1016, "steps": 800}, timed) == pytest.approx(0.02)
+    assert seconds_per_step({"wall_time_s": 1016, "steps": 800}, rows) == pytest.approx(1.27)
     # the climb where a run has not taken off: brightness at the last step every width has,
     # 800 here; 0.75 / 0.75 from each width's take-off on
     assert "| raw + identity | 800 | 1.000 | 1.000 | 1.000 |" in width_section(scaled)

@@ -60,8 +60,7 @@ def width_rows(records: list[dict], study: dict) -> list[dict]:
         target = goal.get(fields["family"], math.nan)
         quality = sorted(run_steps(r, target)[0] for r in ok) if finite(target) else []
         rest = {k: v for k, v in fields.settings.items() if k != WIDTH and k not in BUDGET}
-        pace = sorted(r["wall_time_s"] / r["steps"] for r in ok
-                      if finite(r.get("wall_time_s")) and r.get("steps"))
+        pace = sorted(p for r, h in zip(ok, histories) if finite(p := seconds_per_step(r, h)))
         out.append({"family": fields["family"], "pairing": f"{fields['scaling']} + "
                     f"{fields['head']}", "settings": rest, "width": float(fields[WIDTH]),
                     "seeds": len(ok), "takeoff": _median(offs),
@@ -70,6 +69,20 @@ def width_rows(records: list[dict], study: dict) -> list[dict]:
                     "budget": max(r.get("steps") or 0 for r in ok),
                     "brightness": brightness(histories)})
     return out
+
+
+def seconds_per_step(record: dict, rows: list[dict]) -> float:
+    """A run's wall time per training step, its evaluations included: the median over its
+    history's intervals between evaluations, so a pause (a suspended process, a resume, a
+    machine busy for a while) that lands in one interval does not move it; the whole run's
+    wall time over its steps where the history has no timed intervals."""
+    timed = [(h["step"], h["wall_time_s"]) for h in rows if finite(h.get("wall_time_s"))]
+    rates = [(w1 - w0) / (s1 - s0) for (s0, w0), (s1, w1) in zip(timed, timed[1:])
+             if s1 > s0 and w1 > w0]
+    if rates:
+        return float(np.median(rates))
+    wall, steps = record.get("wall_time_s"), record.get("steps")
+    return wall / steps if finite(wall) and steps else math.nan
 
 
 def brightness(histories: list[list[dict]]) -> dict[float, float]:
@@ -135,8 +148,9 @@ def width_section(rows: list[dict]) -> str:
              f"{NEAR:.0%} of the real images' (median over seeds; >N: not within the N steps "
              f"of its budget); in brackets the steps to the study's target. Then the seeds, and "
              f"the wall time per training step, its evaluations included, as the runs were "
-             f"timed (the study's launcher: two one-thread runs at a time on the 2-core CPU "
-             f"that made the committed reports). Fit: log(take-off) against log(width) through "
+             f"timed (the median over each run's intervals between evaluations, so a pause "
+             f"does not count; the study's launcher: two one-thread runs at a time on the "
+             f"2-core CPU that made the committed reports). Fit: log(take-off) against log(width) through "
              f"the widths measured; "
              f"at width {ARTICLE:g} it is an extrapolation, not a measurement.\n",
              "| pairing | " + " | ".join(f"width {w:g}: take-off (to target), seeds, s/step"
