@@ -186,8 +186,9 @@ def _steps(x: float, row: dict) -> str:
 
 
 def plot_widths(rows: list[dict], path: Path) -> bool:
-    """``widths.png``: take-off against width, log-log, measured points solid, each fit's
-    extrapolation to width 1.0 dashed; False (nothing written) without width rows."""
+    """``widths.png``: take-off against width, log-log, measured points solid, a width not taken
+    off by its budget as a triangle at the budget (a lower bound), each fit's extrapolation to
+    width 1.0 dashed; False (nothing written) without width rows."""
     if not rows:
         return False
     fig = Figure(figsize=(6.4, 4.4))
@@ -197,6 +198,11 @@ def plot_widths(rows: list[dict], path: Path) -> bool:
         pts = sorted((r["width"], r["takeoff"]) for r in srows if finite(r["takeoff"]))
         if pts:
             ax.plot(*zip(*pts), "o-", color=colour, label=f"{name}: measured")
+        late = sorted((r["width"], r["budget"]) for r in srows
+                      if math.isinf(r["takeoff"]) and r["budget"])
+        if late:  # not taken off by its budget: the take-off is later than the marker
+            ax.plot(*zip(*late), "^", color=colour, markersize=9, linestyle="none",
+                    label=f"{name}: not by its budget (take-off later than the marker)")
         line = fit(pts)
         if line:
             ws = np.array([min(w for w, _ in pts), ARTICLE])
