@@ -154,13 +154,18 @@ def fetch(root: str | Path | None, package: str, integrity: str,
 
 
 def ensure(root: str | Path | None, package: str, integrity: str, files: str,
-           archive: str | Path | None = None) -> tuple[Path, bool]:
+           archive: str | Path | None = None, tell=None) -> tuple[Path, bool]:
     """(the kept files' folder, whether this call fetched them): fetched only where they are
     missing or are not the pinned set ``files`` (or an ``archive`` is given), so a second
-    ``make faces`` needs no network."""
+    ``make faces`` needs no network; ``tell`` hears ``wrong_files``' line before kept files that
+    are not that set are fetched again."""
     dest = faces_dir(root, package)
-    if archive is None and (dest / "emoji.json").is_file() and files_digest(dest) == files:
-        return dest, False
+    if archive is None and (dest / "emoji.json").is_file():
+        line = wrong_files(root, package, files)
+        if line is None:
+            return dest, False
+        if tell:
+            tell(line)
     return fetch(root, package, integrity, archive), True
 
 
@@ -250,13 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: ARCHIVE={args.archive} is not a file ({pinned.package}'s tarball, "
               f"fetched elsewhere)", file=sys.stderr)
         return 2
-    folder = faces_dir(args.root, pinned.package)
-    if args.archive is None and (folder / "emoji.json").is_file() \
-            and (line := wrong_files(args.root, pinned.package, pinned.files)):
+    def again(line: str) -> None:
         print(f"{line.partition(': delete')[0]}: fetching them again", file=sys.stderr)
+
     try:
         dest, fetched = ensure(args.root, pinned.package, pinned.integrity, pinned.files,
-                               args.archive)
+                               args.archive, tell=again)
         n = len(listing(args.root, pinned.package))
         digest = files_digest(dest) if fetched else pinned.files  # ensure has just checked it
     except DataError as e:

@@ -150,9 +150,9 @@ def width_section(rows: list[dict]) -> str:
              f"the wall time per training step, its evaluations included, as the runs were "
              f"timed (the median over each run's intervals between evaluations, so a pause "
              f"does not count; the study's launcher: two one-thread runs at a time on the "
-             f"2-core CPU that made the committed reports). Fit: log(take-off) against log(width) through "
-             f"the widths measured; "
-             f"at width {ARTICLE:g} it is an extrapolation, not a measurement.\n",
+             f"2-core CPU that made the committed reports). Fit: log(take-off) against "
+             f"log(width) through the widths measured; at width {ARTICLE:g} it is an "
+             f"extrapolation, not a measurement.\n",
              "| pairing | " + " | ".join(f"width {w:g}: take-off (to target), seeds, s/step"
                                          for w in widths)
              + " | exponent | take-off at width 1.0, extrapolated |",
