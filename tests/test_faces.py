@@ -244,3 +244,16 @@ def test_a_gan_trains_on_the_faces_fetched_from_an_archive(tmp_path, tarball):
     assert m["kid"] > 0 and "kid_article" in m and "confident" not in m and "recognised" not in m
     assert list((tmp_path / "d" / "ruler").glob("faces-48px-*.pt"))
     assert (faces.faces_dir(tmp_path / "d", PACKAGE) / "emoji.json").is_file()
+
+
+def test_the_faces_ruler_card_gives_its_kid_a_scale(tmp_path, tarball):
+    """``python -m harness.metrics.ruler faces``: real faces against real ones, and the flat
+    images a generator starts from or sticks at, so a run's KID on the faces can be read."""
+    from harness.metrics.ruler import faces_card
+
+    card = faces_card(48, tmp_path / "d", tmp_path / "f", _options(tarball, tmp_path / "f"))
+    assert 0 <= card.pop("accuracy") <= 1
+    assert list(card) == ["real faces", "64 different real faces", "64 copies of one real face",
+                          "64 black images", "64 mid-grey images",
+                          "64 images of the faces' mean colour", "64 white images"]
+    assert card["64 black images"] > card["real faces"] + 0.5, card
