@@ -38,7 +38,7 @@ article-long: $(STAMP)
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_long
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_colour
 
-# the faces study (data=faces; `make faces` first): about 2 hours on the 2-core CPU
+# the faces study (data=faces; `make faces` first): 1.5 hours on the 2-core CPU (measured)
 article-faces: faces
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_faces
 
