@@ -132,9 +132,7 @@ def test_kept_files_that_are_not_the_pinned_set_are_one_line_before_any_work(tmp
 
 
 def faces_integrity() -> str:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.load(faces.CONFIG).faces.integrity
+    return faces.pinned_settings()["integrity"]
 
 
 def test_without_npm_or_the_network_one_line_says_how_to_get_them(tmp_path, monkeypatch):

