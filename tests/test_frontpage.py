@@ -277,3 +277,27 @@ def test_an_answer_is_the_first_sentence_of_the_answer_paragraph(tmp_path):
         "**The answer.**, e.g. "
         "answer.gan=results/raw_pixel_gan/findings.md")
     assert answer_of(tmp_path / "missing.md") is None
+
+
+def test_the_noise_floor_reads_the_verdicts_window_once_per_weighting(tmp_path):
+    """The floor is read on the window the verdicts use (here the mean of the last 2
+    evaluations, not the last alone), and a floor run at two weightings is named at each."""
+    records, ref = [], {"gan": FLOOR["gan"][1]}  # as in style_claim: the floor's b is the reference
+    for cw, shift in ((1.0, 0.0), (5.0, 100.0)):
+        for (sc, h), ends in {("raw", "identity"): [(10.0, 30.0), (20.0, 40.0), (30.0, 50.0)],
+                              ("symmetric", "identity"): [(0.0, 0.0)] * 3}.items():
+            for seed, (mid, last) in enumerate(ends):
+                run = tmp_path / f"{sc}-{h}-{cw}-{seed}"
+                run.mkdir()
+                (run / "history.csv").write_text(
+                    f"step,swd\n5,{mid + shift}\n10,{last + shift}\n")
+                records.append(dict(_rec(sc, h, seed, last + shift, reference=ref,
+                                         noise_floor=FLOOR, model={"content_weight": cw}),
+                                    run_dir=str(run), steps=10))
+    rows = summary.summarise(records)
+    floors = noise_floors(rows, stats.by_cell(records), stats.study_settings(records), {"gan": 2})
+    # per seed, the mean of steps 5 and 10: 20, 30, 40 at both weightings (the shift cancels)
+    one = ("raw + identity minus symmetric + identity (the same function, at "
+           "content_weight={}): median paired difference of swd on the mean of the last 2 "
+           "evaluations 30 (3 seeds; 75.0% interval 20..40)")
+    assert floors == {"gan": one.format(1.0) + "; " + one.format(5.0)}

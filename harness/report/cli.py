@@ -105,7 +105,7 @@ def _write(runs: Covered, sweep_dir, out: Path, *, command, wall_time_s, started
                 if worth_a_section(paired, f, windows[f], study)}
     widths = width_rows(records, study)
     table = (statuses_line(runs) + "\n\n"
-             + markdown_table(rows, noise_floors(rows, cells, study), study.get("shown"),
+             + markdown_table(rows, noise_floors(rows, cells, study, windows), study.get("shown"),
                               windows, sections) + ("\n" + width_section(widths) if widths else ""))
     plot_widths(widths, out / "widths.png")
     write_runs_csv(records, sweep_dir, out / "runs.csv", study)

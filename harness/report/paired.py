@@ -146,26 +146,31 @@ def add_paired(rows: list[dict], cells: dict[tuple, list[dict]], refs: dict[str,
 
 
 def noise_floors(rows: list[dict], cells: dict[tuple, list[dict]], study: dict,
-                 level: float = 0.95) -> dict[str, str]:
+                 windows: dict[str, int] | None = None, level: float = 0.95) -> dict[str, str]:
     """family -> in words, the paired difference between the two pairings its study names as
     computing the same function (``noise_floor`` in the study file): what seeds, float order
-    and a different path to the same numbers alone move the primary metric."""
+    and a different path to the same numbers alone move the primary metric, read on the same
+    window as the verdicts (``windows``), once per condition (a weighting) the floor ran at."""
     named = study.get("noise_floor") or {}
     out: dict[str, str] = {}
     for family, (a, b) in named.items():
         pa, pb = ((str(p["scaling"]), str(p["head"])) for p in (a, b))
+        window = (windows or {}).get(family, 1)
         for row, (cell, runs) in zip(rows, cells.items()):
             fam, model, scaling, head, settings = cell
             other = cells.get((fam, model, *pb, settings))
             if fam != family or (scaling, head) != pa or other is None:
                 continue
             metric = row["primary"]
-            p = paired_difference(per_seed(runs, metric), per_seed(other, metric), level)
+            p = paired_difference(per_seed(runs, metric, window), per_seed(other, metric, window),
+                                  level)
             interval = (f"; {p.coverage:.1%} interval {p.low:.3g}..{p.high:.3g}" if p.n > 1
                         else ": no interval")
-            text = (f"{' + '.join(pa)} minus {' + '.join(pb)} (the same function): "
+            on = f" on the mean of the last {window} evaluations" if window > 1 else ""
+            at = f", at {row['condition']}" if row.get("condition") else ""
+            text = (f"{' + '.join(pa)} minus {' + '.join(pb)} (the same function{at}): "
                     + ("no seed in common" if p.n == 0 else
-                       f"median paired difference of {metric} {p.median:.3g} "
+                       f"median paired difference of {metric}{on} {p.median:.3g} "
                        f"({seeds(p.n)}{interval})"))
             out[family] = text if family not in out else f"{out[family]}; {text}"
     return out
