@@ -296,3 +296,19 @@ def test_the_best_star_only_where_the_paired_seeds_separate_it(tmp_path):
         fig = metrics_figure(rows(n))
         stars = [line for line in fig.axes[0].get_lines() if line.get_gid() == "best"]
         assert len(stars) == int(starred), n
+
+
+def test_the_noise_floors_arm_is_named_in_the_legend_and_never_starred(tmp_path):
+    """symmetric + tanh repeats raw + tanh's function (the study's noise floor): its bar is
+    drawn, named as the floor's arm, and gets no star even with the best median."""
+    records = []
+    for scaling, swd in (("raw", [5.0, 6.0, 7.0]), ("symmetric", [1.0, 2.0, 3.0])):
+        records += [_record(tmp_path, "gan", scaling, "tanh", seed=i, metrics={"swd": v})
+                    for i, v in enumerate(swd)]
+    pairs = [{"scaling": "symmetric", "head": "tanh"}, {"scaling": "raw", "head": "tanh"}]
+    rows = summarise(records, study={"reference": {"gan": pairs[1]},
+                                     "noise_floor": {"gan": pairs}})
+    ax = metrics_figure(rows).axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:2] == ["raw", "symmetric (noise floor's arm)"]
+    assert [line for line in ax.get_lines() if line.get_gid() == "best"] == []

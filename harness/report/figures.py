@@ -150,4 +150,5 @@ def _references(ax, rows: list[dict], metric: str) -> list[Line2D]:
 
 def _series(row: dict, several_models: bool, shown: dict) -> str:
     name = f"{row['model']}/{row['scaling']}" if several_models else row["scaling"]
-    return with_settings(name, row, shown)
+    floor = " (noise floor's arm)" if row.get("floor_arm") else ""  # drawn, never a contender
+    return with_settings(name, row, shown) + floor
