@@ -1,6 +1,8 @@
 """Learning curves come from the runs' history files: per step the median and the range over
 the seeds that evaluated it; no file, no figure."""
 
+import pytest
+
 from harness.report import curves
 from harness.report import summary
 from helpers import write_history
@@ -92,3 +94,21 @@ def test_every_head_of_one_scaling_draws_its_own_line_style():
 
     looks = curves.arm_styles([("gan", "gan", "raw", head, ()) for head in HEADS])
     assert len({style for style, _ in looks.values()}) == len(HEADS), looks
+
+
+def test_a_far_untrained_start_leaves_the_scale_and_is_named(tmp_path):
+    """swd starts at 900-920 and trains to 200-600: the panel keeps the trained curves' range
+    (the floor, real against real at 10, and step 0 named instead); a start near the trained
+    range keeps the whole scale."""
+    far = [_run(tmp_path / "far", s, [(0, 900 + 10 * s), (100, 500 - 100 * s),
+                                      (200, 300 - 100 * s)]) for s in range(2)]
+    ax = curves.curves_figure(far, summary.summarise(far)).axes[0]
+    assert ax.get_ylim() == pytest.approx((200 - 0.08 * 300, 500 + 0.08 * 300))
+    note = [t.get_text() for t in ax.texts if t.get_gid() == "off-scale"]
+    assert note == ["off the scale: step 0 (untrained) 905; real against real 10"]
+    near = [_run(tmp_path / "near", s, [(0, 550), (100, 500 - 100 * s), (200, 300 - 100 * s)])
+            for s in range(2)]
+    near[0]["metrics"]["swd_real"] = near[1]["metrics"]["swd_real"] = 250.0
+    ax = curves.curves_figure(near, summary.summarise(near)).axes[0]
+    assert [t for t in ax.texts if t.get_gid() == "off-scale"] == []
+    assert ax.get_ylim()[1] > 550

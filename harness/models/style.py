@@ -55,7 +55,7 @@ class StyleModule(FamilyModule):
     bench = (("scaling=raw", "head=tanh_fit"), 60)  # 6 groups of 10 for the interval
     report = ReportSections(
         caption="each held-out content crop beside its stylisation",
-        panels=("out_of_range", "style_gram_gap"),
+        panels=("content_loss", "style_loss", "style_gram_gap", "out_of_range"),
         floors={"style_gram_gap": ("style_gram_gap_content", "the photos, unstylised")},
         # the objective, its two terms (co-primary: a head that keeps more of the photo lowers
         # the content term however little it paints), and the rulers of each side

@@ -24,6 +24,8 @@ from harness.core.pixels import SCALINGS
 from harness.report.cells import by_cell, cell_fields, finite, head_order, shown_settings, with_settings
 from harness.report.tables import declared
 
+UNTRAINED = "step 0 (untrained)"
+
 # one line style per head: enough for every head in harness.core.pixels, so two heads of one
 # scaling (one colour) never share a line
 STYLES = ("-", "--", ":", "-.", (0, (3, 1, 1, 1, 1, 1)), (0, (8, 3, 1, 3)), (0, (1, 1)),
@@ -98,6 +100,7 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
         shared = declared(family).shared
         for j, metric in enumerate(panels[family]):
             ax = fig.add_subplot(len(families), width, i * width + j + 1)
+            trained, off = [], {}  # values after step 0; what else is drawn: label -> values
             for cell, histories in cells.items():
                 row = cell_fields(cell)
                 if row["family"] != family:
@@ -112,11 +115,17 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
                 ax.plot(steps, median, linestyle=style, color=colour, label=label, linewidth=1.4,
                         marker=marker, markersize=4, markevery=max(1, len(steps) // 8))
                 ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
+                later = steps > 0
+                trained += [*median[later], *low[later], *high[later]]
+                off.setdefault(UNTRAINED, []).extend(median[~later])
                 if metric in shared:
                     steps, median, _, _ = _curve(histories, shared[metric])
                     ax.plot(steps, median, linestyle=style, color=colour, marker="x", linewidth=0.8,
                             alpha=0.7)
-            _floor(ax, records, family, metric)
+            floor = _floor(ax, records, family, metric)
+            if floor:
+                off[floor[0]] = [floor[1]]
+            _zoom(ax, trained, off)
             ax.set_xlabel("step")
             title = f"{family}: {metric}"
             if metric in shared:
@@ -138,13 +147,37 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
     return fig
 
 
-def _floor(ax, records: list[dict], family: str, metric: str) -> None:
-    """The median over the family's ok runs of the floor it declares for ``metric``, if any."""
+def _floor(ax, records: list[dict], family: str, metric: str) -> tuple[str, float] | None:
+    """The median over the family's ok runs of the floor it declares for ``metric``, if any:
+    drawn, and returned as (label, level)."""
     sections = declared(family)
     name, label = sections.floors.get(metric, (None, None))
     values = [r["metrics"][name] for r in records if r.get("family") == family
               and r.get("status") == "ok" and finite((r.get("metrics") or {}).get(name))]
-    if values:
-        ax.axhline(float(np.median(values)), color="black",
-                   linestyle=sections.floor_styles.get(metric, "--"), linewidth=0.8,
-                   label=label)
+    if not values:
+        return None
+    level = float(np.median(values))
+    ax.axhline(level, color="black", linestyle=sections.floor_styles.get(metric, "--"),
+               linewidth=0.8, label=label)
+    return label, level
+
+
+def _zoom(ax, trained: list[float], off: dict[str, list[float]]) -> None:
+    """Scale the panel to the trained curves where the untrained start or a floor lies more
+    than the curves' own range away (a loss that starts at 9 and trains to 0.3-1.3 would
+    flatten every curve into one line), and name what left the scale, with its values."""
+    values = [v for v in trained if finite(v)]
+    if not values:
+        return
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) or abs(hi) or 1.0
+    if all(lo - pad <= v <= hi + pad for vs in off.values() for v in vs if finite(v)):
+        return
+    bottom, top = lo - 0.08 * pad, hi + 0.08 * pad
+    ax.set_ylim(bottom, top)
+    away = {k: sorted(v for v in vs if finite(v)) for k, vs in off.items()
+            if any(finite(v) and not bottom <= v <= top for v in vs)}  # named, as it left
+    words = [f"{k} {vs[0]:.3g}" + (f" to {vs[-1]:.3g}" if vs[-1] != vs[0] else "")
+             for k, vs in away.items()]
+    ax.text(0.98, 0.97, "off the scale: " + "; ".join(words), transform=ax.transAxes,
+            ha="right", va="top", fontsize=7, color="dimgray", gid="off-scale")
