@@ -38,6 +38,10 @@ def test_a_tiny_grid_writes_every_rates_score_and_the_best_where_a_study_reads_i
     grid = (results / "seg_lr_search" / "grid.md").read_text()
     row = next(line for line in grid.splitlines() if line.startswith("| unit/identity |"))
     assert row.count("**") == 2  # the chosen rate, in bold
+    for lr, seeds in scores.items():  # every rate: its median and its lowest and highest seed
+        lo, hi = sorted(seeds)
+        cell = f"{medians[lr]:.3f} [{lo:.3f}, {hi:.3f}] (2)"
+        assert (f"**{cell}**" if lr == best["model.module.lr"] else f" {cell} ") in row, row
     file = results / "seg_lr_search" / "best.yaml"
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", [f"model.module.lr=${{tuned:{file},unit/identity,"

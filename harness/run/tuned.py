@@ -33,8 +33,8 @@ def finite(x) -> bool:
 
 
 def grid_scores(records: list[dict], param: str, keys: list[str], window: int
-                ) -> dict[str, dict[float, tuple[float, int]]]:
-    """key ("raw/identity") -> value of ``param`` -> (median score over seeds, seeds): the
+                ) -> dict[str, dict[float, list[float]]]:
+    """key ("raw/identity") -> value of ``param`` -> each seed's score, lowest first: the
     primary metric of ok runs on the last ``window`` evaluations."""
     from harness.report.windows import per_seed
 
@@ -44,33 +44,39 @@ def grid_scores(records: list[dict], param: str, keys: list[str], window: int
         value = OmegaConf.select(OmegaConf.create(config), param)
         if r.get("status") == "ok" and value is not None:
             cells.setdefault(("/".join(str(r.get(k)) for k in keys), float(value)), []).append(r)
-    out: dict[str, dict[float, tuple[float, int]]] = {}
+    out: dict[str, dict[float, list[float]]] = {}
     for (key, value), runs in sorted(cells.items()):
-        scores = list(per_seed(runs, runs[0]["primary_metric"], window).values())
-        out.setdefault(key, {})[value] = (statistics.median(scores) if scores else math.nan,
-                                          len(scores))
+        scores = per_seed(runs, runs[0]["primary_metric"], window).values()
+        out.setdefault(key, {})[value] = sorted(x for x in scores if finite(x))
     return out
 
 
-def best_of(scores: dict[float, tuple[float, int]], direction: str) -> float:
-    """The value whose median score is best (the smaller value on a tie)."""
+def median(seeds: list[float]) -> float:
+    return statistics.median(seeds) if seeds else math.nan
+
+
+def best_of(scores: dict[float, list[float]], direction: str) -> float:
+    """The value whose median score over seeds is best (the smaller value on a tie)."""
     sign = -1 if direction == "max" else 1
-    finite_ = {v: s for v, (s, _) in scores.items() if finite(s)}
+    finite_ = {v: median(s) for v, s in scores.items() if s}
     return min(finite_, key=lambda v: (sign * finite_[v], v))
 
 
 def grid_table(found: dict[str, dict], param: str, metric: str, window: int) -> str:
-    """``grid.md``: a row per key, a column per value, the best in bold."""
+    """``grid.md``: a row per key, a column per value, the best in bold. Each cell gives the
+    lowest and highest seed beside the median: where a neighbour's range overlaps the chosen
+    value's, the seeds do not tell the two apart."""
     values = sorted({v for f in found.values() for v in f["scores"]})
-    lines = [f"Median over seeds of {metric} on the mean of the last {window} evaluations "
-             f"(seeds in brackets), per {param}; **bold**: the value chosen.\n",
+    lines = [f"Median over seeds of {metric} on the mean of the last {window} evaluations, "
+             f"[lowest, highest seed] (seeds), per {param}; **bold**: the value chosen.\n",
              "| key | " + " | ".join(f"{v:.2g}" for v in values) + " |",
              "|---|" + "---|" * len(values)]
     for key, f in found.items():
         cells = []
         for v in values:
-            score, n = f["scores"].get(v, (math.nan, 0))
-            text = f"{score:.3f} ({n})" if finite(score) else "–"
+            seeds = f["scores"].get(v, [])
+            text = (f"{median(seeds):.3f} [{seeds[0]:.3f}, {seeds[-1]:.3f}] ({len(seeds)})"
+                    if seeds else "–")
             cells.append(f"**{text}**" if v == f[param] else text)
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -78,7 +84,8 @@ def grid_table(found: dict[str, dict], param: str, metric: str, window: int) -> 
 
 class BestGrid(Callback):
     """After a grid sweep: ``<file>[<key>] = {<param>: best value, value: its score, scores:
-    {value: score}}`` per key, and ``grid.md`` beside ``file``."""
+    {value: score}}`` per key (a score: the median over seeds), and ``grid.md`` beside
+    ``file``."""
 
     def __init__(self, file: str, param: str, keys: list[str], window: int,
                  direction: str) -> None:
@@ -89,14 +96,15 @@ class BestGrid(Callback):
         from harness.report.cells import load_records
 
         records = load_records(config.hydra.sweep.dir)
-        scores = grid_scores(records, self.param, self.keys, self.window)
+        scores = {k: s for k, s in grid_scores(records, self.param, self.keys,
+                                               self.window).items() if any(s.values())}
         if not scores:
             return
         metric = next(r["primary_metric"] for r in records if r.get("primary_metric"))
-        found = {key: {self.param: best_of(s, self.direction),
-                       "value": s[best_of(s, self.direction)][0],
-                       "scores": {v: score for v, (score, _) in s.items()}}
-                 for key, s in scores.items() if any(finite(x) for x, _ in s.values())}
+        best = {key: best_of(s, self.direction) for key, s in scores.items()}
+        found = {key: {self.param: best[key], "value": median(s[best[key]]),
+                       "scores": {v: median(seeds) for v, seeds in s.items()}}
+                 for key, s in scores.items()}
         kept = OmegaConf.to_container(OmegaConf.load(self.file)) if self.file.exists() else {}
         kept.update(found)
         self.file.parent.mkdir(parents=True, exist_ok=True)
