@@ -112,3 +112,24 @@ def test_a_far_untrained_start_leaves_the_scale_and_is_named(tmp_path):
     ax = curves.curves_figure(near, summary.summarise(near)).axes[0]
     assert [t for t in ax.texts if t.get_gid() == "off-scale"] == []
     assert ax.get_ylim()[1] > 550
+
+
+def test_a_grid_of_many_cells_gets_a_legend_of_several_columns_each_whole(tmp_path):
+    """40 learning rates of one pairing: 40 legend entries in 3 columns of at most 18, and the
+    saved figure keeps the whole legend (it is drawn beside the panels)."""
+    runs = []
+    for i in range(40):
+        lr = round(1e-4 * 1.2 ** i, 8)
+        run_dir = write_history(tmp_path / f"lr{i}", [{"step": 0, "wall_time_s": 0, "swd": 900},
+                                                      {"step": 100, "wall_time_s": 1, "swd": i}])
+        runs.append({"status": "ok", "study": "toy", "family": "gan", "model": "gan",
+                     "scaling": "raw", "head": "identity", "seed": 0, "primary_metric": "swd",
+                     "primary_direction": "min", "metrics": {"swd": float(i)},
+                     "run_dir": str(run_dir), "config": {"model": {"module": {"lr": lr}}}})
+    fig = curves.curves_figure(runs, summary.summarise(runs))
+    legend = fig.axes[0].get_legend()
+    assert len(legend.get_texts()) == 40 and legend._ncols == 3
+    assert curves.plot_curves(runs, summary.summarise(runs), tmp_path / "curves.png")
+    from PIL import Image
+    with Image.open(tmp_path / "curves.png") as im:  # three legend columns wider than a panel
+        assert im.width > 90 * (4.6 + 3 * 2.0)

@@ -38,6 +38,7 @@ def test_a_tiny_grid_writes_every_rates_score_and_the_best_where_a_study_reads_i
     grid = (results / "seg_lr_search" / "grid.md").read_text()
     row = next(line for line in grid.splitlines() if line.startswith("| unit/identity |"))
     assert row.count("**") == 2  # the chosen rate, in bold
+    assert (results / "seg_lr_search" / "grid.png").stat().st_size > 10_000
     for lr, seeds in scores.items():  # every rate: its median and its lowest and highest seed
         lo, hi = sorted(seeds)
         cell = f"{medians[lr]:.3f} [{lo:.3f}, {hi:.3f}] (2)"
@@ -70,3 +71,22 @@ def test_the_search_measures_on_training_images_and_never_loads_the_held_out_spl
                       return_hydra_config=True)
     assert cfg.data.eval_split == "validation" and cfg.model.module.net.norm == "none"
     assert OmegaConf.select(cfg, "hydra.callbacks.best.direction") == "max"
+
+
+def test_the_grid_figure_rings_each_keys_chosen_value_and_shows_every_seed():
+    from harness.report.grid import grid_figure
+
+    table = {"raw/identity": {"lr": 1e-3, "scores": {1e-4: [0.2, 0.3, 0.4], 1e-3: [0.8, 0.9, 0.7],
+                                                     1e-2: [0.1, 0.5, 0.6]}},
+             "unit/sigmoid": {"lr": 1e-2, "scores": {1e-4: [0.5], 1e-2: [0.9, 0.95]}}}
+    ax = grid_figure(table, "lr", "miou", 3).axes[0]
+    rings = [(tuple(line.get_xdata()), tuple(line.get_ydata())) for line in ax.get_lines()
+             if line.get_gid() == "chosen"]
+    assert rings == [((1e-3,), (0.8,)), ((1e-2,), (0.925,))]  # each key's median at its choice
+    medians = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()
+               if not line.get_label().startswith("_")}
+    assert medians == {"raw/identity": [0.3, 0.8, 0.5], "unit/sigmoid": [0.5, 0.925]}
+    dots = sorted(y for line in ax.get_lines() if line.get_marker() == "."
+                  for y in line.get_ydata())
+    assert dots == sorted([0.2, 0.3, 0.4, 0.8, 0.9, 0.7, 0.1, 0.5, 0.6, 0.5, 0.9, 0.95])
+    assert ax.get_xscale() == "log"

@@ -25,6 +25,7 @@ from harness.report.cells import by_cell, cell_fields, finite, head_order, shown
 from harness.report.tables import declared
 
 UNTRAINED = "step 0 (untrained)"
+LEGEND_ROWS = 18  # entries per legend column: what a 3.4-inch row of panels holds at size 7
 
 # one line style per head: enough for every head in harness.core.pixels, so two heads of one
 # scaling (one colour) never share a line
@@ -77,7 +78,7 @@ def plot_curves(records: list[dict], rows: list[dict], path: Path) -> bool:
     """Draw ``curves.png``; False (nothing written) where no run kept a history."""
     fig = curves_figure(records, rows)
     if fig is not None:
-        fig.savefig(path, dpi=90)
+        fig.savefig(path, dpi=90, bbox_inches="tight")  # the legend beside the panels, whole
     return fig is not None
 
 
@@ -92,7 +93,9 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
                                                      if r["family"] == f)]
         panels[f] += kept
     width = max(len(p) for p in panels.values())
-    fig = Figure(figsize=(4.6 * width + 2.6, 3.4 * len(families)))
+    # a legend column holds LEGEND_ROWS entries: a grid of 56 cells gets four columns
+    columns = max(1, *(-(-sum(c[0] == f for c in cells) // LEGEND_ROWS) for f in families))
+    fig = Figure(figsize=(4.6 * width + 3.0 * columns, 3.4 * len(families)))
     for i, family in enumerate(families):
         frows = [r for r in rows if r["family"] == family]
         shown = shown_settings(frows)
@@ -138,6 +141,7 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
                     for h, label in zip(*a.get_legend_handles_labels()):
                         handles.setdefault(label, h)
                 ax.legend(handles.values(), handles.keys(), fontsize=7, loc="upper left",
+                          ncol=max(1, -(-len(handles) // LEGEND_ROWS)),
                           bbox_to_anchor=(1.01, 1.0))
     if not drawn:
         return None

@@ -1,11 +1,11 @@
 """Settings found by a grid search, kept where a comparison study reads them.
 
 A search (``experiments/seg_lr_search.yaml``: a fixed log grid of learning rates, a few seeds
-each, on a validation split carved from the training images) ends with ``BestGrid``: per key
-(a scaling and a head, ``raw/identity``) every value's score, the median over seeds of the
-primary metric on the study's verdict window (``harness.report.windows``), and the best value,
-in one small YAML file; beside it ``grid.md``, the same as a table. A study reads the best back
-with the ``tuned`` resolver:
+each, on a validation split carved from the training images) ends with ``BestGrid``: per key (a
+scaling and a head, ``raw/identity``) every value's score, the median over seeds of the primary
+metric on the study's verdict window (``harness.report.windows``), and the best value, in one
+small YAML file; beside it ``grid.md``, the same as a table, and ``grid.png``. A study reads the
+best back with the ``tuned`` resolver:
 
     model.module.lr: ${tuned:results/seg_lr_search/best.yaml,raw/identity,model.module.lr}
 
@@ -84,8 +84,8 @@ def grid_table(found: dict[str, dict], param: str, metric: str, window: int) -> 
 
 class BestGrid(Callback):
     """After a grid sweep: ``<file>[<key>] = {<param>: best value, value: its score, scores:
-    {value: score}}`` per key (a score: the median over seeds), and ``grid.md`` beside
-    ``file``."""
+    {value: score}}`` per key (a score: the median over seeds), and beside ``file`` the same as
+    a table, ``grid.md``, and a figure with every seed, ``grid.png``."""
 
     def __init__(self, file: str, param: str, keys: list[str], window: int,
                  direction: str) -> None:
@@ -114,6 +114,9 @@ class BestGrid(Callback):
         table = {k: {**found[k], "scores": scores[k]} for k in found}
         (self.file.parent / "grid.md").write_text(grid_table(table, self.param, metric,
                                                              self.window))
+        from harness.report.grid import plot_grid  # matplotlib only where a search has ended
+
+        plot_grid(table, self.param, metric, self.window, self.file.parent / "grid.png")
 
 
 def tuned(file: str, key: str, param: str) -> Any:
