@@ -201,3 +201,25 @@ def test_the_take_off_step_per_width_its_fit_and_the_extrapolation_said_to_be_on
                         {"step": 10, "fake_mean": 0.1, "real_mean": 0.5}],
                        [{"step": 0, "fake_mean": 0.2, "real_mean": 0.5}]]) == {0: 0.2}
 
+
+
+def test_a_setting_that_differs_only_between_models_is_not_a_condition(tmp_path):
+    """seg_scaling's reference at lr 1e-3 with BatchNorm and at its searched 4.5e-3 without: the
+    rate belongs to each network, so one ranking of the family, no condition, and a cell of
+    another searched rate is still paired with its model's reference."""
+    records = []
+    for model, ref_lr, raw_lr, ref, raw in (("batch", 1.0, 1.0, 100, 110),
+                                            ("none", 4.5, 1.7, 120, 300)):
+        for s in range(2):
+            for scaling, lr, v in (("symmetric", ref_lr, ref), ("raw", raw_lr, raw)):
+                rec = _rec(tmp_path / model, scaling, "tanh" if scaling == "symmetric" else
+                           "identity", s, [v + s], lr=lr)
+                rec["model"] = rec["config"]["model"]["name"] = model
+                records.append(rec)
+    rows = summary.summarise(records, study={**STUDY, "window": {}, "contrasts": {}})
+    assert all("condition" not in r for r in rows)
+    assert sorted((r["rank"], r["model"], r["scaling"]) for r in rows) == [
+        (1, "batch", "symmetric"), (2, "batch", "raw"), (3, "none", "symmetric"),
+        (4, "none", "raw")]
+    raw_none = next(r for r in rows if r["model"] == "none" and r["scaling"] == "raw")
+    assert raw_none["paired_median"] == 180 and "reference at" in raw_none["vs_reference"]

@@ -178,13 +178,19 @@ def noise_floors(rows: list[dict], cells: dict[tuple, list[dict]], study: dict,
 
 def condition_keys(cells: dict[tuple, list[dict]], refs: dict[str, tuple[str, str]]
                    ) -> dict[str, list[str]]:
-    """family -> the settings in which the reference pairing's own cells differ (a weighting, a
-    precision): conditions the study runs every pairing under, not arms. Primary metrics of two
-    conditions need not be comparable (a weighted loss), so a row is ranked within its own."""
+    """family -> the settings in which the reference pairing's own cells of one model differ (a
+    weighting, a precision): conditions the study runs every pairing under, not arms. Primary
+    metrics of two conditions need not be comparable (a weighted loss), so a row is ranked
+    within its own. A setting that differs only between models (each network's own searched
+    learning rate) is part of the model, not a condition."""
     out = {}
     for family, pairing in refs.items():
-        own = [dict(c[-1]) for c in cells if c[0] == family and c[2:4] == pairing]
-        keys = sorted(k for k in set().union(*own) if len({c.get(k) for c in own}) > 1)
+        models: dict[str, list[dict]] = {}
+        for c in cells:
+            if c[0] == family and c[2:4] == pairing:
+                models.setdefault(c[1], []).append(dict(c[-1]))
+        keys = sorted({k for own in models.values() for k in set().union(*own)
+                       if len({c.get(k) for c in own}) > 1})
         if keys:
             out[family] = keys
     return out
