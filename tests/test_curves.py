@@ -133,3 +133,15 @@ def test_a_grid_of_many_cells_gets_a_legend_of_several_columns_each_whole(tmp_pa
     from PIL import Image
     with Image.open(tmp_path / "curves.png") as im:  # three legend columns wider than a panel
         assert im.width > 90 * (4.6 + 3 * 2.0)
+
+
+def test_a_family_of_two_models_names_the_model_in_each_label(tmp_path):
+    """seg_batch and seg_none rows of one pairing: each label says which network it is."""
+    runs = []
+    for i, model in enumerate(("seg_batch", "seg_none")):
+        run = _run(tmp_path / model, 0, [(0, 900), (100, 500 + i)])
+        run["model"] = model
+        runs.append(run)
+    fig = curves.curves_figure(runs, summary.summarise(runs))
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert {"seg_batch: raw + identity", "seg_none: raw + identity"} <= set(legend)

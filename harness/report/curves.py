@@ -100,6 +100,7 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
         frows = [r for r in rows if r["family"] == family]
         shown = shown_settings(frows)
         looks = arm_styles([c for c in cells if c[0] == family])
+        models = {c[1] for c in cells if c[0] == family}
         shared = declared(family).shared
         for j, metric in enumerate(panels[family]):
             ax = fig.add_subplot(len(families), width, i * width + j + 1)
@@ -114,6 +115,8 @@ def curves_figure(records: list[dict], rows: list[dict]) -> Figure | None:
                 drawn = True
                 colour = scaling_colour(row["scaling"])
                 label = with_settings(f"{row['scaling']} + {row['head']}", row, shown)
+                if len(models) > 1:  # BatchNorm and no-norm rows of one pairing look alike
+                    label = f"{row['model']}: {label}"
                 style, marker = looks[cell]
                 ax.plot(steps, median, linestyle=style, color=colour, label=label, linewidth=1.4,
                         marker=marker, markersize=4, markevery=max(1, len(steps) // 8))
