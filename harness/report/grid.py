@@ -22,15 +22,15 @@ def grid_figure(table: dict[str, dict], param: str, metric: str, window: int) ->
     ax = fig.add_subplot(1, 1, 1)
     seconds = list(dict.fromkeys(k.partition("/")[2] for k in table))
     values = sorted({v for f in table.values() for v in f["scores"]})
-    for key, found in table.items():
+    for i, (key, found) in enumerate(table.items()):
         first, _, second = key.partition("/")
+        nudge = 1 + 0.04 * (i - (len(table) - 1) / 2) / len(table)  # each key's seeds apart
         colour = scaling_colour(first)
         style = STYLES[seconds.index(second) % len(STYLES)]
         points = sorted((v, s) for v, s in found["scores"].items() if s)
         ax.plot([v for v, _ in points], [statistics.median(s) for _, s in points], color=colour,
                 linestyle=style, linewidth=1.4, marker="o", markersize=3, label=key)
-        for v, seeds in points:  # every seed, nudged apart by key so neighbours stay visible
-            nudge = 1 + 0.04 * (list(table).index(key) - (len(table) - 1) / 2) / len(table)
+        for v, seeds in points:  # every seed, so overlapping neighbours stay visible
             ax.plot([v * nudge] * len(seeds), seeds, linestyle="none", marker=".",
                     markersize=3, color=colour, alpha=0.5)
         chosen = found[param]
